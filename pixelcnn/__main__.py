@@ -1,0 +1,236 @@
+"""Command line: ``python -m pixelcnn {data,train,evaluate,sample,receptive-field}``.
+
+Bad arguments or input print one line on stderr and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import PixelCNNError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line on stderr (exit 2), not a usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="folder with the four MNIST IDX files (default: $PIXELCNN_DATA_DIR, else data/)")
+    p.add_argument("--data-file", help="the course's mnist_colored.pkl instead of the IDX files")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .model import PRESETS
+
+    parser = _Parser(prog="python -m pixelcnn", description="PixelCNN on colored MNIST.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    p = sub.add_parser("data", help="fetch, verify and colorize MNIST", formatter_class=fmt,
+                       epilog="example:\n  python -m pixelcnn data --data-dir data/")
+    _add_data_args(p)
+
+    p = sub.add_parser("train", help="train a PixelCNN into a run folder", formatter_class=fmt,
+                       epilog="examples:\n  python -m pixelcnn train --preset tiny --steps 200 --out runs/tiny\n"
+                              "  python -m pixelcnn train --preset paper --epochs 10 --out runs/paper\n"
+                              "  python -m pixelcnn train --out runs/paper --resume --epochs 15\n"
+                              "\n--batch-size is the number of images per optimizer step.")
+    p.add_argument("--out", required=True, help="run folder (config.json, metrics.jsonl, checkpoint.pt)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="paper", help="model size (default: paper)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=_positive_int, help="budget in epochs (default 1)")
+    budget.add_argument("--steps", type=_positive_int, help="budget in optimizer steps")
+    p.add_argument("--batch-size", type=_positive_int, default=128)
+    p.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--hidden", type=_positive_int, help="residual stream width (overrides the preset)")
+    p.add_argument("--n-blocks", type=_nonnegative_int, help="number of residual blocks (overrides the preset)")
+    p.add_argument("--train-limit", type=_positive_int, help="train on the first N training images only")
+    p.add_argument("--val-limit", type=_positive_int, help="validate on the first N validation images only")
+    p.add_argument("--eval-every", type=_positive_int, help="also validate every N steps")
+    p.add_argument("--grad-clip", type=_positive_float, help="clip the gradient norm to this value")
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+                   help="constant, or cosine decay to 0 over the budget (default constant)")
+    p.add_argument("--checkpoint-minutes", type=_positive_float, default=10.0,
+                   help="save a resumable checkpoint at least this often (default 10)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0)
+    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda or mps")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    _add_data_args(p)
+
+    p = sub.add_parser("evaluate", help="bits/dim of a checkpoint on a split", formatter_class=fmt,
+                       epilog="example:\n  python -m pixelcnn evaluate --checkpoint checkpoints/paper/checkpoint.pt --split test")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--split", choices=["train", "val", "test"], default="test")
+    p.add_argument("--limit", type=_positive_int, help="only the first N images of the split")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--device", default="auto")
+    _add_data_args(p)
+    return parser
+
+
+def _progress_printer():
+    from .progress import ProgressBar
+
+    bar = ProgressBar()
+    return bar, lambda fraction, text: bar.update(fraction, text)
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from .data import cache_path, load_data, resolve_data_dir
+
+    bar, progress = _progress_printer()
+    data = load_data(args.data_dir, args.data_file, progress=progress)
+    bar.close()
+    for key, value in data.items():
+        print(f"{key}: {value.shape[0]} images of {value.shape[1]}x{value.shape[2]}x{value.shape[3]}")
+    if args.data_file is None:
+        print(f"cache: {cache_path(resolve_data_dir(args.data_dir))}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .data import load_data
+    from .model import get_preset
+    from .progress import ProgressBar, format_seconds
+    from .train import TrainConfig, read_run_config, train
+
+    model_config = get_preset(args.preset)
+    overrides = {k: v for k, v in (("hidden", args.hidden), ("n_blocks", args.n_blocks)) if v is not None}
+    model_config = replace(model_config, **overrides)
+    config = TrainConfig(epochs=args.epochs, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                         seed=args.seed, eval_every=args.eval_every, train_limit=args.train_limit,
+                         val_limit=args.val_limit, grad_clip=args.grad_clip, lr_schedule=args.lr_schedule,
+                         checkpoint_seconds=args.checkpoint_minutes * 60, device=args.device)
+    if args.resume:
+        stored = read_run_config(args.out).get("train")
+        if isinstance(stored, dict) and args.epochs is None and args.steps is None:
+            config = replace(config, epochs=stored.get("epochs"), steps=stored.get("steps"))
+    data_bar, progress = _progress_printer()
+    data = load_data(args.data_dir, args.data_file, progress=progress)
+    data_bar.close()
+    spec = {"source": "course-pickle" if args.data_file else "mnist-idx", "colorization": "v1",
+            "train": len(data["train"]), "val": len(data["val"]), "test": len(data["test"])}
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    bar = ProgressBar()
+    state = {"train": None, "val": None}
+
+    def on_event(event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind == "start":
+            state["total"], state["first"] = event["total_steps"], event["step"]
+            state["t0"] = time.monotonic()
+        elif kind in ("train", "val"):
+            state[kind] = event["bits_per_dim"]
+            step, total = event["step"], state["total"]
+            done = step - state["first"]
+            rate = (time.monotonic() - state["t0"]) / max(done, 1)
+            text = f"step {step}/{total}  train {state['train'] or 0:.4f}"
+            if state["val"] is not None:
+                text += f"  val {state['val']:.4f}"
+            text += f"  bits/dim  ETA {format_seconds(rate * (total - step))}"
+            bar.update(step / total, text)
+        elif kind == "test":
+            bar.update(1.0, "evaluated on the test set")
+
+    summary = train(args.out, model_config, config, data, resume=args.resume, callback=on_event,
+                    stop=stop, data_spec=spec)
+    bar.close()
+    if summary["status"] == "stopped":
+        print(f"stopped at step {summary['step']}; checkpoint saved. Continue with: "
+              f"python -m pixelcnn train --out {args.out} --resume")
+        return 1
+    if summary["status"] == "failed":
+        print(f"error: {summary['message']}", file=sys.stderr)
+        return 1
+    if summary.get("best_val_bits_per_dim") is not None:
+        print(f"best validation bits/dim: {summary['best_val_bits_per_dim']:.4f}")
+    print(f"test bits/dim: {summary['test_bits_per_dim']:.4f}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint
+    from .data import load_data
+    from .runtime import pick_device
+    from .train import evaluate
+
+    device = pick_device(args.device)
+    ckpt = load_checkpoint(args.checkpoint, device=device)
+    images = load_data(args.data_dir, args.data_file)[args.split][: args.limit]
+    value = evaluate(ckpt.model, images, device=device)
+    if args.json:
+        print(json.dumps({"split": args.split, "bits_per_dim": value, "n_images": len(images)}))
+    else:
+        print(f"{args.split} bits/dim: {value:.4f}")
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except PixelCNNError as err:
+        sys.stderr.write(f"error: {err}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Checkpoints: one file holding weights, config, data spec and summary, written atomically.
+
+Files are read with ``torch.load(weights_only=True)``, which admits tensors
+and plain containers only, so a checkpoint carrying code is refused before
+anything in it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import CheckpointError, ConfigError
+from .model import PixelCNN, PixelCNNConfig
+
+FORMAT = "pixelcnn-checkpoint"
+VERSION = 1
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint file holds, with the model already built and loaded (eval mode)."""
+
+    model: PixelCNN
+    config: PixelCNNConfig
+    summary: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    optimizer: dict[str, Any] | None = None
+    path: Path | None = None
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename it into place.
+
+    A crash at any moment leaves either the old file or the new one, never a torn one.
+    """
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_checkpoint(path: str | os.PathLike, model: PixelCNN, *, summary: dict | None = None,
+                    data: dict | None = None, train: dict | None = None,
+                    optimizer: dict | None = None) -> None:
+    """Write ``model`` and its metadata to ``path`` atomically. ``optimizer`` is a state_dict, for resuming."""
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "summary": summary or {},
+        "data": data or {},
+        "train": train or {},
+    }
+    if optimizer is not None:
+        payload["optimizer"] = optimizer
+    try:
+        atomic_write(Path(path), lambda f: torch.save(payload, f))
+    except OSError as err:
+        raise CheckpointError(f"could not write {path} ({err.strerror or err}); "
+                              f"the previous checkpoint is untouched") from None
+
+
+def _describe_load_failure(path: Path, err: BaseException) -> str:
+    text = str(err)
+    if "GLOBAL" in text or "Unsupported" in text:
+        return f"{path}: refused, it holds objects other than tensors (possibly code); nothing in it was run"
+    if isinstance(err, EOFError) or "zip archive" in text or "central directory" in text:
+        return f"{path}: truncated checkpoint; use an intact checkpoint.pt written by pixelcnn"
+    return f"{path}: not a readable checkpoint ({type(err).__name__}); use a checkpoint.pt written by pixelcnn"
+
+
+def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The raw payload of a pixelcnn checkpoint, checked for format and version."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file; use a checkpoint.pt written by pixelcnn")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path}: not a pixelcnn checkpoint (truncated, or another format); "
+                              f"nothing in it was run")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch.load raises many types for bad files; each becomes one line
+        raise CheckpointError(_describe_load_failure(path, err)) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a pixelcnn checkpoint (another program's file?)")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {payload.get('version')!r}, "
+                              f"this pixelcnn reads version {VERSION}; retrain or upgrade pixelcnn")
+    return payload
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
+    """Load a checkpoint (a file, or a run folder holding ``checkpoint.pt``) into an eval-mode model."""
+    path = Path(path)
+    payload = read_checkpoint_file(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    try:
+        config = PixelCNNConfig.from_dict(payload.get("config"))
+    except (ConfigError, TypeError) as err:
+        raise CheckpointError(f"{path}: invalid model config ({err})") from None
+    state = payload.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: no usable weights in this checkpoint")
+    model = PixelCNN(config)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError:
+        raise CheckpointError(f"{path}: the weights do not fit the config stored with them; "
+                              f"the file is damaged or was edited") from None
+    if not all(torch.isfinite(p).all() for p in model.parameters()):
+        raise CheckpointError(f"{path}: weights contain NaN or infinity; use an earlier checkpoint")
+    model.to(device).eval()
+
+    def as_dict(key: str) -> dict:
+        value = payload.get(key) or {}
+        return value if isinstance(value, dict) else {}
+
+    return Checkpoint(model=model, config=config, summary=as_dict("summary"), data=as_dict("data"),
+                      train=as_dict("train"), optimizer=payload.get("optimizer"), path=path)

@@ -1,0 +1,358 @@
+"""Colored MNIST: reading, verified download, colorization, splits and an on-disk cache.
+
+The colorization is fixed so that every install produces the same dataset and
+bits/dim are comparable: see :func:`colorize`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import pickle
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import DataError
+
+Progress = Callable[[float, str], None]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CACHE_VERSION = 1
+N_TRAIN = 55_000
+LEVELS = 4
+TRAIN_SEED = 0
+TEST_SEED = 1
+
+MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+
+
+@dataclass(frozen=True)
+class IdxFile:
+    name: str
+    magic: int
+    shape: tuple[int, ...]
+    gz_md5: str
+    raw_sha256: str
+
+
+MNIST_FILES = {
+    "train_images": IdxFile("train-images-idx3-ubyte", 2051, (60_000, 28, 28),
+                            "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+                            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+    "train_labels": IdxFile("train-labels-idx1-ubyte", 2049, (60_000,),
+                            "d53e105ee54ea40749a09fcbcd1e9432",
+                            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+    "test_images": IdxFile("t10k-images-idx3-ubyte", 2051, (10_000, 28, 28),
+                           "9fb629c4189551a2d022fa330f9573f3",
+                           "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+    "test_labels": IdxFile("t10k-labels-idx1-ubyte", 2049, (10_000,),
+                           "ec29112dd5afa0611ce80d1b7f02629c",
+                           "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+}
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """``data_dir``, else ``$PIXELCNN_DATA_DIR``, else ``data/`` in the project."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    env = os.environ.get("PIXELCNN_DATA_DIR")
+    return Path(env).expanduser() if env else PROJECT_ROOT / "data"
+
+
+def missing_files_message(data_dir: Path) -> str:
+    names = ", ".join(f.name + ".gz" for f in MNIST_FILES.values())
+    return (f"MNIST not found in {data_dir} and it could not be downloaded; put the four files "
+            f"({names}) there, or point PIXELCNN_DATA_DIR / --data-dir at the folder that holds them")
+
+
+def find_idx(data_dir: Path, spec: IdxFile) -> Path | None:
+    """The raw or gzipped file for ``spec`` in ``data_dir``, if present."""
+    for candidate in (data_dir / spec.name, data_dir / (spec.name + ".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def parse_idx(data: bytes, spec: IdxFile, source: str) -> np.ndarray:
+    """Check an IDX file's header against ``spec`` and return its uint8 array."""
+    ndim = len(spec.shape)
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"{source}: too short for an IDX header ({len(data)} bytes); "
+                        f"replace it with the original {spec.name}")
+    magic = int.from_bytes(data[:4], "big")
+    if magic != spec.magic:
+        raise DataError(f"{source}: not an MNIST {spec.name} file (magic {magic}, expected {spec.magic}); "
+                        f"replace it with the original")
+    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if dims != spec.shape:
+        raise DataError(f"{source}: shape {dims}, expected {spec.shape}; replace it with the original {spec.name}")
+    expected = header + int(np.prod(spec.shape))
+    if len(data) != expected:
+        raise DataError(f"{source}: {len(data)} bytes, expected {expected} (truncated or padded); "
+                        f"delete it and fetch it again")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(spec.shape)
+
+
+def read_idx_bytes(path: Path) -> bytes:
+    try:
+        raw = path.read_bytes()
+        return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    except (OSError, EOFError, gzip.BadGzipFile) as err:
+        raise DataError(f"{path}: unreadable or corrupt ({err}); delete it and fetch it again") from None
+
+
+def read_idx(path: Path, spec: IdxFile) -> np.ndarray:
+    """Read a raw or gzipped IDX file and check it against ``spec``."""
+    return parse_idx(read_idx_bytes(path), spec, str(path))
+
+
+def _download_one(url: str, target: Path, spec: IdxFile, progress: Progress | None, timeout: float) -> None:
+    """Stream ``url`` to a temporary file beside ``target``; rename only once its MD5 matches."""
+    fd, tmp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        md5 = hashlib.md5()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            total = int(response.headers.get("Content-Length") or 0)
+            done = 0
+            while chunk := response.read(1 << 16):
+                out.write(chunk)
+                md5.update(chunk)
+                done += len(chunk)
+                if progress and total:
+                    progress(min(done / total, 1.0), f"downloading {target.name}")
+        if md5.hexdigest() != spec.gz_md5:
+            raise DataError(f"{url}: checksum mismatch")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def download_mnist(data_dir: str | os.PathLike | None = None, *, mirrors: tuple[str, ...] = MIRRORS,
+                   progress: Progress | None = None, timeout: float = 30.0) -> Path:
+    """Fetch whichever of the four MNIST files are missing, verified against their MD5."""
+    folder = resolve_data_dir(data_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(f"cannot create the data folder {folder} ({err.strerror}); "
+                        f"choose a writable one with --data-dir or PIXELCNN_DATA_DIR") from None
+    for spec in MNIST_FILES.values():
+        if find_idx(folder, spec):
+            continue
+        target = folder / (spec.name + ".gz")
+        for mirror in mirrors:
+            try:
+                _download_one(mirror + spec.name + ".gz", target, spec, progress, timeout)
+                break
+            except (OSError, urllib.error.URLError, DataError, ValueError):
+                continue
+        else:
+            raise DataError(missing_files_message(folder))
+    return folder
+
+
+def colorize(grey: np.ndarray, seed: int) -> np.ndarray:
+    """Color grey digits (N, 28, 28) uint8 into (N, 28, 28, 3) uint8 values 0..3.
+
+    ``default_rng(seed)`` draws a background and a foreground color per image
+    (each (N, 3) in 0..3); foregrounds within 3 of their background (L1) are
+    redrawn, for exactly those images, until none is. Each value is
+    ``rint((1 - a) * bg + a * fg)`` with ``a = grey / 255``.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(grey)
+    bg = rng.integers(0, LEVELS, (n, 3))
+    fg = rng.integers(0, LEVELS, (n, 3))
+    while True:
+        close = np.flatnonzero(np.abs(fg - bg).sum(axis=1) < 3)
+        if close.size == 0:
+            break
+        fg[close] = rng.integers(0, LEVELS, (close.size, 3))
+    out = np.empty(grey.shape + (3,), dtype=np.uint8)
+    for start in range(0, n, 5000):
+        a = grey[start:start + 5000, :, :, None] / 255.0
+        lo, hi = bg[start:start + 5000, None, None, :], fg[start:start + 5000, None, None, :]
+        out[start:start + 5000] = np.rint((1.0 - a) * lo + a * hi)
+    return out
+
+
+def split(train: np.ndarray, test: np.ndarray) -> dict[str, np.ndarray]:
+    """train: first 55,000 of the training images; val: the last 5,000; test: the test images."""
+    return {"train": train[:N_TRAIN], "val": train[N_TRAIN:], "test": test}
+
+
+def _fingerprint(paths: list[Path]) -> str:
+    parts = []
+    for p in paths:
+        st = p.stat()
+        parts.append(f"{p.name}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(parts)
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for key in ("train", "test"):
+        h.update(np.ascontiguousarray(arrays[key]).data)
+    return h.hexdigest()
+
+
+def cache_path(data_dir: Path) -> Path:
+    """Where the colored arrays are cached: the data folder if writable, else ~/.cache/pixelcnn."""
+    name = f"colored-mnist-v{CACHE_VERSION}.npz"
+    # Root passes os.access on any folder, so a folder without write bits counts as read-only too.
+    if os.access(data_dir, os.W_OK) and data_dir.stat().st_mode & 0o222:
+        return data_dir / name
+    tag = hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:10]
+    base = Path(os.environ.get("PIXELCNN_CACHE_DIR") or Path.home() / ".cache" / "pixelcnn")
+    return base / f"colored-mnist-v{CACHE_VERSION}-{tag}.npz"
+
+
+def _read_cache(path: Path, fingerprint: str) -> dict[str, np.ndarray] | None:
+    """The cached arrays, or None if the cache is absent, stale or fails any check."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if str(npz["fingerprint"]) != fingerprint or int(npz["version"]) != CACHE_VERSION:
+                return None
+            arrays = {"train": npz["train"], "test": npz["test"]}
+            digest = str(npz["digest"])
+    except Exception:  # any unreadable cache is rebuilt, whatever went wrong
+        return None
+    for key, n in (("train", 60_000), ("test", 10_000)):
+        a = arrays[key]
+        if a.dtype != np.uint8 or a.shape != (n, 28, 28, 3):
+            return None
+    if _digest(arrays) != digest:
+        return None
+    return arrays
+
+
+def _write_cache(path: Path, arrays: dict[str, np.ndarray], fingerprint: str) -> None:
+    """Write the cache atomically; a cache that cannot be written is simply skipped."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    except OSError:
+        return
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, train=arrays["train"], test=arrays["test"], version=CACHE_VERSION,
+                     fingerprint=fingerprint, digest=_digest(arrays))
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_colored_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = True,
+                       progress: Progress | None = None) -> dict[str, np.ndarray]:
+    """Colored MNIST as ``{'train', 'val', 'test'}``, each uint8 (N, 28, 28, 3) in 0..3.
+
+    Reads the IDX files from the data folder (see :func:`resolve_data_dir`),
+    downloading missing ones if ``download``; the colored arrays are cached on
+    disk and the cache is checked before it is trusted.
+    """
+    folder = resolve_data_dir(data_dir)
+    images = [MNIST_FILES["train_images"], MNIST_FILES["test_images"]]
+    paths = [find_idx(folder, spec) for spec in images]
+    if None in paths:
+        if not download:
+            raise DataError(missing_files_message(folder))
+        download_mnist(folder, progress=progress)
+        paths = [find_idx(folder, spec) for spec in images]
+    fingerprint = _fingerprint(paths)
+    cache = cache_path(folder)
+    arrays = _read_cache(cache, fingerprint)
+    if arrays is None:
+        if progress:
+            progress(0.0, "coloring MNIST (once)")
+        arrays = {
+            "train": colorize(read_idx(paths[0], images[0]), TRAIN_SEED),
+            "test": colorize(read_idx(paths[1], images[1]), TEST_SEED),
+        }
+        _write_cache(cache, arrays, fingerprint)
+    if progress:
+        progress(1.0, "data ready")
+    return split(arrays["train"], arrays["test"])
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Admits numpy arrays and dtypes and nothing else: no other global can be loaded."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refused to load {module}.{name}")
+
+
+def load_course_pickle(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The course's ``mnist_colored.pkl``: ``{'train': (60000, 28, 28, 3), 'test': (10000, 28, 28, 3)}``.
+
+    Loaded with an unpickler that admits numpy arrays only, so a file carrying
+    code is refused before anything in it runs. Same split rule as the IDX data.
+    """
+    path = Path(path)
+    try:
+        data = _NumpyOnlyUnpickler(io.BytesIO(path.read_bytes())).load()
+    except OSError as err:
+        raise DataError(f"{path}: cannot read it ({err.strerror})") from None
+    except pickle.UnpicklingError as err:
+        raise DataError(f"{path}: refused, not a plain pickle of numpy arrays ({err})") from None
+    except Exception as err:  # truncated or garbled pickles raise many types
+        raise DataError(f"{path}: not a readable pickle ({type(err).__name__}); "
+                        f"use the course's mnist_colored.pkl") from None
+    if not isinstance(data, dict) or not {"train", "test"} <= set(data):
+        raise DataError(f"{path}: expected a dict with 'train' and 'test' arrays")
+    for key, n in (("train", 60_000), ("test", 10_000)):
+        a = data[key]
+        if not isinstance(a, np.ndarray) or a.shape != (n, 28, 28, 3):
+            shape = getattr(a, "shape", type(a).__name__)
+            raise DataError(f"{path}: '{key}' has shape {shape}, expected ({n}, 28, 28, 3)")
+        if a.dtype.kind not in "ui" or a.min() < 0 or a.max() >= LEVELS:
+            raise DataError(f"{path}: '{key}' must hold integers 0..3")
+    return split(data["train"].astype(np.uint8), data["test"].astype(np.uint8))
+
+
+def load_data(data_dir: str | os.PathLike | None = None, data_file: str | os.PathLike | None = None,
+              progress: Progress | None = None) -> dict[str, np.ndarray]:
+    """The course pickle if ``data_file`` is given, else colored MNIST from the data folder."""
+    if data_file is not None:
+        return load_course_pickle(data_file)
+    return load_colored_mnist(data_dir, progress=progress)
+
+
+def synthetic_colored_mnist(n_train: int = 256, n_val: int = 64, n_test: int = 64,
+                            seed: int = 0) -> dict[str, np.ndarray]:
+    """Small stand-in data for fast tests: colored blobs on a background, (N, 28, 28, 3) in 0..3."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for key, n in (("train", n_train), ("val", n_val), ("test", n_test)):
+        yy, xx = np.mgrid[:28, :28]
+        cy, cx = rng.integers(8, 20, (2, n, 1, 1))
+        radius = rng.integers(4, 9, (n, 1, 1))
+        grey = (((yy - cy) ** 2 + (xx - cx) ** 2) < radius ** 2).astype(np.uint8) * 255
+        out[key] = colorize(grey, seed + len(out))
+    return out

@@ -1,0 +1,55 @@
+"""The run folder's ``metrics.jsonl``: one JSON event a line, appended as training goes."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from .checkpoint import atomic_write
+
+METRICS_NAME = "metrics.jsonl"
+
+
+def append_event(path: Path, event: dict[str, Any]) -> None:
+    """Append one event as a JSON line and flush it, so a reader sees whole lines."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(event, allow_nan=False) + "\n")
+
+
+def read_events(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """All whole events in a metrics file; a torn or garbled line (say, the last one of a killed run) is skipped."""
+    events = []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.endswith("\n"):
+                    break
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(event, dict) and isinstance(event.get("event"), str):
+                    events.append(event)
+    except FileNotFoundError:
+        pass
+    return events
+
+
+def rewrite_events(path: Path, events: Iterable[dict[str, Any]]) -> None:
+    """Replace the metrics file atomically (used when a resumed run drops events past its checkpoint)."""
+    text = "".join(json.dumps(e) + "\n" for e in events)
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def curves(events: list[dict[str, Any]]) -> dict[str, list[tuple[float, float]]]:
+    """(step, bits/dim) series per event kind: ``train``, ``val`` and ``test``."""
+    out: dict[str, list[tuple[float, float]]] = {"train": [], "val": [], "test": []}
+    for e in events:
+        kind = e.get("event")
+        value = e.get("bits_per_dim")
+        if kind in out and isinstance(value, (int, float)) and math.isfinite(value):
+            out[kind].append((e.get("step", 0), value))
+    return out

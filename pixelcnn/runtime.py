@@ -1,0 +1,75 @@
+"""Process-level settings that make PyTorch fast on small CPU machines, and device choice."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+import torch
+
+from .errors import ConfigError
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_tuned = False
+
+
+def tune_cpu_allocator() -> bool:
+    """Keep freed activation memory in glibc's heap instead of returning it to the OS.
+
+    By default glibc serves every block over 128 KiB with a fresh ``mmap`` and
+    unmaps it on free, so each activation tensor is page-faulted in anew: on a
+    small VM that costs as much as the convolutions. Raising the mmap threshold
+    to its maximum (32 MiB) and never trimming lets blocks be reused. Returns
+    whether the setting took effect (only on Linux with glibc).
+    """
+    global _tuned
+    if _tuned:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    _tuned = bool(mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024)) and bool(mallopt(_M_TRIM_THRESHOLD, 2**30))
+    return _tuned
+
+
+MAX_BLOCK_BYTES = 32 * 1024 * 1024
+
+
+def micro_batch_size(batch_size: int, hidden: int, image_size: int = 28) -> int:
+    """The largest power-of-two slice of a batch whose widest activation stays under 32 MiB.
+
+    Under :func:`tune_cpu_allocator`'s threshold every activation is then reused
+    from the heap; gradients are accumulated over the slices, so the update is
+    that of the whole batch.
+    """
+    per_image = hidden * image_size * image_size * 4
+    size = 1
+    while size * 2 <= batch_size and size * 2 * per_image <= MAX_BLOCK_BYTES:
+        size *= 2
+    return batch_size if batch_size * per_image <= MAX_BLOCK_BYTES else size
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto``: cuda, then mps, then cpu. An explicit name must be available."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda asked for, but no CUDA GPU is available; use --device cpu")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("--device mps asked for, but MPS is not available; use --device cpu")
+    return device

@@ -1,0 +1,321 @@
+"""The training engine: steps, evaluation in bits/dim, metric events, stop and resume.
+
+One call, :func:`train`, runs a whole training job into a run folder:
+
+    RUN/config.json     model and training config, data spec
+    RUN/metrics.jsonl   one event a line (see :mod:`pixelcnn.metrics`)
+    RUN/checkpoint.pt   weights, optimizer, step: enough to resume exactly
+
+The batch order is a pure function of (seed, epoch), so a resumed run sees
+exactly the batches an uninterrupted one would have seen.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint, save_checkpoint
+from .errors import CheckpointError, ConfigError, PixelCNNError
+from .metrics import METRICS_NAME, append_event, read_events, rewrite_events
+from .model import PixelCNN, PixelCNNConfig, bits_per_dim
+from .runtime import micro_batch_size, pick_device, tune_cpu_allocator
+
+Callback = Callable[[dict[str, Any]], None]
+CONFIG_NAME = "config.json"
+
+MAX_STEPS = 1_000_000
+MAX_EPOCHS = 1_000
+MAX_BATCH = 4_096
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(base: float, schedule: str, step: int, total_steps: int) -> float:
+    """The learning rate for the step after ``step`` steps: constant, or cosine-decayed to 0 over the run."""
+    if schedule == "cosine":
+        return base * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+    return base
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. The budget is ``steps`` if given, else ``epochs`` (1 if neither)."""
+
+    epochs: int | None = None
+    steps: int | None = None
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    eval_every: int | None = None
+    train_limit: int | None = None
+    val_limit: int | None = None
+    grad_clip: float | None = None
+    lr_schedule: str = "constant"
+    checkpoint_seconds: float = 600.0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        def check_int(name: str, low: int, high: int, optional: bool = True) -> None:
+            value = getattr(self, name)
+            if value is None and optional:
+                return
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ConfigError(f"{name.replace('_', '-')} must be an integer in [{low}, {high}], got {value!r}")
+
+        check_int("epochs", 1, MAX_EPOCHS)
+        check_int("steps", 1, MAX_STEPS)
+        check_int("batch_size", 1, MAX_BATCH, optional=False)
+        check_int("seed", 0, 2**31 - 1, optional=False)
+        check_int("eval_every", 1, MAX_STEPS)
+        check_int("train_limit", 1, 10_000_000)
+        check_int("val_limit", 1, 10_000_000)
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and 0 < self.lr <= 1):
+            raise ConfigError(f"lr must be a number in (0, 1], got {self.lr!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        if self.grad_clip is not None and not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
+            raise ConfigError(f"grad-clip must be a positive number, got {self.grad_clip!r}")
+        if not (math.isfinite(self.checkpoint_seconds) and self.checkpoint_seconds > 0):
+            raise ConfigError(f"checkpoint interval must be positive, got {self.checkpoint_seconds!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@torch.inference_mode()
+def evaluate(model: PixelCNN, images: np.ndarray | torch.Tensor, batch_size: int = 256,
+             device: torch.device | str | None = None) -> float:
+    """Mean bits/dim of ``model`` over images (N, 28, 28, 3) uint8 (or (N, 3, 28, 28) tensors)."""
+    if device is None:
+        device = next(model.parameters()).device
+    x_all = to_tensor(images) if isinstance(images, np.ndarray) else images
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(x_all), batch_size):
+        x = x_all[start:start + batch_size].to(device).long()
+        total += bits_per_dim(model(x), x).item() * len(x)
+        count += len(x)
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W, C) uint8 numpy -> (N, C, H, W) uint8 tensor."""
+    return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+
+
+def batch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The permutation of the training set used in ``epoch``: a pure function of (seed, epoch)."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+class _Run:
+    """The state of one training job; :func:`train` is its only user."""
+
+    def __init__(self, run_dir: Path, callback: Callback | None):
+        self.dir = run_dir
+        self.metrics = run_dir / METRICS_NAME
+        self.callback = callback
+
+    def emit(self, event: dict[str, Any]) -> None:
+        append_event(self.metrics, event)
+        if self.callback:
+            self.callback(event)
+
+
+def _check_run_dir(run_dir: Path, resume: bool) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{run_dir} is a file; choose a folder for the run")
+    has_run = (run_dir / CHECKPOINT_NAME).exists() or (run_dir / METRICS_NAME).exists()
+    if resume and not (run_dir / CHECKPOINT_NAME).exists():
+        raise ConfigError(f"{run_dir} has no checkpoint to resume; start it without --resume")
+    if not resume and has_run:
+        raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose a new folder")
+
+
+def train(run_dir: str | Path, model_config: PixelCNNConfig, config: TrainConfig,
+          data: dict[str, np.ndarray], *, resume: bool = False, callback: Callback | None = None,
+          stop: threading.Event | None = None, data_spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train a PixelCNN into ``run_dir`` and return its summary.
+
+    ``data`` holds ``train``, ``val`` and ``test`` arrays (N, 28, 28, 3) uint8.
+    Every event goes to ``metrics.jsonl`` and to ``callback``. Setting ``stop``
+    ends the run after the current step with a checkpoint. On resume the model
+    config is the checkpoint's; ``config`` may extend the budget.
+    The summary's ``status`` is ``finished``, ``stopped`` or ``failed`` (with ``message``).
+    """
+    run_dir = Path(run_dir)
+    _check_run_dir(run_dir, resume)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"cannot create the run folder {run_dir} ({err.strerror})") from None
+    tune_cpu_allocator()
+    device = pick_device(config.device)
+    torch.manual_seed(config.seed)
+
+    start_step, elapsed_before, best_val = 0, 0.0, math.inf
+    model = PixelCNN(model_config)
+    optimizer_state = None
+    if resume:
+        ckpt = load_checkpoint(run_dir / CHECKPOINT_NAME)
+        model, model_config = ckpt.model, ckpt.config
+        start_step = int(ckpt.train.get("step", 0))
+        elapsed_before = float(ckpt.train.get("elapsed", 0.0))
+        best_val = float(ckpt.summary.get("best_val_bits_per_dim") or math.inf)
+        optimizer_state = ckpt.optimizer
+        if optimizer_state is None:
+            raise CheckpointError(f"{run_dir / CHECKPOINT_NAME} holds no optimizer state, so it cannot be resumed")
+        kept = [e for e in read_events(run_dir / METRICS_NAME) if e.get("step", 0) <= start_step
+                and e.get("event") not in ("end", "test")]
+        rewrite_events(run_dir / METRICS_NAME, kept)
+    model.to(device).train()
+    fused = device.type in ("cpu", "cuda")
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=fused)
+    if optimizer_state is not None:
+        try:
+            optimizer.load_state_dict(optimizer_state)
+        except (ValueError, KeyError, RuntimeError):
+            raise CheckpointError(f"{run_dir / CHECKPOINT_NAME}: optimizer state does not fit the model") from None
+
+    train_x = to_tensor(data["train"][: config.train_limit])
+    val_x = to_tensor(data["val"][: config.val_limit])
+    test_x = to_tensor(data["test"])
+    n = len(train_x)
+    if n == 0:
+        raise ConfigError("the training set is empty; check --train-limit and the data")
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    total_steps = config.steps or (config.epochs or 1) * steps_per_epoch
+    micro = micro_batch_size(config.batch_size, model_config.hidden, model_config.image_size)
+
+    atomic_write(run_dir / CONFIG_NAME, lambda f: f.write(json.dumps({
+        "model": model_config.to_dict(), "train": config.to_dict(), "data": data_spec or {},
+        "total_steps": total_steps, "steps_per_epoch": steps_per_epoch,
+    }, indent=2).encode()))
+
+    run = _Run(run_dir, callback)
+    t0 = time.perf_counter()
+    last_save = time.monotonic()
+
+    def elapsed() -> float:
+        return elapsed_before + time.perf_counter() - t0
+
+    def summary(step: int, status: str, **extra: Any) -> dict[str, Any]:
+        return {"status": status, "step": step, "total_steps": total_steps, "epochs": step / steps_per_epoch,
+                "best_val_bits_per_dim": best_val if math.isfinite(best_val) else None,
+                "elapsed": elapsed(), "train_images": n, **extra}
+
+    def save(step: int, status: str, **extra: Any) -> None:
+        save_checkpoint(run_dir / CHECKPOINT_NAME, model, summary=summary(step, status, **extra),
+                        data=data_spec, optimizer=optimizer.state_dict(),
+                        train={**config.to_dict(), "step": step, "elapsed": elapsed()})
+        run.emit({"event": "checkpoint", "step": step, "elapsed": elapsed()})
+
+    def validate(step: int) -> float:
+        nonlocal best_val
+        value = evaluate(model, val_x, device=device)
+        best_val = min(best_val, value)
+        run.emit({"event": "val", "step": step, "epoch": step / steps_per_epoch,
+                  "bits_per_dim": value, "elapsed": elapsed(), "n_images": len(val_x)})
+        model.train()
+        return value
+
+    try:
+        run.emit({"event": "start", "step": start_step, "total_steps": total_steps,
+                  "steps_per_epoch": steps_per_epoch, "resumed": resume, "device": str(device),
+                  "model": model_config.to_dict(), "train": config.to_dict(), "elapsed": elapsed()})
+        order, order_epoch = None, -1
+        step = start_step
+        while step < total_steps:
+            if stop is not None and stop.is_set():
+                save(step, "stopped")
+                run.emit({"event": "end", "status": "stopped", "step": step, "elapsed": elapsed()})
+                return summary(step, "stopped")
+            epoch, index = divmod(step, steps_per_epoch)
+            if epoch != order_epoch:
+                order, order_epoch = batch_order(config.seed, epoch, n), epoch
+            batch = train_x[order[index * config.batch_size:(index + 1) * config.batch_size]]
+            step_start = time.perf_counter()
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config.lr, config.lr_schedule, step, total_steps)
+            optimizer.zero_grad(set_to_none=True)
+            loss_sum = 0.0
+            for part in batch.split(micro):
+                x = part.to(device, non_blocking=True).long()
+                loss = bits_per_dim(model(x), x)
+                (loss * (len(part) / len(batch))).backward()
+                loss_sum += loss.detach() * len(part)
+            loss_value = float(loss_sum) / len(batch)
+            if not math.isfinite(loss_value):
+                message = (f"loss became {loss_value} at step {step + 1}; the run stopped and its last "
+                           f"checkpoint is kept. Lower the learning rate or set --grad-clip")
+                run.emit({"event": "end", "status": "failed", "step": step, "message": message,
+                          "elapsed": elapsed()})
+                return summary(step, "failed", message=message)
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            step += 1
+            seconds = time.perf_counter() - step_start
+            run.emit({"event": "train", "step": step, "epoch": step / steps_per_epoch,
+                      "bits_per_dim": loss_value, "elapsed": elapsed(),
+                      "images_per_s": len(batch) / max(seconds, 1e-9)})
+            at_epoch_end = step % steps_per_epoch == 0
+            if at_epoch_end or (config.eval_every and step % config.eval_every == 0):
+                validate(step)
+                save(step, "running")
+                last_save = time.monotonic()
+            elif time.monotonic() - last_save > config.checkpoint_seconds:
+                save(step, "running")
+                last_save = time.monotonic()
+        if step % steps_per_epoch and not (config.eval_every and step % config.eval_every == 0):
+            validate(step)
+        test_value = evaluate(model, test_x, device=device)
+        run.emit({"event": "test", "step": step, "bits_per_dim": test_value, "elapsed": elapsed(),
+                  "n_images": len(test_x)})
+        save(step, "finished", test_bits_per_dim=test_value)
+        run.emit({"event": "end", "status": "finished", "step": step, "elapsed": elapsed()})
+        return summary(step, "finished", test_bits_per_dim=test_value)
+    except OSError as err:
+        message = f"could not write to {run_dir} ({err.strerror or err}); the run stopped, earlier files are intact"
+        if callback:
+            callback({"event": "end", "status": "failed", "message": message})
+        return summary(step, "failed", message=message)
+    except CheckpointError as err:
+        message = f"{err}; the run stopped"
+        if callback:
+            callback({"event": "end", "status": "failed", "message": message})
+        return summary(step, "failed", message=message)
+
+
+def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """The run folder's ``config.json``, or {} if it is missing or unreadable."""
+    try:
+        value = json.loads((Path(run_dir) / CONFIG_NAME).read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def with_budget(config: TrainConfig, epochs: int | None, steps: int | None) -> TrainConfig:
+    """``config`` with a new budget, when one is given (used when resuming with more steps)."""
+    if epochs is None and steps is None:
+        return config
+    return replace(config, epochs=epochs, steps=steps)
+
+
+__all__ = ["TrainConfig", "train", "evaluate", "batch_order", "read_run_config", "with_budget", "PixelCNNError"]
