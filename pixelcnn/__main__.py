@@ -77,26 +77,26 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="examples:\n  python -m pixelcnn train --preset tiny --steps 200 --out runs/tiny\n"
                               "  python -m pixelcnn train --preset paper --epochs 10 --out runs/paper\n"
                               "  python -m pixelcnn train --out runs/paper --resume --epochs 15\n"
-                              "\n--batch-size is the number of images per optimizer step.")
+                              "\nWith --resume, the run keeps its stored settings except those given again.")
     p.add_argument("--out", required=True, help="run folder (config.json, metrics.jsonl, checkpoint.pt)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="paper", help="model size (default: paper)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=_positive_int, help="budget in epochs (default 1)")
     budget.add_argument("--steps", type=_positive_int, help="budget in optimizer steps")
-    p.add_argument("--batch-size", type=_positive_int, default=128)
-    p.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--batch-size", type=_positive_int, help="images per optimizer step (default 128)")
+    p.add_argument("--lr", type=_positive_float, help="Adam learning rate (default 1e-3)")
     p.add_argument("--hidden", type=_positive_int, help="residual stream width (overrides the preset)")
     p.add_argument("--n-blocks", type=_nonnegative_int, help="number of residual blocks (overrides the preset)")
     p.add_argument("--train-limit", type=_positive_int, help="train on the first N training images only")
     p.add_argument("--val-limit", type=_positive_int, help="validate on the first N validation images only")
     p.add_argument("--eval-every", type=_positive_int, help="also validate every N steps")
     p.add_argument("--grad-clip", type=_positive_float, help="clip the gradient norm to this value")
-    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"],
                    help="constant, or cosine decay to 0 over the budget (default constant)")
-    p.add_argument("--checkpoint-minutes", type=_positive_float, default=10.0,
+    p.add_argument("--checkpoint-minutes", type=_positive_float,
                    help="save a resumable checkpoint at least this often (default 10)")
-    p.add_argument("--seed", type=_nonnegative_int, default=0)
-    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda or mps")
+    p.add_argument("--seed", type=_nonnegative_int, help="seed for initialisation and batch order (default 0)")
+    p.add_argument("--device", help="auto (cuda, then mps, then cpu), cpu, cuda or mps (default auto)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     _add_data_args(p)
 
@@ -137,19 +137,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .data import load_data
     from .model import get_preset
     from .progress import ProgressBar, format_seconds
-    from .train import TrainConfig, read_run_config, train
+    from .train import TrainConfig, resume_config, train
 
     model_config = get_preset(args.preset)
     overrides = {k: v for k, v in (("hidden", args.hidden), ("n_blocks", args.n_blocks)) if v is not None}
     model_config = replace(model_config, **overrides)
-    config = TrainConfig(epochs=args.epochs, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                         seed=args.seed, eval_every=args.eval_every, train_limit=args.train_limit,
-                         val_limit=args.val_limit, grad_clip=args.grad_clip, lr_schedule=args.lr_schedule,
-                         checkpoint_seconds=args.checkpoint_minutes * 60, device=args.device)
-    if args.resume:
-        stored = read_run_config(args.out).get("train")
-        if isinstance(stored, dict) and args.epochs is None and args.steps is None:
-            config = replace(config, epochs=stored.get("epochs"), steps=stored.get("steps"))
+    given = {name: getattr(args, name) for name in
+             ("epochs", "steps", "batch_size", "lr", "seed", "eval_every", "train_limit", "val_limit",
+              "grad_clip", "lr_schedule", "device") if getattr(args, name) is not None}
+    if args.checkpoint_minutes is not None:
+        given["checkpoint_seconds"] = args.checkpoint_minutes * 60
+    config = resume_config(args.out, given) if args.resume else TrainConfig(**given)
     data_bar, progress = _progress_printer()
     data = load_data(args.data_dir, args.data_file, progress=progress)
     data_bar.close()

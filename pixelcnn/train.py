@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint, save_checkpoint
-from .errors import CheckpointError, ConfigError, PixelCNNError
+from .errors import CheckpointError, ConfigError
 from .metrics import METRICS_NAME, append_event, read_events, rewrite_events
 from .model import PixelCNN, PixelCNNConfig, bits_per_dim
 from .runtime import micro_batch_size, pick_device, tune_cpu_allocator
@@ -311,11 +311,12 @@ def read_run_config(run_dir: str | Path) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def with_budget(config: TrainConfig, epochs: int | None, steps: int | None) -> TrainConfig:
-    """``config`` with a new budget, when one is given (used when resuming with more steps)."""
-    if epochs is None and steps is None:
-        return config
-    return replace(config, epochs=epochs, steps=steps)
+def resume_config(run_dir: str | Path, overrides: dict[str, Any]) -> TrainConfig:
+    """The stored training config of a run, with ``overrides`` applied; a new budget replaces the old one."""
+    stored = read_run_config(run_dir).get("train")
+    base = TrainConfig.from_dict(stored) if isinstance(stored, dict) else TrainConfig()
+    if "epochs" in overrides or "steps" in overrides:
+        base = replace(base, epochs=None, steps=None)
+    return replace(base, **overrides)
 
 
-__all__ = ["TrainConfig", "train", "evaluate", "batch_order", "read_run_config", "with_budget", "PixelCNNError"]

@@ -1,0 +1,29 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pixelcnn.data import synthetic_colored_mnist
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: uses the real MNIST files or takes more than a few seconds")
+    config.addinivalue_line("markers", "e2e: drives the dashboard in a real browser")
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The folder with the four real MNIST files: $PIXELCNN_DATA_DIR, else ../shared/data/mnist."""
+    candidates = [os.environ.get("PIXELCNN_DATA_DIR"), ROOT.parent / "shared" / "data" / "mnist"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "train-images-idx3-ubyte.gz").exists():
+            return Path(candidate)
+    pytest.fail("real MNIST not found: set PIXELCNN_DATA_DIR to the folder holding the four IDX files")
+
+
+@pytest.fixture(scope="session")
+def small_data() -> dict[str, np.ndarray]:
+    return synthetic_colored_mnist(n_train=192, n_val=32, n_test=32, seed=0)

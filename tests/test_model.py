@@ -1,0 +1,85 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pixelcnn.errors import ConfigError
+from pixelcnn.model import PRESETS, PixelCNN, PixelCNNConfig, bits_per_dim, count_parameters
+from pixelcnn.reference import reference_from
+
+TARGETS = [(0, 0), (0, 27), (14, 14), (27, 27), (27, 0), (3, 25)]
+
+
+def raster_later_or_same(r: int, c: int, size: int = 28) -> torch.Tensor:
+    index = torch.arange(size * size).view(size, size)
+    return index >= r * size + c
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_autoregressive_property(preset):
+    """d logits(r, c, ch) / d input is exactly zero at (r, c) and every later pixel, nonzero before."""
+    torch.manual_seed(0)
+    model = PixelCNN(PRESETS[preset]).double().eval()
+    x = torch.randint(0, 4, (1, 3, 28, 28)).double().requires_grad_(True)
+    logits = model(x)
+    for r, c in TARGETS:
+        for ch in range(3):
+            (grad,) = torch.autograd.grad(logits[0, :, ch, r, c].sum(), x, retain_graph=True)
+            field = grad[0].abs().amax(dim=0)
+            assert field[raster_later_or_same(r, c)].eq(0).all(), (preset, r, c, ch)
+            if (r, c) != (0, 0):
+                assert field[~raster_later_or_same(r, c)].gt(0).any(), (preset, r, c, ch)
+
+
+def test_output_shape_and_dtypes():
+    model = PixelCNN(PRESETS["tiny"])
+    x = torch.randint(0, 4, (2, 3, 28, 28))
+    logits = model(x)
+    assert logits.shape == (2, 4, 3, 28, 28)
+    assert torch.allclose(model(x.float()), logits)
+    assert F.cross_entropy(logits, x).ndim == 0
+
+
+def test_uniform_model_scores_exactly_two_bits():
+    x = torch.randint(0, 4, (5, 3, 28, 28))
+    logits = torch.zeros(5, 4, 3, 28, 28)
+    assert bits_per_dim(logits, x).item() == pytest.approx(2.0, abs=1e-6)
+    confident = F.one_hot(x, 4).permute(0, 4, 1, 2, 3).float() * 50
+    assert bits_per_dim(confident, x).item() < 1e-6
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_matches_dense_reference(preset):
+    torch.manual_seed(1)
+    model = PixelCNN(PRESETS[preset]).eval()
+    x = torch.randint(0, 4, (3, 3, 28, 28))
+    with torch.no_grad():
+        assert torch.allclose(model(x), reference_from(model)(x), atol=1e-5)
+
+
+def test_paper_preset_is_table_one():
+    config = PRESETS["paper"]
+    assert (config.hidden, config.n_blocks, config.first_kernel, config.block_kernel) == (128, 12, 7, 3)
+    model = PixelCNN(config)
+    assert model.input_conv.mask_type == "A"
+    assert all(block.masked.mask_type == "B" for block in model.blocks)
+    live_first = 3 * 7 + 3
+    expected = (live_first * 3 * 128 + 128
+                + 12 * (128 * 64 + 64 + 5 * 64 * 64 + 64 + 64 * 128 + 128)
+                + 128 * 128 + 128 + 128 * 12 + 12)
+    assert count_parameters(model) == expected
+
+
+@pytest.mark.parametrize("bad", [{"hidden": 0}, {"hidden": 33}, {"n_blocks": -1}, {"first_kernel": 4},
+                                 {"levels": 1}, {"hidden": 2.5}, {"hidden": True}])
+def test_config_rejects_nonsense(bad):
+    with pytest.raises(ConfigError):
+        PixelCNNConfig(**bad)
+
+
+def test_config_from_dict_rejects_unknown_keys():
+    with pytest.raises(ConfigError, match="unknown"):
+        PixelCNNConfig.from_dict({"hidden": 64, "layers": 3})
+    assert PixelCNNConfig.from_dict(PRESETS["lecture"].to_dict()) == PRESETS["lecture"]
+    assert math.isclose(PixelCNNConfig().hidden, 128)

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+import torch
+
+from pixelcnn.errors import ConfigError
+from pixelcnn.model import PRESETS, PixelCNN, PixelCNNConfig
+from pixelcnn.receptive import random_model
+from pixelcnn.sampling import sample, teacher_forced_logits
+
+SMALL = PixelCNNConfig(hidden=16, n_blocks=2, image_size=10)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_cached_logits_equal_the_full_forward(preset, small_data):
+    model = random_model(PRESETS[preset], seed=3)
+    image = torch.from_numpy(small_data["test"][:2].transpose(0, 3, 1, 2).copy()).long()
+    with torch.no_grad():
+        full = model(image)
+    cached = teacher_forced_logits(model, image)
+    assert (cached - full).abs().max().item() < 1e-5
+
+
+def test_cached_and_naive_draw_identical_images():
+    model = random_model(SMALL, seed=1).double()
+    cached = sample(model, 6, seed=11, method="cached")
+    naive = sample(model, 6, seed=11, method="naive")
+    assert cached.shape == (6, 10, 10, 3) and cached.dtype == np.uint8
+    assert np.array_equal(cached, naive)
+    assert len(np.unique(cached)) > 1
+
+
+def test_sampling_is_deterministic_per_seed():
+    model = random_model(SMALL, seed=1)
+    a, b, c = sample(model, 4, seed=5), sample(model, 4, seed=5), sample(model, 4, seed=6)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_completion_keeps_known_pixels():
+    model = random_model(SMALL, seed=2).double()
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 4, (10, 10, 3)).astype(np.uint8)
+    known = np.zeros((10, 10), dtype=bool)
+    known[:4] = True
+    known[6, 3] = True
+    for method in ("cached", "naive"):
+        out = sample(model, 5, seed=0, method=method, prefix=(image, known))
+        assert (out[:, known] == image[known]).all()
+        assert not (out[:, ~known] == image[~known]).all()
+    assert np.array_equal(sample(model, 5, seed=0, method="cached", prefix=(image, known)),
+                          sample(model, 5, seed=0, method="naive", prefix=(image, known)))
+
+
+def test_temperature_sharpens():
+    model = random_model(SMALL, seed=4)
+    cold = sample(model, 8, seed=0, temperature=0.05)
+    warm = sample(model, 8, seed=0, temperature=3.0)
+    spread = lambda x: np.mean([len(np.unique(img[..., 0])) for img in x])
+    assert spread(cold) < spread(warm)
+
+
+def test_progress_reaches_one():
+    seen = []
+    sample(random_model(SMALL), 2, progress=seen.append)
+    assert seen[-1] == pytest.approx(1.0) and seen == sorted(seen)
+
+
+@pytest.mark.parametrize("kwargs", [dict(n=0), dict(temperature=0), dict(temperature=float("nan")),
+                                    dict(method="fast"), dict(n=10**6)])
+def test_bad_arguments(kwargs):
+    args = dict(n=2, seed=0)
+    args.update(kwargs)
+    with pytest.raises(ConfigError):
+        sample(random_model(SMALL), **args)

@@ -1,0 +1,152 @@
+import json
+import math
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from pixelcnn.checkpoint import load_checkpoint
+from pixelcnn.errors import ConfigError
+from pixelcnn.metrics import read_events
+from pixelcnn.model import PixelCNNConfig
+from pixelcnn.train import TrainConfig, batch_order, evaluate, learning_rate, resume_config, train
+
+TINY = PixelCNNConfig(hidden=16, n_blocks=2)
+
+
+def quick(**kw) -> TrainConfig:
+    defaults = dict(steps=6, batch_size=32, eval_every=3, checkpoint_seconds=1e9, device="cpu")
+    return TrainConfig(**{**defaults, **kw})
+
+
+def weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_training_lowers_the_loss_and_writes_the_run(tmp_path, small_data):
+    events = []
+    summary = train(tmp_path / "run", TINY, quick(steps=30, lr=3e-3, eval_every=10), small_data,
+                    callback=events.append)
+    assert summary["status"] == "finished"
+    train_bpd = [e["bits_per_dim"] for e in events if e["event"] == "train"]
+    assert len(train_bpd) == 30 and np.mean(train_bpd[-5:]) < np.mean(train_bpd[:5]) - 0.2
+    epoch_ends = set(range(6, 31, 6))  # 192 training images in batches of 32
+    assert [e["step"] for e in events if e["event"] == "val"] == sorted(epoch_ends | {10, 20, 30})
+    assert read_events(tmp_path / "run" / "metrics.jsonl") == events
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["model"] == TINY.to_dict() and config["train"]["steps"] == 30
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert ckpt.summary["test_bits_per_dim"] == pytest.approx(summary["test_bits_per_dim"])
+    assert evaluate(ckpt.model, small_data["test"]) == pytest.approx(summary["test_bits_per_dim"], abs=1e-5)
+    for key in ("epoch", "elapsed", "images_per_s"):
+        assert all(key in e for e in events if e["event"] == "train")
+
+
+def test_resume_gives_the_same_weights(tmp_path, small_data):
+    """N steps in one go equal N/2 steps, a stop, and a resume for the other N/2."""
+    full = train(tmp_path / "full", TINY, quick(steps=8), small_data)
+    assert full["status"] == "finished"
+
+    stop = threading.Event()
+
+    def stop_at_four(event):
+        if event["event"] == "train" and event["step"] == 4:
+            stop.set()
+
+    half = train(tmp_path / "split", TINY, quick(steps=8), small_data, callback=stop_at_four, stop=stop)
+    assert half["status"] == "stopped" and half["step"] == 4
+    assert load_checkpoint(tmp_path / "split").train["step"] == 4
+    rest = train(tmp_path / "split", TINY, quick(steps=8), small_data, resume=True)
+    assert rest["status"] == "finished"
+    a, b = weights(load_checkpoint(tmp_path / "full").model), weights(load_checkpoint(tmp_path / "split").model)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    steps = [e["step"] for e in read_events(tmp_path / "split" / "metrics.jsonl") if e["event"] == "train"]
+    assert steps == list(range(1, 9))
+
+
+def test_stop_is_honoured_within_one_step(tmp_path, small_data):
+    stop = threading.Event()
+    seen = []
+
+    def on_event(event):
+        seen.append(event)
+        if event["event"] == "train" and event["step"] == 2:
+            stop.set()
+
+    summary = train(tmp_path / "run", TINY, quick(steps=50), small_data, callback=on_event, stop=stop)
+    assert summary["status"] == "stopped" and summary["step"] == 2
+    assert max(e["step"] for e in seen if e["event"] == "train") == 2
+    assert load_checkpoint(tmp_path / "run").train["step"] == 2
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, small_data):
+    holder = {}
+
+    def poison(event):
+        if event["event"] == "checkpoint" and event["step"] == 3:
+            model = holder["model"]
+            with torch.no_grad():
+                model.output_logits.bias.fill_(float("nan"))
+
+    import pixelcnn.train as train_mod
+    original = train_mod.PixelCNN
+
+    def capture(config):
+        holder["model"] = original(config)
+        return holder["model"]
+
+    train_mod.PixelCNN = capture
+    try:
+        summary = train(tmp_path / "run", TINY, quick(steps=10), small_data, callback=poison)
+    finally:
+        train_mod.PixelCNN = original
+    assert summary["status"] == "failed" and "nan" in summary["message"].lower()
+    ckpt = load_checkpoint(tmp_path / "run")
+    assert ckpt.train["step"] == 3
+    assert all(torch.isfinite(p).all() for p in ckpt.model.parameters())
+    assert read_events(tmp_path / "run" / "metrics.jsonl")[-1]["status"] == "failed"
+
+
+def test_a_second_start_does_not_overwrite_a_run(tmp_path, small_data):
+    train(tmp_path / "run", TINY, quick(steps=2), small_data)
+    before = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    with pytest.raises(ConfigError, match="--resume"):
+        train(tmp_path / "run", TINY, quick(steps=2), small_data)
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        train(tmp_path / "other", TINY, quick(steps=2), small_data, resume=True)
+
+
+def test_training_is_deterministic(tmp_path, small_data):
+    train(tmp_path / "a", TINY, quick(steps=3), small_data)
+    train(tmp_path / "b", TINY, quick(steps=3), small_data)
+    a, b = weights(load_checkpoint(tmp_path / "a").model), weights(load_checkpoint(tmp_path / "b").model)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_config_keeps_stored_settings(tmp_path, small_data):
+    train(tmp_path / "run", TINY, quick(steps=2, lr=2e-3, lr_schedule="cosine"), small_data)
+    config = resume_config(tmp_path / "run", {"epochs": 3})
+    assert (config.lr, config.lr_schedule, config.epochs, config.steps) == (2e-3, "cosine", 3, None)
+
+
+def test_batch_order_is_a_permutation_per_epoch():
+    a, b = batch_order(0, 0, 100), batch_order(0, 1, 100)
+    assert sorted(a) == list(range(100)) and not np.array_equal(a, b)
+    assert np.array_equal(a, batch_order(0, 0, 100))
+
+
+def test_cosine_schedule():
+    assert learning_rate(1e-3, "cosine", 0, 100) == pytest.approx(1e-3)
+    assert learning_rate(1e-3, "cosine", 50, 100) == pytest.approx(5e-4)
+    assert learning_rate(1e-3, "cosine", 100, 100) == pytest.approx(0, abs=1e-12)
+    assert learning_rate(1e-3, "constant", 70, 100) == 1e-3
+
+
+@pytest.mark.parametrize("bad", [dict(lr=0), dict(lr=-1), dict(lr=math.nan), dict(batch_size=0), dict(steps=0),
+                                 dict(epochs=10**6), dict(grad_clip=-1.0), dict(lr_schedule="step"),
+                                 dict(batch_size=2.5)])
+def test_train_config_limits(bad):
+    with pytest.raises(ConfigError):
+        TrainConfig(**bad)
