@@ -108,7 +108,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--device", default="auto")
     _add_data_args(p)
+
+    p = sub.add_parser("sample", help="draw a 10x10 grid of samples", formatter_class=fmt,
+                       epilog="examples:\n  python -m pixelcnn sample --checkpoint checkpoints/paper/checkpoint.pt "
+                              "--n 100 --seed 0 --out samples.png\n"
+                              "  python -m pixelcnn sample --preset tiny --init-seed 0 --n 16 --out random.png")
+    _add_model_args(p)
+    p.add_argument("--n", type=_positive_int, default=100, help="number of samples (default 100)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--method", choices=["cached", "naive"], default="cached",
+                   help="cached (fast, default) or naive (one full forward pass per pixel: slow)")
+    p.add_argument("--temperature", type=_positive_float, default=1.0)
+    p.add_argument("--out", required=True, help="PNG of the grid")
+    p.add_argument("--npy", help="also save the samples, uint8 (n, 28, 28, 3), as .npy")
+    p.add_argument("--device", default="auto")
+
+    p = sub.add_parser("receptive-field", help="gradient receptive field of one conditional", formatter_class=fmt,
+                       epilog="example:\n  python -m pixelcnn receptive-field --row 14 --col 14 --channel 0 "
+                              "--preset paper --init-seed 0 --out field.png")
+    _add_model_args(p)
+    p.add_argument("--row", type=_nonnegative_int, default=14)
+    p.add_argument("--col", type=_nonnegative_int, default=14)
+    p.add_argument("--channel", type=_nonnegative_int, default=0)
+    p.add_argument("--images", type=_positive_int, default=4,
+                   help="average over this many random input images (default 4)")
+    p.add_argument("--out", required=True, help="PNG of the 28x28 field, target in red")
+    p.add_argument("--npy", help="also save the field, float (28, 28), as .npy")
     return parser
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    from .model import PRESETS
+
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="a checkpoint file or run folder")
+    source.add_argument("--preset", choices=sorted(PRESETS), help="random weights of this preset")
+    p.add_argument("--init-seed", type=_nonnegative_int, default=0, help="seed of the random weights (default 0)")
+
+
+def _load_model(args: argparse.Namespace, device: str = "cpu"):
+    from .checkpoint import load_checkpoint
+    from .model import get_preset
+    from .receptive import random_model
+
+    if args.checkpoint:
+        return load_checkpoint(args.checkpoint, device=device).model
+    return random_model(get_preset(args.preset), args.init_seed).to(device)
 
 
 def _progress_printer():
@@ -215,7 +260,47 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate}
+def cmd_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .figures import image_grid, save_png
+    from .runtime import pick_device
+    from .sampling import sample
+
+    model = _load_model(args, pick_device(args.device))
+    bar, _ = _progress_printer()
+    start = time.perf_counter()
+    images = sample(model, args.n, seed=args.seed, temperature=args.temperature, method=args.method,
+                    progress=lambda fraction: bar.update(fraction, f"{args.method} sampling"))
+    seconds = time.perf_counter() - start
+    bar.close()
+    save_png(image_grid(images), args.out)
+    if args.npy:
+        np.save(args.npy, images)
+    print(f"{args.n} samples ({args.method}) in {seconds:.2f} s -> {args.out}")
+    return 0
+
+
+def cmd_receptive_field(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .figures import field_image, save_png
+    from .receptive import gradient_field
+
+    model = _load_model(args)
+    cfg = model.config
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, cfg.levels, (args.images, cfg.image_size, cfg.image_size, cfg.channels))
+    field = gradient_field(model, images, args.row, args.col, args.channel)
+    save_png(field_image(field, args.row, args.col), args.out)
+    if args.npy:
+        np.save(args.npy, field)
+    print(f"nonzero positions: {int((field > 0).sum())} -> {args.out}")
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample,
+            "receptive-field": cmd_receptive_field}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

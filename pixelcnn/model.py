@@ -76,7 +76,7 @@ class PixelCNNConfig:
 
 PRESETS: dict[str, PixelCNNConfig] = {
     "tiny": PixelCNNConfig(hidden=32, n_blocks=4),
-    "lecture": PixelCNNConfig(hidden=64, n_blocks=12),
+    "lecture": PixelCNNConfig(hidden=48, n_blocks=12),
     "paper": PixelCNNConfig(hidden=128, n_blocks=12),
 }
 

@@ -123,6 +123,33 @@ def batch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+def train_step(model: PixelCNN, optimizer: torch.optim.Optimizer, batch: torch.Tensor, micro: int,
+               device: torch.device, grad_clip: float | None = None) -> float:
+    """One optimizer step on ``batch`` (B, C, H, W) uint8, accumulating gradients over slices of ``micro``.
+
+    Returns the batch's mean bits/dim. A non-finite loss skips the update, so
+    the weights stay as they were, and is returned for the caller to act on.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    loss_sum = torch.zeros(())
+    for part in batch.split(micro):
+        x = part.to(device, non_blocking=True).long()
+        loss = bits_per_dim(model(x), x)
+        (loss * (len(part) / len(batch))).backward()
+        loss_sum += loss.detach().cpu() * len(part)
+    loss_value = float(loss_sum) / len(batch)
+    if math.isfinite(loss_value):
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+    return loss_value
+
+
+def make_optimizer(model: PixelCNN, lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam; the fused kernel where PyTorch has one (CPU and CUDA)."""
+    return torch.optim.Adam(model.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"))
+
+
 class _Run:
     """The state of one training job; :func:`train` is its only user."""
 
@@ -184,8 +211,7 @@ def train(run_dir: str | Path, model_config: PixelCNNConfig, config: TrainConfig
                 and e.get("event") not in ("end", "test")]
         rewrite_events(run_dir / METRICS_NAME, kept)
     model.to(device).train()
-    fused = device.type in ("cpu", "cuda")
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=fused)
+    optimizer = make_optimizer(model, config.lr, device)
     if optimizer_state is not None:
         try:
             optimizer.load_state_dict(optimizer_state)
@@ -252,23 +278,13 @@ def train(run_dir: str | Path, model_config: PixelCNNConfig, config: TrainConfig
             step_start = time.perf_counter()
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config.lr, config.lr_schedule, step, total_steps)
-            optimizer.zero_grad(set_to_none=True)
-            loss_sum = 0.0
-            for part in batch.split(micro):
-                x = part.to(device, non_blocking=True).long()
-                loss = bits_per_dim(model(x), x)
-                (loss * (len(part) / len(batch))).backward()
-                loss_sum += loss.detach() * len(part)
-            loss_value = float(loss_sum) / len(batch)
+            loss_value = train_step(model, optimizer, batch, micro, device, config.grad_clip)
             if not math.isfinite(loss_value):
                 message = (f"loss became {loss_value} at step {step + 1}; the run stopped and its last "
                            f"checkpoint is kept. Lower the learning rate or set --grad-clip")
                 run.emit({"event": "end", "status": "failed", "step": step, "message": message,
                           "elapsed": elapsed()})
                 return summary(step, "failed", message=message)
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
             step += 1
             seconds = time.perf_counter() - step_start
             run.emit({"event": "train", "step": step, "epoch": step / steps_per_epoch,

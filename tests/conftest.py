@@ -9,6 +9,21 @@ from pixelcnn.data import synthetic_colored_mnist
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true",
+                     help="also run the tests marked slow (real MNIST, browser, longer runs)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without --slow (and without an explicit -m), slow tests are deselected, not skipped."""
+    if config.getoption("--slow") or config.getoption("-m"):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: uses the real MNIST files or takes more than a few seconds")
     config.addinivalue_line("markers", "e2e: drives the dashboard in a real browser")

@@ -1,0 +1,106 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pixelcnn.__main__ import main
+from pixelcnn.checkpoint import load_checkpoint
+
+
+def run_cli(*args: str, env_data=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pixelcnn", *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--out", "x", "--lr", "-1"],
+    ["train", "--out", "x", "--steps", "0"],
+    ["train", "--out", "x", "--steps", "3", "--epochs", "2"],
+    ["train", "--out", "x", "--preset", "huge"],
+    ["train", "--out", "x", "--batch-size", "many"],
+    ["sample", "--out", "x.png"],
+    ["sample", "--preset", "tiny", "--out", "x.png", "--temperature", "0"],
+    ["receptive-field", "--preset", "tiny", "--out", "f.png", "--row", "-3"],
+    ["frobnicate"],
+])
+def test_bad_arguments_give_one_line_and_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error:")
+
+
+def test_out_of_range_values_give_one_line(capsys, tmp_path):
+    assert main(["receptive-field", "--preset", "tiny", "--row", "40", "--out", str(tmp_path / "f.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "row" in err
+
+
+def test_bad_checkpoint_gives_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x80\x04not really")
+    assert main(["sample", "--checkpoint", str(bad), "--out", str(tmp_path / "s.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a pixelcnn checkpoint" in err
+    assert not (tmp_path / "s.png").exists()
+
+
+@pytest.mark.parametrize("command", ["data", "train", "evaluate", "sample", "receptive-field"])
+def test_help_shows_an_example(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert "python -m pixelcnn " + command in capsys.readouterr().out
+
+
+def test_sample_and_receptive_field_commands(tmp_path, capsys):
+    assert main(["sample", "--preset", "tiny", "--init-seed", "1", "--n", "12", "--seed", "3",
+                 "--out", str(tmp_path / "grid.png"), "--npy", str(tmp_path / "s.npy")]) == 0
+    assert "12 samples (cached) in" in capsys.readouterr().out
+    samples = np.load(tmp_path / "s.npy")
+    assert samples.shape == (12, 28, 28, 3) and samples.max() <= 3
+    grid = Image.open(tmp_path / "grid.png")
+    assert grid.size == (10 * 29 + 1, 2 * 29 + 1)
+
+    assert main(["receptive-field", "--preset", "paper", "--row", "14", "--col", "14", "--channel", "0",
+                 "--out", str(tmp_path / "field.png"), "--npy", str(tmp_path / "field.npy")]) == 0
+    out = capsys.readouterr().out
+    field = np.load(tmp_path / "field.npy")
+    assert field.shape == (28, 28)
+    assert f"nonzero positions: {int((field > 0).sum())}" in out
+    assert Image.open(tmp_path / "field.png").size[0] >= 28
+
+
+@pytest.mark.slow
+def test_train_evaluate_resume_on_real_data(tmp_path, mnist_dir, monkeypatch):
+    monkeypatch.setenv("PIXELCNN_DATA_DIR", str(mnist_dir))
+    run = tmp_path / "run"
+    done = run_cli("train", "--preset", "tiny", "--steps", "4", "--train-limit", "512", "--val-limit", "256",
+                   "--out", str(run))
+    assert done.returncode == 0, done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("test bits/dim: ")
+    test_bpd = float(last.split(": ")[1])
+    assert test_bpd < 2.0
+    again = run_cli("train", "--preset", "tiny", "--steps", "4", "--out", str(run))
+    assert again.returncode == 2 and "--resume" in again.stderr
+    more = run_cli("train", "--out", str(run), "--resume", "--steps", "6")
+    assert more.returncode == 0, more.stderr
+    assert load_checkpoint(run).train["step"] == 6
+    evaluated = run_cli("evaluate", "--checkpoint", str(run / "checkpoint.pt"), "--split", "test",
+                        "--limit", "100", "--json")
+    result = json.loads(evaluated.stdout)
+    assert result["split"] == "test" and result["n_images"] == 100 and 0 < result["bits_per_dim"] < 2.0
+    plain = run_cli("evaluate", "--checkpoint", str(run), "--split", "val", "--limit", "50")
+    assert plain.stdout.startswith("val bits/dim: ")
+
+
+@pytest.mark.slow
+def test_data_command(mnist_dir):
+    done = subprocess.run([sys.executable, "-m", "pixelcnn", "data", "--data-dir", str(mnist_dir)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "train: 55000 images of 28x28x3" in done.stdout and "test: 10000" in done.stdout
