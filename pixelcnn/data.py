@@ -293,6 +293,16 @@ def load_colored_mnist(data_dir: str | os.PathLike | None = None, *, download: b
     return split(arrays["train"], arrays["test"])
 
 
+def load_labels(data_dir: str | os.PathLike | None = None) -> dict[str, np.ndarray] | None:
+    """Digit labels for the same splits as :func:`load_colored_mnist`, or None if the label files are absent."""
+    folder = resolve_data_dir(data_dir)
+    specs = [MNIST_FILES["train_labels"], MNIST_FILES["test_labels"]]
+    paths = [find_idx(folder, spec) for spec in specs]
+    if None in paths:
+        return None
+    return split(read_idx(paths[0], specs[0]), read_idx(paths[1], specs[1]))
+
+
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Admits numpy arrays and dtypes and nothing else: no other global can be loaded."""
 

@@ -60,3 +60,102 @@ def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
     """Write an RGB uint8 array as PNG, atomically."""
     data = png_bytes(image)
     atomic_write(Path(path), lambda f: f.write(data))
+
+
+def ema(values: list[float], smoothing: float) -> list[float]:
+    """Exponential moving average with weight ``smoothing`` in [0, 1) on the past (0 = raw)."""
+    out, current = [], None
+    for value in values:
+        current = value if current is None else smoothing * current + (1 - smoothing) * value
+        out.append(current)
+    return out
+
+
+def loss_figure(runs: dict[str, dict[str, list[tuple[float, float]]]], smoothing: float = 0.0,
+                x: str = "step"):
+    """Train (per step, optionally smoothed) and validation bits/dim of one or more runs.
+
+    ``runs`` maps a run name to its :func:`pixelcnn.metrics.curves`.
+    """
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"]
+    for i, (name, series) in enumerate(runs.items()):
+        color = palette[i % len(palette)]
+        prefix = f"{name}: " if len(runs) > 1 else ""
+        if series["train"]:
+            steps, values = zip(*series["train"])
+            fig.add_scatter(x=list(steps), y=ema(list(values), smoothing), mode="lines", name=prefix + "train",
+                            line={"color": color, "width": 1.5}, opacity=0.7)
+        if series["val"]:
+            steps, values = zip(*series["val"])
+            fig.add_scatter(x=list(steps), y=list(values), mode="lines+markers", name=prefix + "validation",
+                            line={"color": color, "width": 2.5, "dash": "dot"}, marker={"size": 7})
+    fig.update_layout(xaxis_title=x, yaxis_title="bits per dimension", height=380,
+                      margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": 1.12})
+    return fig
+
+
+def field_figure(field: np.ndarray, row: int, col: int, *, binary: bool = False, log: bool = False,
+                 analytic: np.ndarray | None = None):
+    """A plotly heatmap of a receptive field with the target marked and, optionally, the analytic field outlined."""
+    import plotly.graph_objects as go
+
+    values = field.astype(np.float64)
+    label = "|gradient|"
+    if binary:
+        values, label = (values > 0).astype(np.float64), "nonzero"
+    elif log:
+        positive = values[values > 0]
+        floor = positive.min() if positive.size else 1.0
+        values = np.where(values > 0, np.log10(np.maximum(values, floor)), np.nan)
+        label = "log10 |gradient|"
+    fig = go.Figure(go.Heatmap(z=values, colorscale="Viridis", colorbar={"title": label},
+                               hovertemplate="row %{y}, col %{x}: %{z}<extra></extra>"))
+    if analytic is not None:
+        ys, xs = np.nonzero(analytic)
+        fig.add_scatter(x=xs, y=ys, mode="markers", name="can influence (from the masks)",
+                        marker={"symbol": "square-open", "size": 9, "color": "#ff7f0e", "line": {"width": 1}})
+    fig.add_scatter(x=[col], y=[row], mode="markers", name="target",
+                    marker={"symbol": "x", "size": 14, "color": "red", "line": {"width": 2}})
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", title="row")
+    fig.update_xaxes(constrain="domain", title="column")
+    fig.update_layout(height=520, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      legend={"orientation": "h", "y": -0.15}, plot_bgcolor="#111")
+    return fig
+
+
+def value_counts(images: np.ndarray, levels: int = 4) -> np.ndarray:
+    """How often each value occurs per channel: (channels, levels) int array."""
+    return np.stack([np.bincount(images[..., ch].ravel(), minlength=levels) for ch in range(images.shape[-1])])
+
+
+def histogram_figure(counts: np.ndarray):
+    """Bars of :func:`value_counts`, one colour per channel."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for ch, (name, color) in enumerate(zip(("red", "green", "blue"), ("#d62728", "#2ca02c", "#1f77b4"))):
+        fig.add_bar(x=list(range(counts.shape[1])), y=counts[ch], name=name, marker_color=color)
+    fig.update_layout(barmode="group", xaxis_title="value", yaxis_title="count", height=300,
+                      margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return fig
+
+
+def mask_figure(mask: np.ndarray, title: str):
+    """A kernel mask as a small heatmap: live taps bright, the centre outlined."""
+    import plotly.graph_objects as go
+
+    k = mask.shape[1]
+    full = np.zeros((k, k))
+    full[: mask.shape[0]] = mask
+    fig = go.Figure(go.Heatmap(z=full, colorscale=[[0, "#222"], [1, "#f5c542"]], showscale=False,
+                               xgap=2, ygap=2, hoverinfo="skip"))
+    fig.add_scatter(x=[k // 2], y=[k // 2], mode="markers", marker={"symbol": "square-open", "size": 26,
+                                                                    "color": "red", "line": {"width": 2}},
+                    showlegend=False, hoverinfo="skip")
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_layout(title=title, height=260, width=260, margin={"l": 5, "r": 5, "t": 40, "b": 5})
+    return fig

@@ -53,3 +53,20 @@ def curves(events: list[dict[str, Any]]) -> dict[str, list[tuple[float, float]]]
         if kind in out and isinstance(value, (int, float)) and math.isfinite(value):
             out[kind].append((e.get("step", 0), value))
     return out
+
+
+def progress_of(events: list[dict[str, Any]], window: int = 20) -> dict[str, Any]:
+    """Where a run stands: step, total, fraction, images/s (mean of the last ``window`` steps),
+    ETA in seconds, the latest train and validation bits/dim, and the test bits/dim once known."""
+    start = next((e for e in reversed(events) if e.get("event") == "start"), {})
+    total = int(start.get("total_steps") or 0)
+    train = [e for e in events if e.get("event") == "train"]
+    step = int(train[-1]["step"]) if train else int(start.get("step") or 0)
+    recent = [e["images_per_s"] for e in train[-window:] if isinstance(e.get("images_per_s"), (int, float))]
+    rate = sum(recent) / len(recent) if recent else None
+    batch = (start.get("train") or {}).get("batch_size") or 128
+    eta = (total - step) * batch / rate if rate and total else None
+    latest = {kind: next((e["bits_per_dim"] for e in reversed(events) if e.get("event") == kind), None)
+              for kind in ("train", "val", "test")}
+    return {"step": step, "total": total, "fraction": step / total if total else 0.0, "images_per_s": rate,
+            "eta_seconds": eta, "train": latest["train"], "val": latest["val"], "test": latest["test"]}

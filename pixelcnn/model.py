@@ -200,6 +200,24 @@ class PixelCNN(nn.Module):
         return logits.reshape(b, self.config.levels, c, height, width)
 
 
+def architecture_table(config: PixelCNNConfig) -> list[dict[str, Any]]:
+    """One row per layer: name, kernel, mask, input and output channels, parameters (live taps only)."""
+    h, half, k1, k2 = config.hidden, config.hidden // 2, config.first_kernel, config.block_kernel
+    live_a = int(kernel_mask(k1, "A").sum())
+    live_b = int(kernel_mask(k2, "B").sum())
+    rows = [{"layer": "input", "kernel": f"{k1}x{k1}", "mask": "A", "in": config.channels, "out": h,
+             "parameters": live_a * config.channels * h + h}]
+    block_params = (h * half + half) + (live_b * half * half + half) + (half * h + h)
+    rows.append({"layer": f"residual blocks x{config.n_blocks}: 1x1, {k2}x{k2}, 1x1",
+                 "kernel": f"1x1, {k2}x{k2}, 1x1", "mask": "-, B, -", "in": h, "out": h,
+                 "parameters": config.n_blocks * block_params})
+    rows.append({"layer": "output 1", "kernel": "1x1", "mask": "B", "in": h, "out": h, "parameters": h * h + h})
+    out = config.levels * config.channels
+    rows.append({"layer": "output 2 (logits)", "kernel": "1x1", "mask": "B", "in": h, "out": out,
+                 "parameters": h * out + out})
+    return rows
+
+
 def bits_per_dim(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Mean negative log-likelihood in bits per dimension (a uniform model scores log2(levels))."""
     return F.cross_entropy(logits, x.long()) / math.log(2.0)

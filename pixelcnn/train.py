@@ -159,6 +159,8 @@ class _Run:
         self.callback = callback
 
     def emit(self, event: dict[str, Any]) -> None:
+        if event["event"] in ("start", "end"):
+            event["time"] = time.time()
         append_event(self.metrics, event)
         if self.callback:
             self.callback(event)

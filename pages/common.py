@@ -1,0 +1,171 @@
+"""Glue shared by the pages: cached loaders and the model picker's state. UI only; logic lives in pixelcnn."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from pixelcnn.checkpoint import load_checkpoint
+from pixelcnn.data import load_colored_mnist, load_labels
+from pixelcnn.errors import PixelCNNError
+from pixelcnn.figures import value_counts
+from pixelcnn.metrics import METRICS_NAME, curves, read_events
+from pixelcnn.model import PRESETS, PixelCNN, get_preset
+from pixelcnn.receptive import random_model
+from pixelcnn.runs import RunInfo, list_runs
+
+MODEL_KEY = "model_choice"
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """What the sidebar picked: a checkpoint (path) or random weights (preset, seed)."""
+
+    kind: str  # "checkpoint" or "random"
+    path: str = ""
+    preset: str = "paper"
+    seed: int = 0
+    label: str = ""
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model...")
+def _load_checkpoint_model(path: str, mtime_ns: int) -> PixelCNN:
+    return load_checkpoint(path).model
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _random_model(preset: str, seed: int) -> PixelCNN:
+    return random_model(get_preset(preset), seed)
+
+
+def model_for(choice: ModelChoice) -> PixelCNN:
+    """The model for a choice, cached; raises PixelCNNError with a one-line message."""
+    if choice.kind == "random":
+        return _random_model(choice.preset, choice.seed)
+    try:
+        mtime = Path(choice.path).stat().st_mtime_ns
+    except OSError:
+        raise PixelCNNError(f"{choice.path}: the checkpoint is gone; pick another model") from None
+    return _load_checkpoint_model(choice.path, mtime)
+
+
+def picked() -> ModelChoice:
+    return st.session_state.get(MODEL_KEY) or ModelChoice("random", label="random weights (paper, seed 0)")
+
+
+def picked_model_or_stop() -> tuple[PixelCNN, ModelChoice]:
+    choice = picked()
+    try:
+        return model_for(choice), choice
+    except PixelCNNError as err:
+        st.error(str(err))
+        st.stop()
+
+
+@st.cache_resource(show_spinner="Loading colored MNIST...")
+def _data(data_dir: str | None) -> dict[str, np.ndarray]:
+    return load_colored_mnist(data_dir, download=False)
+
+
+@st.cache_resource(show_spinner=False)
+def _labels(data_dir: str | None) -> dict[str, np.ndarray] | None:
+    return load_labels(data_dir)
+
+
+def data_dir() -> str | None:
+    return os.environ.get("PIXELCNN_DATA_DIR") or None
+
+
+def dataset() -> dict[str, np.ndarray] | None:
+    """Colored MNIST, or None when the files are not there yet (the Data page offers the download)."""
+    try:
+        return _data(data_dir())
+    except PixelCNNError:
+        return None
+
+
+def forget_data() -> None:
+    """Drop the cached data, after a download."""
+    _data.clear()
+    _labels.clear()
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def value_counts_of(split: str, digit: str) -> np.ndarray:
+    images = dataset()[split]
+    if digit != "all":
+        images = images[labels()[split] == int(digit)]
+    return value_counts(images)
+
+
+def labels() -> dict[str, np.ndarray] | None:
+    try:
+        return _labels(data_dir())
+    except PixelCNNError:
+        return None
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _events(path: str, size: int, mtime_ns: int) -> list[dict]:
+    return read_events(path)
+
+
+def events_of(run_dir: Path) -> list[dict]:
+    """A run's metrics events, re-read only when the file changed."""
+    path = run_dir / METRICS_NAME
+    try:
+        st_ = path.stat()
+    except OSError:
+        return []
+    return _events(str(path), st_.st_size, st_.st_mtime_ns)
+
+
+def curves_of(run_dir: Path) -> dict[str, list[tuple[float, float]]]:
+    return curves(events_of(run_dir))
+
+
+def runs_with_checkpoints() -> list[RunInfo]:
+    return [r for r in list_runs() if r.has_checkpoint and r.status != "running"]
+
+
+def presets() -> list[str]:
+    return list(PRESETS)
+
+
+RANDOM = "Random weights"
+
+
+def sidebar() -> None:
+    """The model picker every page draws first: a shipped checkpoint, a finished run, or random weights.
+
+    Each page calls it (rather than the entry script) so the same keyed widgets
+    are rendered on every page and their state carries across page switches.
+    """
+    runs = runs_with_checkpoints()
+    labels = {}
+    for run in runs:
+        kind = "shipped" if run.kind == "shipped" else f"run, {run.status}"
+        labels[str(run.checkpoint)] = f"{run.name} ({kind})"
+    options = list(labels) + [RANDOM]
+    current: ModelChoice | None = st.session_state.get(MODEL_KEY)
+    if current is None:
+        default = options[0]
+    elif current.kind == "random":
+        default = RANDOM
+    else:
+        default = current.path if current.path in labels else options[0]
+    st.sidebar.subheader("Model")
+    choice = st.sidebar.selectbox("Model", options, index=options.index(default), label_visibility="collapsed",
+                                  format_func=lambda o: labels.get(o, o), key="model_select")
+    if choice == RANDOM:
+        old = current if current and current.kind == "random" else ModelChoice("random")
+        preset = st.sidebar.selectbox("Preset", presets(), index=presets().index(old.preset), key="random_preset")
+        seed = int(st.sidebar.number_input("Init seed", 0, 2**31 - 1, old.seed, key="random_seed"))
+        st.session_state[MODEL_KEY] = ModelChoice("random", preset=preset, seed=seed,
+                                                  label=f"random weights ({preset}, seed {seed})")
+    else:
+        st.session_state[MODEL_KEY] = ModelChoice("checkpoint", path=choice, label=labels[choice])

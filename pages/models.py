@@ -1,0 +1,42 @@
+import streamlit as st
+
+from pages.common import curves_of, events_of, sidebar
+from pixelcnn.figures import loss_figure
+from pixelcnn.metrics import progress_of
+from pixelcnn.model import PixelCNNConfig, count_parameters, PixelCNN
+from pixelcnn.runs import list_runs
+
+sidebar()
+st.title("Models")
+runs = [r for r in list_runs() if r.has_checkpoint or r.status == "running"]
+if not runs:
+    st.info("No models yet: train one on the Train page.")
+    st.stop()
+
+rows = []
+for run in runs:
+    model_cfg = run.config.get("model", {})
+    train_cfg = run.config.get("train", {})
+    progress = progress_of(events_of(run.path))
+    try:
+        params = count_parameters(PixelCNN(PixelCNNConfig.from_dict(model_cfg)))
+    except Exception:
+        params = None
+    steps_per_epoch = run.config.get("steps_per_epoch") or 1
+    vals = [v for _, v in curves_of(run.path)["val"]]
+    rows.append({
+        "model": run.name, "kind": run.kind, "status": run.status,
+        "width": model_cfg.get("hidden"), "blocks": model_cfg.get("n_blocks"), "parameters": params,
+        "epochs": round(progress["step"] / steps_per_epoch, 2), "batch": train_cfg.get("batch_size"),
+        "lr": train_cfg.get("lr"), "best val bits/dim": min(vals) if vals else None,
+        "test bits/dim": progress["test"],
+    })
+st.dataframe(rows, hide_index=True, width="stretch")
+
+names = [r.name for r in runs]
+default = [n for n in names if n in ("paper", "lecture")] or names[:1]
+chosen = st.multiselect("Curves to compare", names, default=default, key="models_compare")
+smoothing = st.slider("Smoothing of the training curves", 0.0, 0.99, 0.8, key="models_smoothing")
+if chosen:
+    by_name = {r.name: r for r in runs}
+    st.plotly_chart(loss_figure({n: curves_of(by_name[n].path) for n in chosen}, smoothing), key="models_chart")

@@ -1,0 +1,79 @@
+import time
+
+import numpy as np
+import streamlit as st
+
+from pages.common import dataset, picked_model_or_stop, sidebar
+from pixelcnn.errors import PixelCNNError
+from pixelcnn.figures import image_grid, png_bytes, upscale
+from pixelcnn.sampling import sample
+
+sidebar()
+st.title("Samples")
+model, choice = picked_model_or_stop()
+st.caption(f"Model: {choice.label}. Change it in the sidebar.")
+RESULTS = "sample_results"
+results: dict = st.session_state.setdefault(RESULTS, {})
+
+c1, c2, c3, c4 = st.columns(4)
+n = int(c1.number_input("Samples", 1, 100, 100, key="samples_n"))
+seed = int(c2.number_input("Seed", 0, 10**6, 0, key="samples_seed"))
+temperature = float(c3.number_input("Temperature", 0.05, 5.0, 1.0, step=0.1, key="samples_temperature"))
+method = c4.selectbox("Method", ["cached", "naive"], key="samples_method",
+                      help="cached: each layer keeps its activations and computes one new pixel per step. "
+                           "naive: one full forward pass per pixel, 784 of them.")
+if method == "naive":
+    st.warning("The naive sampler runs the whole network once per pixel: for the paper model and 100 samples "
+               "that is several minutes on 2 CPU cores. Try a few samples, or compare with cached.")
+
+key = (choice, n, seed, temperature, method)
+if st.button("Draw samples", type="primary", key="samples_draw") or (key not in results and method == "cached"):
+    bar = st.progress(0.0, text=f"{method} sampling")
+    start = time.perf_counter()
+    try:
+        images = sample(model, n, seed=seed, temperature=temperature, method=method,
+                        progress=lambda f: bar.progress(f, text=f"{method} sampling: {f:.0%}"))
+    except PixelCNNError as err:
+        st.error(str(err))
+        st.stop()
+    results[key] = (images, time.perf_counter() - start)
+    while len(results) > 8:
+        results.pop(next(iter(results)))
+    bar.empty()
+
+if key in results:
+    images, seconds = results[key]
+    grid = image_grid(images)
+    st.image(upscale(grid, 3), caption=f"{n} samples ({method}, seed {seed}, temperature {temperature:g}) "
+                                       f"in {seconds:.2f} s")
+    st.download_button("Download PNG", png_bytes(grid), file_name=f"samples-seed{seed}.png", mime="image/png",
+                       key="samples_download")
+
+st.header("Image completion")
+data = dataset()
+if data is None:
+    st.info("Completion needs the test images: open the Data page to fetch MNIST.")
+    st.stop()
+c1, c2, c3 = st.columns(3)
+index = int(c1.number_input("Test image", 0, len(data["test"]) - 1, 0, key="complete_index"))
+rows = int(c2.slider("Rows kept from the top", 0, 27, 14, key="complete_rows"))
+count = int(c3.number_input("Completions", 1, 10, 5, key="complete_count"))
+original = data["test"][index]
+known = np.zeros(original.shape[:2], dtype=bool)
+known[:rows] = True
+ckey = ("complete", choice, index, rows, count, seed, temperature)
+if st.button("Complete", key="complete_go"):
+    bar = st.progress(0.0, text="completing")
+    try:
+        completions = sample(model, count, seed=seed, temperature=temperature, prefix=(original, known),
+                             progress=lambda f: bar.progress(f, text=f"completing: {f:.0%}"))
+    except PixelCNNError as err:
+        st.error(str(err))
+        st.stop()
+    results[ckey] = completions
+    bar.empty()
+masked = original.copy()
+masked[~known] = 0
+shown = [original, masked] + list(results.get(ckey, []))
+st.image(upscale(image_grid(np.stack(shown), ncols=len(shown)), 4),
+         caption="original, the kept rows, then the completions")

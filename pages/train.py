@@ -1,0 +1,107 @@
+from pathlib import Path
+
+import streamlit as st
+
+from pages.common import data_dir, dataset, events_of, sidebar
+from pixelcnn.errors import PixelCNNError
+from pixelcnn.figures import loss_figure
+from pixelcnn.metrics import curves, progress_of
+from pixelcnn.model import PRESETS
+from pixelcnn.progress import format_seconds
+from pixelcnn.runs import active_run, check_run_name, list_runs, new_run_name, run_status, start_run, stop_run
+from pixelcnn.train import TrainConfig
+
+sidebar()
+st.title("Train")
+RUN_KEY = "train_run_dir"
+
+
+def run_form() -> None:
+    """Hyperparameters, each checked by the engine's own limits; Start launches a background job."""
+    preset = st.segmented_control("Preset", list(PRESETS), default="tiny", key="train_preset") or "tiny"
+    base = PRESETS[preset]
+    with st.form("train_form", border=True):
+        c1, c2, c3 = st.columns(3)
+        hidden = c1.number_input("Residual width", value=base.hidden, step=8, key=f"hidden_{preset}")
+        n_blocks = c1.number_input("Residual blocks", value=base.n_blocks, step=1, key=f"blocks_{preset}")
+        lr = c2.number_input("Learning rate", value=1e-3, format="%.5f", step=1e-4, key="train_lr")
+        batch = c2.number_input("Batch size", value=128, step=16, key="train_batch")
+        budget_kind = c3.radio("Budget", ["steps", "epochs"], horizontal=True, key="train_budget_kind")
+        budget = c3.number_input("Steps or epochs", value=200 if preset == "tiny" else 1, step=1,
+                                 key=f"budget_{preset}")
+        c4, c5, c6 = st.columns(3)
+        train_limit = c4.number_input("Training images (0 = all 55,000)", value=0, step=1000, key="train_limit")
+        val_limit = c4.number_input("Validation images (0 = all 5,000)", value=1000, step=500, key="val_limit")
+        eval_every = c5.number_input("Validate every N steps (0 = each epoch)", value=50, step=10,
+                                     key="eval_every")
+        seed = c5.number_input("Seed", value=0, step=1, key="train_seed")
+        schedule = c6.selectbox("Learning-rate schedule", ["constant", "cosine"], key="train_schedule")
+        name = c6.text_input("Run name (optional)", key="train_name", placeholder=new_run_name(preset))
+        start = st.form_submit_button("Start training", type="primary")
+    if not start:
+        return
+    try:
+        model = base.__class__(**{**base.to_dict(), "hidden": int(hidden), "n_blocks": int(n_blocks)})
+        steps, epochs = (int(budget), None) if budget_kind == "steps" else (None, int(budget))
+        config = TrainConfig(steps=steps, epochs=epochs, batch_size=int(batch), lr=float(lr), seed=int(seed),
+                             eval_every=int(eval_every) or None, train_limit=int(train_limit) or None,
+                             val_limit=int(val_limit) or None, lr_schedule=schedule)
+        run_name = check_run_name(name.strip() or new_run_name(preset))
+        info = start_run(run_name, model, config, data_dir=data_dir())
+    except PixelCNNError as err:
+        st.error(str(err))
+        return
+    st.session_state[RUN_KEY] = str(info.path)
+    st.rerun()
+
+
+def show_run(run_dir: Path) -> None:
+    """The live view of one run; polls its metrics file while it trains."""
+    status, _ = run_status(run_dir)
+    smoothing = st.slider("Smoothing of the training curve", 0.0, 0.99, 0.6, key="train_smoothing")
+
+    @st.fragment(run_every=1.0 if status == "running" else None)
+    def live() -> None:
+        events = events_of(run_dir)
+        now, message = run_status(run_dir, events)
+        progress = progress_of(events)
+        head, stop_col = st.columns([4, 1])
+        head.subheader(f"Run {run_dir.name}: {now}")
+        if now == "running" and stop_col.button("Stop", type="primary", key="stop_run"):
+            stop_run(run_dir)
+            st.toast("Stopping after the current step; the checkpoint is kept.")
+        text = f"step {progress['step']:,} of {progress['total']:,}"
+        if progress["images_per_s"]:
+            text += f", {progress['images_per_s']:.0f} images/s"
+        if now == "running" and progress["eta_seconds"] is not None:
+            text += f", about {format_seconds(progress['eta_seconds'])} left"
+        st.progress(min(progress["fraction"], 1.0), text=text)
+        cols = st.columns(3)
+        for col, key, label in zip(cols, ("train", "val", "test"), ("train", "validation", "test")):
+            value = progress[key]
+            col.metric(f"{label} bits/dim", "-" if value is None else f"{value:.4f}")
+        st.plotly_chart(loss_figure({run_dir.name: curves(events)}, smoothing), key="train_chart")
+        if message:
+            (st.error if now == "failed" else st.info)(message)
+        if now != status:
+            st.rerun()
+
+    live()
+
+
+running = active_run()
+if running is not None:
+    st.info(f"Run **{running.name}** is training in the background; every visitor sees it here.")
+    show_run(running.path)
+else:
+    if dataset() is None:
+        st.warning("MNIST is not available yet: open the Data page to fetch it.")
+        st.stop()
+    run_form()
+    runs = [r for r in list_runs() if r.kind == "run"]
+    if runs:
+        names = [r.name for r in runs]
+        remembered = Path(st.session_state.get(RUN_KEY, "")).name
+        index = names.index(remembered) if remembered in names else 0
+        chosen = st.selectbox("Show run", names, index=index, key="train_show_run")
+        show_run(next(r.path for r in runs if r.name == chosen))

@@ -1,0 +1,237 @@
+"""Run folders and background training jobs, for the dashboard.
+
+A job is a ``python -m pixelcnn train`` subprocess in its own session, niced
+so that the dashboard stays responsive on the same cores. It writes only its
+run folder; anyone can read the folder to follow it, so a run survives page
+switches, reloads, closed tabs and dashboard restarts. ``job.json`` records
+its process id, which is how a later server finds out whether it still runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import CHECKPOINT_NAME, atomic_write
+from .data import PROJECT_ROOT
+from .errors import ConfigError
+from .metrics import METRICS_NAME, read_events
+from .model import PixelCNNConfig
+from .train import CONFIG_NAME, TrainConfig
+
+JOB_NAME = "job.json"
+LOG_NAME = "train.log"
+SHIPPED_DIR = PROJECT_ROOT / "checkpoints"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_start_lock = threading.Lock()
+
+
+def runs_dir() -> Path:
+    """Where dashboard runs live: ``$PIXELCNN_RUNS_DIR``, else ``runs/`` in the project."""
+    env = os.environ.get("PIXELCNN_RUNS_DIR")
+    return Path(env).expanduser() if env else PROJECT_ROOT / "runs"
+
+
+def check_run_name(name: str) -> str:
+    """A run name is a plain folder name: letters, digits, '.', '_' and '-', at most 64, no leading dot."""
+    if not isinstance(name, str) or not _NAME.match(name) or name in (".", ".."):
+        raise ConfigError("run names use letters, digits, '.', '_' and '-' only (at most 64, "
+                          "not starting with '.' or '-')")
+    return name
+
+
+def new_run_name(preset: str) -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + f"-{preset}"
+
+
+@dataclass
+class RunInfo:
+    """What the dashboard shows about one run folder or shipped model."""
+
+    name: str
+    path: Path
+    kind: str  # "shipped" or "run"
+    status: str  # running, finished, stopped, failed, interrupted, new
+    config: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / CHECKPOINT_NAME
+
+    @property
+    def has_checkpoint(self) -> bool:
+        return self.checkpoint.is_file()
+
+
+def _pid_runs(pid: int, run_dir: Path) -> bool:
+    """Whether process ``pid`` is alive and is the training job of ``run_dir``."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError, OverflowError, ValueError, TypeError):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True  # no /proc (macOS): trust the pid
+    return str(run_dir).encode() in cmdline
+
+
+def read_job(run_dir: Path) -> dict[str, Any]:
+    try:
+        job = json.loads((run_dir / JOB_NAME).read_text())
+    except (OSError, ValueError):
+        return {}
+    return job if isinstance(job, dict) else {}
+
+
+def run_status(run_dir: Path, events: list[dict[str, Any]] | None = None) -> tuple[str, str]:
+    """(status, message) of a run folder, from its job file and the end of its metrics.
+
+    A job whose process is alive is running unless it already wrote its end
+    event (it is about to exit); an end event older than the job's start
+    belongs to an earlier attempt that the job is now resuming.
+    """
+    events = read_events(run_dir / METRICS_NAME) if events is None else events
+    end = None
+    for event in reversed(events):
+        if event.get("event") == "end":
+            end = event
+            break
+        if event.get("event") == "start":
+            break
+    job = read_job(run_dir)
+    alive = isinstance(job.get("pid"), int) and _pid_runs(job["pid"], run_dir)
+    if alive and (end is None or float(end.get("time", 0)) < float(job.get("started", 0))):
+        return "running", ""
+    if end is not None:
+        return str(end.get("status", "finished")), str(end.get("message", ""))
+    if (run_dir / CHECKPOINT_NAME).is_file():
+        return "interrupted", "the run stopped without finishing; its last checkpoint is kept and it can be resumed"
+    if job:
+        return "failed", _log_tail(run_dir) or "the run ended before its first checkpoint"
+    return "new", ""
+
+
+def _log_tail(run_dir: Path) -> str:
+    """The last line the job wrote to its log (its one-line error, if it failed)."""
+    try:
+        lines = [line.strip() for line in (run_dir / LOG_NAME).read_text(errors="replace").splitlines()]
+    except OSError:
+        return ""
+    lines = [line for line in lines if line and not line.endswith("%") and "\r" not in line]
+    return lines[-1] if lines else ""
+
+
+def _read_config(run_dir: Path) -> dict[str, Any]:
+    try:
+        value = json.loads((run_dir / CONFIG_NAME).read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def list_runs() -> list[RunInfo]:
+    """Shipped models (``checkpoints/*``) first, then dashboard runs, newest first."""
+    found: list[RunInfo] = []
+    for kind, base in (("shipped", SHIPPED_DIR), ("run", runs_dir())):
+        if not base.is_dir():
+            continue
+        folders = sorted((p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                         key=lambda p: p.stat().st_mtime if kind == "run" else 0, reverse=kind == "run")
+        for folder in folders:
+            if kind == "shipped" and not (folder / CHECKPOINT_NAME).is_file():
+                continue
+            status, message = run_status(folder)
+            if kind == "shipped" and status in ("running", "interrupted"):
+                status = "finished" if status == "interrupted" else status
+            found.append(RunInfo(folder.name, folder, kind, status, _read_config(folder), message))
+    if found and found[0].kind == "shipped":
+        found.sort(key=lambda r: (r.kind != "shipped", r.name != "paper"))
+    return found
+
+
+def active_run() -> RunInfo | None:
+    """The dashboard run that is training now, if any."""
+    for info in list_runs():
+        if info.kind == "run" and info.status == "running":
+            return info
+    return None
+
+
+def train_command(run_dir: Path, model: PixelCNNConfig, config: TrainConfig, resume: bool = False) -> list[str]:
+    """The ``python -m pixelcnn train`` command line for a job."""
+    cmd = [sys.executable, "-m", "pixelcnn", "train", "--out", str(run_dir)]
+    if resume:
+        return cmd + ["--resume"]
+    cmd += ["--hidden", str(model.hidden), "--n-blocks", str(model.n_blocks),
+            "--batch-size", str(config.batch_size), "--lr", repr(config.lr), "--seed", str(config.seed),
+            "--lr-schedule", config.lr_schedule, "--device", config.device]
+    cmd += ["--steps", str(config.steps)] if config.steps else ["--epochs", str(config.epochs or 1)]
+    for flag, value in (("--train-limit", config.train_limit), ("--val-limit", config.val_limit),
+                        ("--eval-every", config.eval_every), ("--grad-clip", config.grad_clip)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    return cmd
+
+
+def _lower_priority() -> None:
+    os.nice(10)
+
+
+def start_run(name: str, model: PixelCNNConfig, config: TrainConfig, resume: bool = False,
+              data_dir: str | None = None) -> RunInfo:
+    """Start a training job in the background; refuses while another dashboard run is training.
+
+    The configs are already validated (constructing them checks every limit).
+    """
+    check_run_name(name)
+    with _start_lock:
+        running = active_run()
+        if running is not None:
+            raise ConfigError(f"run {running.name} is training; stop it first (one run at a time)")
+        run_dir = runs_dir() / name
+        if not resume and run_dir.exists():
+            raise ConfigError(f"a run named {name} exists already; choose another name")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_WAIT_POLICY="PASSIVE")
+        if data_dir:
+            env["PIXELCNN_DATA_DIR"] = data_dir
+        command = train_command(run_dir, model, config, resume)
+        log = open(run_dir / LOG_NAME, "ab")
+        try:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                       cwd=PROJECT_ROOT, env=env, start_new_session=True,
+                                       preexec_fn=_lower_priority if hasattr(os, "nice") else None)
+        finally:
+            log.close()
+        _REAPERS.append(threading.Thread(target=process.wait, daemon=True))
+        _REAPERS[-1].start()
+        job = {"pid": process.pid, "started": time.time(), "command": command}
+        atomic_write(run_dir / JOB_NAME, lambda f: f.write(json.dumps(job).encode()))
+    return RunInfo(name, run_dir, "run", "running", {"model": model.to_dict(), "train": config.to_dict()})
+
+
+_REAPERS: list[threading.Thread] = []
+
+
+def stop_run(run_dir: Path) -> bool:
+    """Ask a running job to stop; it saves a checkpoint and exits within one step. False if it was not running."""
+    job = read_job(run_dir)
+    pid = job.get("pid")
+    if not isinstance(pid, int) or not _pid_runs(pid, run_dir):
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    return True

@@ -1,0 +1,138 @@
+"""Every dashboard page through streamlit.testing.v1.AppTest: it renders, its widgets work."""
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pixelcnn.metrics import read_events
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+PAGES = ["pages/overview.py", "pages/data.py", "pages/train.py", "pages/samples.py",
+         "pages/receptive_field.py", "pages/models.py"]
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIXELCNN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    return at
+
+
+@pytest.fixture
+def no_data(tmp_path, monkeypatch):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    monkeypatch.setenv("PIXELCNN_DATA_DIR", str(empty))
+
+
+@pytest.fixture
+def real_data(mnist_dir, monkeypatch):
+    monkeypatch.setenv("PIXELCNN_DATA_DIR", str(mnist_dir))
+
+
+def open_page(at: AppTest, page: str) -> AppTest:
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def pick_random_weights(at: AppTest, preset: str = "tiny") -> None:
+    at.sidebar.selectbox(key="model_select").select("Random weights").run()
+    at.sidebar.selectbox(key="random_preset").select(preset).run()
+
+
+def heatmap(at: AppTest) -> list:
+    chart = at.get("plotly_chart")[0]
+    spec = json.loads(chart.proto.spec)
+    return spec["data"][0]["z"]
+
+
+def test_every_page_renders_without_data(app, no_data):
+    pick_random_weights(app)
+    for page in PAGES:
+        open_page(app, page)
+    open_page(app, "pages/data.py")
+    assert any("Download MNIST" in b.label for b in app.button)
+    open_page(app, "pages/train.py")
+    assert any("Data page" in w.value for w in app.warning)
+
+
+def test_overview_shows_the_architecture(app, no_data):
+    open_page(app, "pages/overview.py")
+    assert app.latex and app.dataframe
+    table = app.dataframe[0].value
+    assert list(table["mask"])[0] == "A" and int(table["parameters"].sum()) == 472_844
+
+
+def test_model_choice_persists_across_pages(app, no_data):
+    pick_random_weights(app, "lecture")
+    open_page(app, "pages/samples.py")
+    open_page(app, "pages/overview.py")
+    assert app.sidebar.selectbox(key="model_select").value == "Random weights"
+    assert app.sidebar.selectbox(key="random_preset").value == "lecture"
+    assert "lecture" in app.session_state["model_choice"].label
+
+
+def test_receptive_field_follows_the_sliders(app, no_data):
+    open_page(app, "pages/receptive_field.py")
+    for key in ("rf_row", "rf_col"):
+        assert app.slider(key=key).value == 14
+    before = heatmap(app)
+    app.slider(key="rf_row").set_value(5).run()
+    after = heatmap(app)
+    assert before != after
+    app.slider(key="rf_col").set_value(3).run()
+    assert heatmap(app) != after
+    assert "equal to the analytic one" in app.caption[-1].value
+    app.toggle(key="rf_binary").set_value(True).run()
+    assert not app.exception
+
+
+def test_samples_page_draws_a_grid(app, no_data):
+    pick_random_weights(app)
+    open_page(app, "pages/samples.py")
+    app.number_input(key="samples_n").set_value(12).run()
+    assert not app.exception
+    captions = [caption for image in app.image for caption in image.captions]
+    assert any(caption.startswith("12 samples (cached") for caption in captions), captions
+    assert app.get("download_button")
+
+
+@pytest.mark.slow
+def test_every_page_with_real_data(app, real_data):
+    for page in PAGES:
+        open_page(app, page)
+    open_page(app, "pages/data.py")
+    app.selectbox(key="data_digit").select("3").run()
+    assert not app.exception and any("100 train images of the digit 3" in c for image in app.image for c in image.captions)
+
+
+@pytest.mark.slow
+def test_train_page_starts_a_run_that_writes_metrics_and_a_checkpoint(app, real_data, tmp_path):
+    open_page(app, "pages/train.py")
+    app.number_input(key="budget_tiny").set_value(6)
+    app.number_input(key="train_limit").set_value(512)
+    app.number_input(key="val_limit").set_value(64)
+    app.number_input(key="eval_every").set_value(3)
+    app.text_input(key="train_name").input("apptest-run")
+    app.button[0].click().run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    run = tmp_path / "runs" / "apptest-run"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        events = read_events(run / "metrics.jsonl")
+        if any(e["event"] == "end" for e in events):
+            break
+        time.sleep(1)
+    kinds = [e["event"] for e in read_events(run / "metrics.jsonl")]
+    assert kinds.count("train") == 6 and "val" in kinds and kinds[-1] == "end"
+    assert (run / "checkpoint.pt").is_file()
+    app.run()
+    assert not app.exception
+    assert "apptest-run" in app.sidebar.selectbox(key="model_select").options[-2] or any(
+        "apptest-run" in o for o in app.sidebar.selectbox(key="model_select").options)
