@@ -97,6 +97,21 @@ def loss_figure(runs: dict[str, dict[str, list[tuple[float, float]]]], smoothing
     return fig
 
 
+def mask_outline(mask: np.ndarray) -> tuple[list, list]:
+    """The border of a boolean (H, W) mask as line segments in cell coordinates, separated by None."""
+    xs: list = []
+    ys: list = []
+    height, width = mask.shape
+    padded = np.pad(mask, 1)
+    for r, c in zip(*np.nonzero(mask)):
+        for dr, dc, (x0, y0, x1, y1) in ((-1, 0, (-.5, -.5, .5, -.5)), (1, 0, (-.5, .5, .5, .5)),
+                                          (0, -1, (-.5, -.5, -.5, .5)), (0, 1, (.5, -.5, .5, .5))):
+            if not padded[r + 1 + dr, c + 1 + dc]:
+                xs += [c + x0, c + x1, None]
+                ys += [r + y0, r + y1, None]
+    return xs, ys
+
+
 def field_figure(field: np.ndarray, row: int, col: int, *, binary: bool = False, log: bool = False,
                  analytic: np.ndarray | None = None):
     """A plotly heatmap of a receptive field with the target marked and, optionally, the analytic field outlined."""
@@ -114,13 +129,14 @@ def field_figure(field: np.ndarray, row: int, col: int, *, binary: bool = False,
     fig = go.Figure(go.Heatmap(z=values, colorscale="Viridis", colorbar={"title": label},
                                hovertemplate="row %{y}, col %{x}: %{z}<extra></extra>"))
     if analytic is not None:
-        ys, xs = np.nonzero(analytic)
-        fig.add_scatter(x=xs, y=ys, mode="markers", name="can influence (from the masks)",
-                        marker={"symbol": "square-open", "size": 9, "color": "#ff7f0e", "line": {"width": 1}})
+        xs, ys = mask_outline(analytic)
+        fig.add_scatter(x=xs, y=ys, mode="lines", name="can influence (from the masks)",
+                        line={"color": "#ff7f0e", "width": 3}, hoverinfo="skip")
     fig.add_scatter(x=[col], y=[row], mode="markers", name="target",
                     marker={"symbol": "x", "size": 14, "color": "red", "line": {"width": 2}})
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", title="row")
-    fig.update_xaxes(constrain="domain", title="column")
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", title="row", showgrid=False,
+                     zeroline=False)
+    fig.update_xaxes(constrain="domain", title="column", showgrid=False, zeroline=False)
     fig.update_layout(height=520, margin={"l": 10, "r": 10, "t": 30, "b": 10},
                       legend={"orientation": "h", "y": -0.15}, plot_bgcolor="#111")
     return fig

@@ -1,0 +1,177 @@
+"""The dashboard in a real browser: Debian's chromium driven by Playwright, against a live server on loopback.
+
+Screenshots of every page and the measured response times go to ``e2e-artifacts/``
+(or ``$PIXELCNN_E2E_DIR``); the folder is printed when the test runs.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    folder = Path(os.environ.get("PIXELCNN_E2E_DIR") or ROOT / "e2e-artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots and timings in {folder}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, mnist_dir):
+    port = free_port()
+    runs = tmp_path_factory.mktemp("runs")
+    env = dict(os.environ, PIXELCNN_RUNS_DIR=str(runs), PIXELCNN_DATA_DIR=str(mnist_dir))
+    log = open(runs / "server.log", "wb")
+    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+                                "--server.headless", "true", "--server.port", str(port),
+                                "--server.address", "127.0.0.1"],
+                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
+                if response.read() == b"ok":
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("the dashboard did not come up within 90 s: " + (runs / "server.log").read_text()[-2000:])
+    yield {"url": url, "runs": runs}
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def wait_idle(page, timeout: float = 180) -> None:
+    """Until the script run the last action started has finished."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector(IDLE, timeout=timeout * 1000)
+
+
+def no_exception(page) -> None:
+    boxes = page.locator('[data-testid="stException"]')
+    assert boxes.count() == 0, boxes.first.inner_text()
+
+
+def plot_data(page, index: int = 0):
+    return page.evaluate(f"() => document.querySelectorAll('.js-plotly-plot')[{index}].data")
+
+
+def go_to(page, link: str, heading: str | None = None) -> float:
+    """Click a page in the sidebar navigation; the seconds until its script run finished."""
+    start = time.monotonic()
+    page.get_by_role("link", name=link).click()
+    page.wait_for_selector(f"h1:has-text('{heading or link}')", timeout=60_000)
+    wait_idle(page)
+    return time.monotonic() - start
+
+
+def test_dashboard_in_a_browser(server, browser, artifacts):
+    timings = {}
+    page = browser.new_page(viewport={"width": 1300, "height": 1800})
+    start = time.monotonic()
+    page.goto(server["url"])
+    page.wait_for_selector("h1:has-text('PixelCNN on colored MNIST')", timeout=120_000)
+    wait_idle(page)
+    timings["first load (Overview)"] = time.monotonic() - start
+    no_exception(page)
+    page.screenshot(path=str(artifacts / "overview.png"))
+
+    timings["switch to Data"] = go_to(page, "Data", "Colored MNIST")
+    no_exception(page)
+    page.screenshot(path=str(artifacts / "data.png"))
+
+    timings["switch to Receptive field"] = go_to(page, "Receptive field")
+    page.wait_for_selector(".js-plotly-plot")
+    before = plot_data(page)[0]["z"]
+    thumb = page.get_by_role("slider").first
+    thumb.focus()
+    start = time.monotonic()
+    for _ in range(3):
+        page.keyboard.press("ArrowLeft")
+    wait_idle(page)
+    page.wait_for_function("z => JSON.stringify(document.querySelectorAll('.js-plotly-plot')[0].data[0].z) "
+                           "!== JSON.stringify(z)", arg=before, timeout=30_000)
+    timings["slider move (receptive field)"] = time.monotonic() - start
+    assert plot_data(page)[0]["z"] != before
+    no_exception(page)
+    page.screenshot(path=str(artifacts / "receptive_field.png"))
+
+    start = time.monotonic()
+    go_to(page, "Samples")
+    page.wait_for_selector("text=samples (cached", timeout=180_000)
+    timings["100 samples (page switch included)"] = time.monotonic() - start
+    no_exception(page)
+    page.screenshot(path=str(artifacts / "samples.png"))
+
+    timings["switch to Train"] = go_to(page, "Train")
+    page.get_by_label("Steps or epochs").fill("2000")
+    page.get_by_label("Training images (0 = all 55,000)").fill("2048")
+    page.get_by_label("Validation images (0 = all 5,000)").fill("128")
+    page.get_by_label("Validate every N steps (0 = each epoch)").fill("5")
+    page.get_by_label("Run name (optional)").fill("e2e-run")
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_selector("text=is training in the background", timeout=60_000)
+    page.wait_for_function("() => { const p = document.querySelector('.js-plotly-plot');"
+                           " return p && p.data.length > 0 && p.data[0].x.length >= 3; }", timeout=180_000)
+    first = len(plot_data(page)[0]["x"])
+    page.wait_for_function(f"() => document.querySelector('.js-plotly-plot').data[0].x.length > {first}",
+                           timeout=120_000)
+    page.screenshot(path=str(artifacts / "train-running.png"))
+    page.reload()
+    page.wait_for_selector("text=is training in the background", timeout=60_000)
+    page.get_by_role("button", name="Stop").click()
+    page.wait_for_selector("text=Run e2e-run: stopped", timeout=120_000)
+    no_exception(page)
+    page.screenshot(path=str(artifacts / "train-stopped.png"))
+    run = server["runs"] / "e2e-run"
+    assert (run / "checkpoint.pt").is_file()
+    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert events[-1]["event"] == "end" and events[-1]["status"] == "stopped"
+    assert 0 < events[-1]["step"] < 2000
+
+    timings["switch to Models"] = go_to(page, "Models")
+    no_exception(page)
+    assert page.locator("text=e2e-run").count() > 0
+    page.screenshot(path=str(artifacts / "models.png"))
+    (artifacts / "timings.json").write_text(json.dumps({k: round(v, 2) for k, v in timings.items()}, indent=2))
+    print(json.dumps(timings, indent=2))
