@@ -47,4 +47,5 @@ with left:
              + f", seed {seed}")
 with right:
     st.plotly_chart(histogram_figure(value_counts_of(split, digit)), key="data_histogram")
-    st.caption("Values per channel over the selected images: mostly background, a few stroke pixels.")
+    st.caption("How often each value occurs per channel over the selected images. Background and stroke "
+               "colors are drawn uniformly, so all four values are about equally common.")

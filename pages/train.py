@@ -8,7 +8,8 @@ from pixelcnn.figures import loss_figure
 from pixelcnn.metrics import curves, progress_of
 from pixelcnn.model import PRESETS
 from pixelcnn.progress import format_seconds
-from pixelcnn.runs import active_run, check_run_name, list_runs, new_run_name, run_status, start_run, stop_run
+from pixelcnn.runs import (active_run, check_run_name, list_runs, new_run_name, resume_run, run_status,
+                           start_run, stop_run)
 from pixelcnn.train import TrainConfig
 
 sidebar()
@@ -70,6 +71,13 @@ def show_run(run_dir: Path) -> None:
         if now == "running" and stop_col.button("Stop", type="primary", key="stop_run"):
             stop_run(run_dir)
             st.toast("Stopping after the current step; the checkpoint is kept.")
+        elif now in ("stopped", "interrupted") and stop_col.button("Resume", key="resume_run"):
+            try:
+                resume_run(run_dir.name, data_dir())
+            except PixelCNNError as err:
+                st.error(str(err))
+            else:
+                st.rerun()
         text = f"step {progress['step']:,} of {progress['total']:,}"
         if progress["images_per_s"]:
             text += f", {progress['images_per_s']:.0f} images/s"

@@ -38,6 +38,31 @@ def read_events(path: str | os.PathLike) -> list[dict[str, Any]]:
     return events
 
 
+def read_last_events(path: str | os.PathLike, max_bytes: int = 65_536) -> list[dict[str, Any]]:
+    """The whole events among the last ``max_bytes`` of a metrics file: enough to tell how a run ended."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            tail = f.read()
+    except OSError:
+        return []
+    if size > max_bytes:
+        tail = tail[tail.find(b"\n") + 1:]
+    events = []
+    for line in tail.decode("utf-8", errors="replace").splitlines(keepends=True):
+        if not line.endswith("\n"):
+            break
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and isinstance(event.get("event"), str):
+            events.append(event)
+    return events
+
+
 def rewrite_events(path: Path, events: Iterable[dict[str, Any]]) -> None:
     """Replace the metrics file atomically (used when a resumed run drops events past its checkpoint)."""
     text = "".join(json.dumps(e) + "\n" for e in events)

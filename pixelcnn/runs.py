@@ -24,7 +24,7 @@ from typing import Any
 from .checkpoint import CHECKPOINT_NAME, atomic_write
 from .data import PROJECT_ROOT
 from .errors import ConfigError
-from .metrics import METRICS_NAME, read_events
+from .metrics import METRICS_NAME, read_last_events
 from .model import PixelCNNConfig
 from .train import CONFIG_NAME, TrainConfig
 
@@ -101,7 +101,7 @@ def run_status(run_dir: Path, events: list[dict[str, Any]] | None = None) -> tup
     event (it is about to exit); an end event older than the job's start
     belongs to an earlier attempt that the job is now resuming.
     """
-    events = read_events(run_dir / METRICS_NAME) if events is None else events
+    events = read_last_events(run_dir / METRICS_NAME) if events is None else events
     end = None
     for event in reversed(events):
         if event.get("event") == "end":
@@ -168,14 +168,12 @@ def active_run() -> RunInfo | None:
     return None
 
 
-def train_command(run_dir: Path, model: PixelCNNConfig, config: TrainConfig, resume: bool = False) -> list[str]:
-    """The ``python -m pixelcnn train`` command line for a job."""
-    cmd = [sys.executable, "-m", "pixelcnn", "train", "--out", str(run_dir)]
-    if resume:
-        return cmd + ["--resume"]
-    cmd += ["--hidden", str(model.hidden), "--n-blocks", str(model.n_blocks),
-            "--batch-size", str(config.batch_size), "--lr", repr(config.lr), "--seed", str(config.seed),
-            "--lr-schedule", config.lr_schedule, "--device", config.device]
+def train_command(run_dir: Path, model: PixelCNNConfig, config: TrainConfig) -> list[str]:
+    """The ``python -m pixelcnn train`` command line for a new job."""
+    cmd = [sys.executable, "-m", "pixelcnn", "train", "--out", str(run_dir),
+           "--hidden", str(model.hidden), "--n-blocks", str(model.n_blocks),
+           "--batch-size", str(config.batch_size), "--lr", repr(config.lr), "--seed", str(config.seed),
+           "--lr-schedule", config.lr_schedule, "--device", config.device]
     cmd += ["--steps", str(config.steps)] if config.steps else ["--epochs", str(config.epochs or 1)]
     for flag, value in (("--train-limit", config.train_limit), ("--val-limit", config.val_limit),
                         ("--eval-every", config.eval_every), ("--grad-clip", config.grad_clip)):
@@ -188,40 +186,53 @@ def _lower_priority() -> None:
     os.nice(10)
 
 
-def start_run(name: str, model: PixelCNNConfig, config: TrainConfig, resume: bool = False,
-              data_dir: str | None = None) -> RunInfo:
-    """Start a training job in the background; refuses while another dashboard run is training.
+def _launch(run_dir: Path, command: list[str], data_dir: str | None) -> None:
+    """Start ``command`` as a niced background job in its own session, logging to the run folder."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_WAIT_POLICY="PASSIVE")
+    if data_dir:
+        env["PIXELCNN_DATA_DIR"] = data_dir
+    with open(run_dir / LOG_NAME, "ab") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                   cwd=PROJECT_ROOT, env=env, start_new_session=True,
+                                   preexec_fn=_lower_priority if hasattr(os, "nice") else None)
+    reaper = threading.Thread(target=process.wait, daemon=True)  # no zombie once it exits
+    reaper.start()
+    job = {"pid": process.pid, "started": time.time(), "command": command}
+    atomic_write(run_dir / JOB_NAME, lambda f: f.write(json.dumps(job).encode()))
+
+
+def _refuse_if_busy() -> None:
+    running = active_run()
+    if running is not None:
+        raise ConfigError(f"run {running.name} is training; stop it first (one run at a time)")
+
+
+def start_run(name: str, model: PixelCNNConfig, config: TrainConfig, data_dir: str | None = None) -> RunInfo:
+    """Start a new training job in the background; refuses while another dashboard run is training.
 
     The configs are already validated (constructing them checks every limit).
     """
     check_run_name(name)
     with _start_lock:
-        running = active_run()
-        if running is not None:
-            raise ConfigError(f"run {running.name} is training; stop it first (one run at a time)")
+        _refuse_if_busy()
         run_dir = runs_dir() / name
-        if not resume and run_dir.exists():
+        if run_dir.exists():
             raise ConfigError(f"a run named {name} exists already; choose another name")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_WAIT_POLICY="PASSIVE")
-        if data_dir:
-            env["PIXELCNN_DATA_DIR"] = data_dir
-        command = train_command(run_dir, model, config, resume)
-        log = open(run_dir / LOG_NAME, "ab")
-        try:
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                       cwd=PROJECT_ROOT, env=env, start_new_session=True,
-                                       preexec_fn=_lower_priority if hasattr(os, "nice") else None)
-        finally:
-            log.close()
-        _REAPERS.append(threading.Thread(target=process.wait, daemon=True))
-        _REAPERS[-1].start()
-        job = {"pid": process.pid, "started": time.time(), "command": command}
-        atomic_write(run_dir / JOB_NAME, lambda f: f.write(json.dumps(job).encode()))
+        run_dir.mkdir(parents=True)
+        _launch(run_dir, train_command(run_dir, model, config), data_dir)
     return RunInfo(name, run_dir, "run", "running", {"model": model.to_dict(), "train": config.to_dict()})
 
 
-_REAPERS: list[threading.Thread] = []
+def resume_run(name: str, data_dir: str | None = None) -> None:
+    """Continue a stopped or interrupted dashboard run from its checkpoint, in the background."""
+    check_run_name(name)
+    with _start_lock:
+        _refuse_if_busy()
+        run_dir = runs_dir() / name
+        if not (run_dir / CHECKPOINT_NAME).is_file():
+            raise ConfigError(f"run {name} has no checkpoint to resume")
+        command = [sys.executable, "-m", "pixelcnn", "train", "--out", str(run_dir), "--resume"]
+        _launch(run_dir, command, data_dir)
 
 
 def stop_run(run_dir: Path) -> bool:
