@@ -3,7 +3,8 @@ import streamlit as st
 from pages.common import curves_of, events_of, sidebar
 from pixelcnn.figures import loss_figure
 from pixelcnn.metrics import progress_of
-from pixelcnn.model import PixelCNNConfig, count_parameters, PixelCNN
+from pixelcnn.errors import PixelCNNError
+from pixelcnn.model import PixelCNNConfig, architecture_table
 from pixelcnn.runs import list_runs
 
 sidebar()
@@ -19,8 +20,8 @@ for run in runs:
     train_cfg = run.config.get("train", {})
     progress = progress_of(events_of(run.path))
     try:
-        params = count_parameters(PixelCNN(PixelCNNConfig.from_dict(model_cfg)))
-    except Exception:
+        params = sum(row["parameters"] for row in architecture_table(PixelCNNConfig.from_dict(model_cfg)))
+    except (PixelCNNError, TypeError):
         params = None
     steps_per_epoch = run.config.get("steps_per_epoch") or 1
     vals = [v for _, v in curves_of(run.path)["val"]]
@@ -34,7 +35,8 @@ for run in runs:
 st.dataframe(rows, hide_index=True, width="stretch")
 
 names = [r.name for r in runs]
-default = [n for n in names if n in ("paper", "lecture")] or names[:1]
+newest_run = [r.name for r in runs if r.kind == "run"][:1]
+default = [r.name for r in runs if r.kind == "shipped"] + newest_run
 chosen = st.multiselect("Curves to compare", names, default=default, key="models_compare")
 smoothing = st.slider("Smoothing of the training curves", 0.0, 0.99, 0.8, key="models_smoothing")
 if chosen:
