@@ -5,6 +5,7 @@ Run it with ``streamlit run streamlit_app.py``.
 
 import streamlit as st
 
+from pages.common import lecture_mode
 from pixelcnn.runtime import tune_cpu_allocator
 
 st.set_page_config(page_title="PixelCNN on colored MNIST", page_icon=":material/grid_on:", layout="wide")
@@ -18,4 +19,6 @@ pages = [
     st.Page("pages/receptive_field.py", title="Receptive field", icon=":material/center_focus_strong:"),
     st.Page("pages/models.py", title="Models", icon=":material/leaderboard:"),
 ]
+if lecture_mode():
+    pages = [page for page in pages if page.title != "Train"]
 st.navigation(pages).run()

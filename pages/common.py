@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,10 +16,18 @@ from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import value_counts
 from pixelcnn.metrics import METRICS_NAME, curves, read_events
 from pixelcnn.model import PRESETS, PixelCNN, get_preset
-from pixelcnn.receptive import random_model
+from pixelcnn.memo import SharedMemo
+from pixelcnn.receptive import analytic_field, gradient_field, random_model
 from pixelcnn.runs import RunInfo, list_runs
 
 MODEL_KEY = "model_choice"
+
+
+def lecture_mode() -> bool:
+    """Read-only mode for serving a room: ``streamlit run streamlit_app.py -- --lecture``
+    or ``PIXELCNN_LECTURE_MODE=1``. It hides training and uploads."""
+    env = os.environ.get("PIXELCNN_LECTURE_MODE", "").strip().lower()
+    return "--lecture" in sys.argv[1:] or env in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,34 @@ def _load_checkpoint_model(path: str, mtime_ns: int) -> PixelCNN:
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _random_model(preset: str, seed: int) -> PixelCNN:
     return random_model(get_preset(preset), seed)
+
+
+def model_key(choice: ModelChoice) -> tuple:
+    """What identifies a model's weights: the choice, plus the checkpoint file's mtime."""
+    if choice.kind == "random":
+        return ("random", choice.preset, choice.seed)
+    try:
+        return ("checkpoint", choice.path, Path(choice.path).stat().st_mtime_ns)
+    except OSError:
+        return ("checkpoint", choice.path, 0)
+
+
+@st.cache_resource(show_spinner=False)
+def shared_memo() -> SharedMemo:
+    """Samples and completions, shared by every session of this server (bounded)."""
+    return SharedMemo(max_entries=48)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def receptive_maps(key: tuple, _choice: ModelChoice, row: int, col: int, channel: int,
+                   inputs: str) -> tuple[np.ndarray, np.ndarray]:
+    """The gradient field and the analytic field for one target, cached across sessions."""
+    model = model_for(_choice)
+    if inputs == "test images":
+        images = dataset()["test"][:4]
+    else:
+        images = np.random.default_rng(0).integers(0, model.config.levels, (4, 28, 28, 3))
+    return gradient_field(model, images, row, col, channel), analytic_field(model.config, row, col)
 
 
 def model_for(choice: ModelChoice) -> PixelCNN:

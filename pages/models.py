@@ -1,14 +1,25 @@
 import streamlit as st
 
-from pages.common import curves_of, events_of, sidebar
+from pages.common import curves_of, events_of, lecture_mode, sidebar
+from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import loss_figure
 from pixelcnn.metrics import progress_of
-from pixelcnn.errors import PixelCNNError
 from pixelcnn.model import PixelCNNConfig, architecture_table
-from pixelcnn.runs import list_runs
+from pixelcnn.runs import MAX_UPLOAD_BYTES, import_checkpoint, list_runs
 
 sidebar()
 st.title("Models")
+if not lecture_mode():
+    with st.expander("Add a checkpoint file"):
+        upload = st.file_uploader("A checkpoint.pt written by pixelcnn", type=["pt"], key="models_upload",
+                                  max_upload_size=MAX_UPLOAD_BYTES // 2**20)
+        if upload is not None and st.button("Add it", key="models_add"):
+            try:
+                added = import_checkpoint(upload.getvalue(), upload.name)
+            except PixelCNNError as err:
+                st.error(str(err))
+            else:
+                st.success(f"Added as {added.name}; pick it in the sidebar.")
 runs = [r for r in list_runs() if r.has_checkpoint or r.status == "running"]
 if not runs:
     st.info("No models yet: train one on the Train page.")

@@ -1,11 +1,10 @@
 import numpy as np
 import streamlit as st
 
-from pages.common import ModelChoice, dataset, model_for, picked, sidebar
+from pages.common import ModelChoice, dataset, model_key, picked, receptive_maps, sidebar
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import field_figure
 from pixelcnn.model import PRESETS
-from pixelcnn.receptive import analytic_field, gradient_field
 
 sidebar()
 st.title("Receptive field")
@@ -39,16 +38,10 @@ inputs = c6.radio("Input images", ["test images", "random noise"] if data is not
                   key="rf_inputs")
 
 try:
-    model = model_for(choice)
+    field, analytic = receptive_maps(model_key(choice), choice, row, col, channel, inputs)
 except PixelCNNError as err:
     st.error(str(err))
     st.stop()
-if inputs == "test images":
-    images = data["test"][:4]
-else:
-    images = np.random.default_rng(0).integers(0, model.config.levels, (4, 28, 28, 3))
-field = gradient_field(model, images, row, col, channel)
-analytic = analytic_field(model.config, row, col)
 st.plotly_chart(field_figure(field, row, col, binary=binary, log=log_scale and not binary,
                              analytic=analytic if overlay else None), key="rf_heatmap")
 measured = int((field > 0).sum())

@@ -3,7 +3,7 @@ import time
 import numpy as np
 import streamlit as st
 
-from pages.common import dataset, picked_model_or_stop, sidebar
+from pages.common import dataset, model_key, picked_model_or_stop, shared_memo, sidebar
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import image_grid, png_bytes, upscale
 from pixelcnn.sampling import sample
@@ -12,8 +12,7 @@ sidebar()
 st.title("Samples")
 model, choice = picked_model_or_stop()
 st.caption(f"Model: {choice.label}. Change it in the sidebar.")
-RESULTS = "sample_results"
-results: dict = st.session_state.setdefault(RESULTS, {})
+memo = shared_memo()
 
 c1, c2, c3, c4 = st.columns(4)
 n = int(c1.number_input("Samples", 1, 100, 100, key="samples_n"))
@@ -26,23 +25,27 @@ if method == "naive":
     st.warning("The naive sampler runs the whole network once per pixel: for the paper model and 100 samples "
                "that is several minutes on 2 CPU cores. Try a few samples, or compare with cached.")
 
-key = (choice, n, seed, temperature, method)
-if st.button("Draw samples", type="primary", key="samples_draw") or (key not in results and method == "cached"):
+
+
+def draw_samples() -> tuple[np.ndarray, float]:
     bar = st.progress(0.0, text=f"{method} sampling")
     start = time.perf_counter()
+    images = sample(model, n, seed=seed, temperature=temperature, method=method,
+                    progress=lambda f: bar.progress(f, text=f"{method} sampling: {f:.0%}"))
+    bar.empty()
+    return images, time.perf_counter() - start
+
+
+key = ("samples", model_key(choice), n, seed, temperature, method)
+result = memo.get(key)
+if result is None and (method == "cached" or st.button("Draw samples", type="primary", key="samples_draw")):
     try:
-        images = sample(model, n, seed=seed, temperature=temperature, method=method,
-                        progress=lambda f: bar.progress(f, text=f"{method} sampling: {f:.0%}"))
+        result, _ = memo.get_or_compute(key, draw_samples)
     except PixelCNNError as err:
         st.error(str(err))
         st.stop()
-    results[key] = (images, time.perf_counter() - start)
-    while len(results) > 8:
-        results.pop(next(iter(results)))
-    bar.empty()
-
-if key in results:
-    images, seconds = results[key]
+if result is not None:
+    images, seconds = result
     grid = image_grid(images)
     st.image(upscale(grid, 3), caption=f"{n} samples ({method}, seed {seed}, temperature {temperature:g}) "
                                        f"in {seconds:.2f} s")
@@ -61,19 +64,26 @@ count = int(c3.number_input("Completions", 1, 10, 5, key="complete_count"))
 original = data["test"][index]
 known = np.zeros(original.shape[:2], dtype=bool)
 known[:rows] = True
-ckey = ("complete", choice, index, rows, count, seed, temperature)
-if st.button("Complete", key="complete_go"):
+ckey = ("complete", model_key(choice), index, rows, count, seed, temperature)
+
+
+def complete() -> np.ndarray:
     bar = st.progress(0.0, text="completing")
+    completions = sample(model, count, seed=seed, temperature=temperature, prefix=(original, known),
+                         progress=lambda f: bar.progress(f, text=f"completing: {f:.0%}"))
+    bar.empty()
+    return completions
+
+
+completions = memo.get(ckey)
+if completions is None and st.button("Complete", key="complete_go"):
     try:
-        completions = sample(model, count, seed=seed, temperature=temperature, prefix=(original, known),
-                             progress=lambda f: bar.progress(f, text=f"completing: {f:.0%}"))
+        completions, _ = memo.get_or_compute(ckey, complete)
     except PixelCNNError as err:
         st.error(str(err))
         st.stop()
-    results[ckey] = completions
-    bar.empty()
 masked = original.copy()
 masked[~known] = 0
-shown = [original, masked] + list(results.get(ckey, []))
+shown = [original, masked] + list(completions if completions is not None else [])
 st.image(upscale(image_grid(np.stack(shown), ncols=len(shown)), 4),
          caption="original, the kept rows, then the completions")

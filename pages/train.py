@@ -2,7 +2,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import data_dir, dataset, events_of, sidebar
+from pages.common import data_dir, dataset, events_of, lecture_mode, sidebar
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import loss_figure
 from pixelcnn.metrics import curves, progress_of
@@ -14,6 +14,9 @@ from pixelcnn.train import TrainConfig
 
 sidebar()
 st.title("Train")
+if lecture_mode():
+    st.info("Training is off in lecture mode.")
+    st.stop()
 RUN_KEY = "train_run_dir"
 
 

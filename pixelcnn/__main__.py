@@ -182,7 +182,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .data import load_data
     from .model import get_preset
     from .progress import ProgressBar, format_seconds
-    from .train import TrainConfig, resume_config, train
+    from .train import TrainConfig, check_run_dir, resume_config, train
 
     model_config = get_preset(args.preset)
     overrides = {k: v for k, v in (("hidden", args.hidden), ("n_blocks", args.n_blocks)) if v is not None}
@@ -193,6 +193,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.checkpoint_minutes is not None:
         given["checkpoint_seconds"] = args.checkpoint_minutes * 60
     config = resume_config(args.out, given) if args.resume else TrainConfig(**given)
+    check_run_dir(Path(args.out), args.resume)
     data_bar, progress = _progress_printer()
     data = load_data(args.data_dir, args.data_file, progress=progress)
     data_bar.close()

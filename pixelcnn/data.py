@@ -214,8 +214,7 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
 def cache_path(data_dir: Path) -> Path:
     """Where the colored arrays are cached: the data folder if writable, else ~/.cache/pixelcnn."""
     name = f"colored-mnist-v{CACHE_VERSION}.npz"
-    # Root passes os.access on any folder, so a folder without write bits counts as read-only too.
-    if os.access(data_dir, os.W_OK) and data_dir.stat().st_mode & 0o222:
+    if _writable(data_dir):
         return data_dir / name
     tag = hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:10]
     base = Path(os.environ.get("PIXELCNN_CACHE_DIR") or Path.home() / ".cache" / "pixelcnn")
@@ -261,13 +260,33 @@ def _write_cache(path: Path, arrays: dict[str, np.ndarray], fingerprint: str) ->
         tmp.unlink(missing_ok=True)
 
 
+def _writable(folder: Path) -> bool:
+    # Root passes os.access on any folder, so a folder without write bits counts as read-only too.
+    return os.access(folder, os.W_OK) and bool(folder.stat().st_mode & 0o222)
+
+
+def _read_checked(folder: Path, spec: IdxFile, download: bool, mirrors: tuple[str, ...],
+                  progress: Progress | None) -> np.ndarray:
+    """Read one IDX file; one that fails its checks is moved aside and fetched again when that is possible."""
+    path = find_idx(folder, spec)
+    try:
+        return read_idx(path, spec)
+    except DataError:
+        if not (download and _writable(folder)):
+            raise
+    os.replace(path, path.with_name(path.name + ".corrupt"))
+    download_mnist(folder, mirrors=mirrors, progress=progress)
+    return read_idx(find_idx(folder, spec), spec)
+
+
 def load_colored_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = True,
-                       progress: Progress | None = None) -> dict[str, np.ndarray]:
+                       progress: Progress | None = None, mirrors: tuple[str, ...] = MIRRORS) -> dict[str, np.ndarray]:
     """Colored MNIST as ``{'train', 'val', 'test'}``, each uint8 (N, 28, 28, 3) in 0..3.
 
     Reads the IDX files from the data folder (see :func:`resolve_data_dir`),
-    downloading missing ones if ``download``; the colored arrays are cached on
-    disk and the cache is checked before it is trusted.
+    downloading missing ones if ``download`` (a file that fails its checks is
+    moved aside as ``*.corrupt`` and fetched again); the colored arrays are
+    cached on disk and the cache is checked before it is trusted.
     """
     folder = resolve_data_dir(data_dir)
     images = [MNIST_FILES["train_images"], MNIST_FILES["test_images"]]
@@ -275,7 +294,7 @@ def load_colored_mnist(data_dir: str | os.PathLike | None = None, *, download: b
     if None in paths:
         if not download:
             raise DataError(missing_files_message(folder))
-        download_mnist(folder, progress=progress)
+        download_mnist(folder, mirrors=mirrors, progress=progress)
         paths = [find_idx(folder, spec) for spec in images]
     fingerprint = _fingerprint(paths)
     cache = cache_path(folder)
@@ -283,11 +302,9 @@ def load_colored_mnist(data_dir: str | os.PathLike | None = None, *, download: b
     if arrays is None:
         if progress:
             progress(0.0, "coloring MNIST (once)")
-        arrays = {
-            "train": colorize(read_idx(paths[0], images[0]), TRAIN_SEED),
-            "test": colorize(read_idx(paths[1], images[1]), TEST_SEED),
-        }
-        _write_cache(cache, arrays, fingerprint)
+        grey = [_read_checked(folder, spec, download, mirrors, progress) for spec in images]
+        arrays = {"train": colorize(grey[0], TRAIN_SEED), "test": colorize(grey[1], TEST_SEED)}
+        _write_cache(cache, arrays, _fingerprint([find_idx(folder, spec) for spec in images]))
     if progress:
         progress(1.0, "data ready")
     return split(arrays["train"], arrays["test"])

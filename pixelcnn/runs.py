@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import CHECKPOINT_NAME, atomic_write
+from .checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint
 from .data import PROJECT_ROOT
-from .errors import ConfigError
+from .errors import CheckpointError, ConfigError
 from .metrics import METRICS_NAME, read_last_events
 from .model import PixelCNNConfig
 from .train import CONFIG_NAME, TrainConfig
 
 JOB_NAME = "job.json"
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 LOG_NAME = "train.log"
 SHIPPED_DIR = PROJECT_ROOT / "checkpoints"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -115,6 +116,8 @@ def run_status(run_dir: Path, events: list[dict[str, Any]] | None = None) -> tup
         return "running", ""
     if end is not None:
         return str(end.get("status", "finished")), str(end.get("message", ""))
+    if _read_config(run_dir).get("imported"):
+        return "imported", ""
     if (run_dir / CHECKPOINT_NAME).is_file():
         return "interrupted", "the run stopped without finishing; its last checkpoint is kept and it can be resumed"
     if job:
@@ -246,3 +249,34 @@ def stop_run(run_dir: Path) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def import_checkpoint(data: bytes, filename: str) -> RunInfo:
+    """Add an uploaded checkpoint to the runs folder, after checking it like any other.
+
+    The bytes go to a temporary file that :func:`~pixelcnn.checkpoint.load_checkpoint`
+    reads with ``weights_only=True`` (nothing in the file runs); only a file that
+    loads becomes ``runs/<name>/checkpoint.pt``. Raises a one-line error otherwise.
+    """
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ConfigError(f"{filename}: {len(data) / 2**20:.0f} MB is over the {MAX_UPLOAD_BYTES // 2**20} MB limit")
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(filename).stem).strip(".-")[:40] or "checkpoint"
+    name = check_run_name(f"uploaded-{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    base = runs_dir()
+    base.mkdir(parents=True, exist_ok=True)
+    staging = base / f".{name}.upload"
+    try:
+        staging.write_bytes(data)
+        try:
+            ckpt = load_checkpoint(staging)
+        except CheckpointError as err:
+            raise CheckpointError(str(err).replace(str(staging), filename)) from None
+        run_dir = base / name
+        run_dir.mkdir()
+        os.replace(staging, run_dir / CHECKPOINT_NAME)
+        config = {"model": ckpt.config.to_dict(), "summary": ckpt.summary,
+                  "imported": {"file": filename, "time": time.time()}}
+        atomic_write(run_dir / CONFIG_NAME, lambda f: f.write(json.dumps(config, indent=2).encode()))
+    finally:
+        staging.unlink(missing_ok=True)
+    return RunInfo(name, run_dir, "run", "imported", config)

@@ -166,7 +166,9 @@ class _Run:
             self.callback(event)
 
 
-def _check_run_dir(run_dir: Path, resume: bool) -> None:
+def check_run_dir(run_dir: Path, resume: bool) -> None:
+    """Refuse to start over an existing run, or to resume one that has no checkpoint."""
+    run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"{run_dir} is a file; choose a folder for the run")
     has_run = (run_dir / CHECKPOINT_NAME).exists() or (run_dir / METRICS_NAME).exists()
@@ -188,7 +190,7 @@ def train(run_dir: str | Path, model_config: PixelCNNConfig, config: TrainConfig
     The summary's ``status`` is ``finished``, ``stopped`` or ``failed`` (with ``message``).
     """
     run_dir = Path(run_dir)
-    _check_run_dir(run_dir, resume)
+    check_run_dir(run_dir, resume)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:

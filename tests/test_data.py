@@ -231,3 +231,21 @@ def test_course_pickle_refuses_bad_files(tmp_path, payload):
         load_course_pickle(path)
     assert "\n" not in str(info.value)
     assert not marker.exists()
+
+
+@pytest.mark.slow
+def test_a_corrupt_idx_file_is_fetched_again(tmp_path, mirrors, mnist_dir):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for spec in MNIST_FILES.values():
+        shutil.copy(mnist_dir / (spec.name + ".gz"), folder)
+    damaged = folder / "t10k-images-idx3-ubyte.gz"
+    damaged.write_bytes(damaged.read_bytes()[:5000])
+    data = load_colored_mnist(folder, mirrors=(mirrors["empty"], mirrors["good"]))
+    assert data["test"].shape == (10_000, 28, 28, 3)
+    assert (folder / "t10k-images-idx3-ubyte.gz.corrupt").exists()
+    assert hashlib.md5(damaged.read_bytes()).hexdigest() == MNIST_FILES["test_images"].gz_md5
+    with pytest.raises(DataError):  # without download, a bad file is reported, never trusted
+        damaged.write_bytes(b"garbage")
+        cache_path(folder).unlink()
+        load_colored_mnist(folder, download=False)

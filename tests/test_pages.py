@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pixelcnn.metrics import read_events
+from pixelcnn.runs import run_status
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 PAGES = ["pages/overview.py", "pages/data.py", "pages/train.py", "pages/samples.py",
@@ -136,3 +137,49 @@ def test_train_page_starts_a_run_that_writes_metrics_and_a_checkpoint(app, real_
     assert not app.exception
     assert "apptest-run" in app.sidebar.selectbox(key="model_select").options[-2] or any(
         "apptest-run" in o for o in app.sidebar.selectbox(key="model_select").options)
+
+
+def test_lecture_mode_hides_training_and_uploads(tmp_path, monkeypatch, no_data):
+    monkeypatch.setenv("PIXELCNN_RUNS_DIR", str(tmp_path / "runs"))
+    normal = AppTest.from_file(APP, default_timeout=120)
+    normal.run()
+    open_page(normal, "pages/models.py")
+    monkeypatch.setenv("PIXELCNN_LECTURE_MODE", "1")
+    lecture = AppTest.from_file(APP, default_timeout=120)
+    lecture.run()
+    with pytest.raises(ValueError):
+        lecture.switch_page("pages/train.py")
+    open_page(lecture, "pages/models.py")
+    assert not lecture.get("file_uploader")
+    for page in ("pages/samples.py", "pages/receptive_field.py"):
+        open_page(lecture, page)
+
+
+@pytest.mark.slow
+def test_two_sessions_share_one_run(tmp_path, monkeypatch, real_data):
+    """A second session sees the first one's run, cannot start another, and can stop it."""
+    monkeypatch.setenv("PIXELCNN_RUNS_DIR", str(tmp_path / "runs"))
+    first, second = (AppTest.from_file(APP, default_timeout=120) for _ in range(2))
+    for at in (first, second):
+        at.run()
+        open_page(at, "pages/train.py")
+    first.number_input(key="budget_tiny").set_value(5000)
+    first.number_input(key="train_limit").set_value(1024)
+    first.text_input(key="train_name").input("shared-run")
+    first.button[0].click().run()
+    run = tmp_path / "runs" / "shared-run"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(e["event"] == "train" for e in read_events(run / "metrics.jsonl")):
+        time.sleep(0.5)
+    second.run()
+    assert any("shared-run" in info.value and "training in the background" in info.value for info in second.info)
+    assert not [b for b in second.button if b.label == "Start training"]
+    second.button(key="stop_run").click().run()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and run_status(run)[0] == "running":
+        time.sleep(0.5)
+    assert run_status(run)[0] == "stopped"
+    assert (run / "checkpoint.pt").is_file()
+    first.run()
+    assert not first.exception
+    assert [b for b in first.button if b.label == "Start training"]

@@ -1,0 +1,254 @@
+"""Hostile files, bad input, faults: every failure is one line, nothing runs from a file, nothing saved is lost."""
+
+import io
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pixelcnn import data as data_mod
+from pixelcnn.__main__ import main
+from pixelcnn.checkpoint import load_checkpoint, save_checkpoint
+from pixelcnn.data import MNIST_FILES, IdxFile, parse_idx
+from pixelcnn.errors import CheckpointError, ConfigError, DataError, PixelCNNError
+from pixelcnn.metrics import read_events
+from pixelcnn.model import PRESETS, PixelCNN, PixelCNNConfig
+from pixelcnn.runs import MAX_UPLOAD_BYTES, check_run_name, import_checkpoint, list_runs, run_status
+from pixelcnn.train import TrainConfig, train
+
+SMALL = IdxFile("small", 2051, (2, 28, 28), "", "")
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def one_line(err: BaseException) -> bool:
+    return "\n" not in str(err) and len(str(err)) > 0
+
+
+@FAST
+@given(st.binary(max_size=2000))
+def test_idx_parser_never_crashes(blob):
+    try:
+        parse_idx(blob, SMALL, "file")
+    except DataError as err:
+        assert one_line(err)
+
+
+@FAST
+@given(st.integers(0, 1576), st.integers(0, 255))
+def test_idx_parser_with_one_byte_changed(position, value):
+    good = (2051).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in SMALL.shape) + bytes(2 * 784)
+    blob = bytearray(good)
+    blob[position] = value
+    try:
+        parse_idx(bytes(blob), SMALL, "file")
+    except DataError as err:
+        assert one_line(err)
+
+
+@pytest.fixture(scope="module")
+def checkpoint_bytes(tmp_path_factory) -> bytes:
+    path = tmp_path_factory.mktemp("ckpt") / "checkpoint.pt"
+    save_checkpoint(path, PixelCNN(PixelCNNConfig(hidden=8, n_blocks=1)))
+    return path.read_bytes()
+
+
+@FAST
+@given(data=st.data())
+def test_checkpoint_loader_only_raises_one_line_errors(tmp_path, checkpoint_bytes, data):
+    blob = bytearray(checkpoint_bytes)
+    kind = data.draw(st.sampled_from(["flip", "truncate", "random"]))
+    if kind == "flip":
+        for _ in range(data.draw(st.integers(1, 8))):
+            blob[data.draw(st.integers(0, len(blob) - 1))] ^= data.draw(st.integers(1, 255))
+    elif kind == "truncate":
+        blob = blob[: data.draw(st.integers(0, len(blob) - 1))]
+    else:
+        blob = bytearray(data.draw(st.binary(max_size=4000)))
+    path = tmp_path / "fuzzed.pt"
+    path.write_bytes(bytes(blob))
+    try:
+        load_checkpoint(path)
+    except CheckpointError as err:
+        assert one_line(err)
+
+
+@FAST
+@given(st.binary(max_size=3000))
+def test_data_cache_reader_never_trusts_garbage(tmp_path, blob):
+    path = tmp_path / "cache.npz"
+    path.write_bytes(blob)
+    assert data_mod._read_cache(path, "anything") is None
+
+
+FLAG_VALUES = st.one_of(st.text(max_size=12), st.integers(-10**12, 10**12).map(str),
+                        st.sampled_from(["nan", "inf", "-inf", "1e309", "0", "-0", "1e-400", "0x10", ""]))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flag=st.sampled_from(["--lr", "--batch-size", "--steps", "--epochs", "--hidden", "--n-blocks", "--seed",
+                             "--train-limit", "--eval-every", "--grad-clip", "--checkpoint-minutes", "--device",
+                             "--lr-schedule", "--preset"]),
+       value=FLAG_VALUES)
+def test_train_arguments_fail_with_one_line(tmp_path, capsys, flag, value):
+    """Whatever the value, the command ends with exit code 2 and one line (here nothing can train:
+    --resume on an empty folder), never a traceback."""
+    try:
+        code = main(["train", "--out", str(tmp_path / "empty"), "--resume", flag, value])
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error:")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flag=st.sampled_from(["--row", "--col", "--channel", "--images", "--init-seed"]), value=FLAG_VALUES)
+def test_receptive_field_arguments(tmp_path, capsys, flag, value):
+    try:
+        code = main(["receptive-field", "--preset", "tiny", "--out", str(tmp_path / "f.png"), flag, value])
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code in (0, 2)
+    if code == 2:
+        assert err.count("\n") == 1 and err.startswith("error:")
+
+
+@pytest.mark.parametrize("name", ["../escape", "/abs", "a/b", ".hidden", "", "x" * 65, "a b", "ü", "-flag",
+                                  "..", "a\\b", "a\nb"])
+def test_run_names_cannot_leave_the_runs_folder(name):
+    with pytest.raises(ConfigError):
+        check_run_name(name)
+
+
+def test_good_run_names():
+    assert check_run_name("run-1.2_x") == "run-1.2_x"
+
+
+def test_upload_checks_the_file(tmp_path, monkeypatch, checkpoint_bytes):
+    monkeypatch.setenv("PIXELCNN_RUNS_DIR", str(tmp_path / "runs"))
+    info = import_checkpoint(checkpoint_bytes, "my model.pt")
+    assert info.status == "imported" and (info.path / "checkpoint.pt").is_file()
+    listed = {run.name: run.status for run in list_runs() if run.kind == "run"}
+    assert listed == {info.name: "imported"}
+
+    marker = tmp_path / "marker"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    buffer = io.BytesIO()
+    torch.save({"format": "pixelcnn-checkpoint", "x": Payload()}, buffer)
+    for bad in (buffer.getvalue(), b"", b"PK\x03\x04 truncated zip", checkpoint_bytes[:500]):
+        with pytest.raises(CheckpointError) as err:
+            import_checkpoint(bad, "evil.pt")
+        assert one_line(err.value) and "evil.pt" in str(err.value)
+    assert not marker.exists()
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [info.name]
+    with pytest.raises(ConfigError, match="limit"):
+        import_checkpoint(b"x" * (MAX_UPLOAD_BYTES + 1), "big.pt")
+
+
+TINY = PixelCNNConfig(hidden=8, n_blocks=1)
+
+
+def quick(**kw):
+    return TrainConfig(**{**dict(steps=6, batch_size=16, eval_every=2, checkpoint_seconds=1e9, device="cpu"), **kw})
+
+
+@pytest.mark.parametrize("failing", ["metrics", "checkpoint"])
+def test_a_write_error_stops_the_run_and_keeps_what_was_saved(tmp_path, small_data, monkeypatch, failing):
+    import pixelcnn.checkpoint as ckpt_mod
+    import pixelcnn.train as train_mod
+
+    run = tmp_path / "run"
+    calls = {"n": 0}
+    if failing == "metrics":
+        original = train_mod.append_event
+
+        def flaky(path, event):
+            if event["event"] == "train" and event["step"] == 4:
+                raise OSError(28, "No space left on device")
+            original(path, event)
+
+        monkeypatch.setattr(train_mod, "append_event", flaky)
+    else:
+        original_write = ckpt_mod.atomic_write
+
+        def flaky_write(path, write):
+            calls["n"] += 1
+            if calls["n"] == 2:  # the second checkpoint: the disk is full half-way through
+                def half(f):
+                    f.write(b"partial")
+                    raise OSError(28, "No space left on device")
+                return original_write(path, half)
+            return original_write(path, write)
+
+        monkeypatch.setattr(ckpt_mod, "atomic_write", flaky_write)
+    summary = train(run, TINY, quick(), small_data)
+    assert summary["status"] == "failed" and "No space left" in summary["message"]
+    assert "\n" not in summary["message"]
+    ckpt = load_checkpoint(run)
+    assert ckpt.train["step"] == 2
+    assert [p.name for p in run.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_status_after_a_server_restart(tmp_path, monkeypatch, small_data):
+    monkeypatch.setenv("PIXELCNN_RUNS_DIR", str(tmp_path))
+    train(tmp_path / "done", TINY, quick(steps=2), small_data)
+    train(tmp_path / "killed", TINY, quick(steps=4), small_data)
+    killed = tmp_path / "killed" / "metrics.jsonl"
+    lines = killed.read_text().splitlines(keepends=True)
+    killed.write_text("".join(line for line in lines if '"end"' not in line and '"test"' not in line)
+                      + '{"event": "train", "st')  # the process died mid-line
+    (tmp_path / "killed" / "job.json").write_text(json.dumps({"pid": 2**22 + 12345, "started": 0}))
+    assert run_status(tmp_path / "done") == ("finished", "")
+    status, message = run_status(tmp_path / "killed")
+    assert status == "interrupted" and "resumed" in message
+    assert read_events(killed)[-1]["event"] != "end"
+    assert {run.name: run.status for run in list_runs() if run.kind == "run"} == {
+        "done": "finished", "killed": "interrupted"}
+
+
+@pytest.mark.slow
+def test_killing_training_at_random_moments_never_loses_the_checkpoint(tmp_path, mnist_dir):
+    """SIGKILL a real training process (saving a checkpoint every step) at random moments, five times."""
+    run = tmp_path / "run"
+    env = dict(os.environ, PIXELCNN_DATA_DIR=str(mnist_dir))
+    base = [sys.executable, "-m", "pixelcnn", "train", "--out", str(run)]
+    first = base + ["--preset", "tiny", "--steps", "400", "--batch-size", "16", "--train-limit", "2048",
+                    "--val-limit", "16", "--eval-every", "1"]
+    rng = random.Random(0)
+    last_step = 0
+    for attempt in range(5):
+        command = first if attempt == 0 else base + ["--resume"]
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (run / "checkpoint.pt").exists():
+            time.sleep(0.2)
+        time.sleep(rng.uniform(2.0, 5.0))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        ckpt = load_checkpoint(run)  # always loadable
+        events = read_events(run / "metrics.jsonl")  # always readable, a torn last line skipped
+        assert events and all(isinstance(e, dict) for e in events)
+        step = ckpt.train["step"]
+        assert step >= last_step
+        last_step = step
+        assert run_status(run)[0] == "interrupted"
+    assert last_step > 0
+    done = subprocess.run(base + ["--resume", "--steps", str(last_step + 2)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert load_checkpoint(run).train["step"] == last_step + 2
