@@ -6,10 +6,10 @@ Run it with ``streamlit run streamlit_app.py``.
 import streamlit as st
 
 from pages.common import lecture_mode
-from pixelcnn.runtime import tune_cpu_allocator
+from pixelcnn.runtime import prepare_cpu
 
 st.set_page_config(page_title="PixelCNN on colored MNIST", page_icon=":material/grid_on:", layout="wide")
-tune_cpu_allocator()
+prepare_cpu()
 
 pages = [
     st.Page("pages/overview.py", title="Overview", icon=":material/school:", default=True),

@@ -27,13 +27,16 @@ if method == "naive":
 
 
 
-def draw_samples() -> tuple[np.ndarray, float]:
+def draw_samples() -> dict:
+    """The samples with their PNGs encoded once, so every session showing them only sends bytes."""
     bar = st.progress(0.0, text=f"{method} sampling")
     start = time.perf_counter()
     images = sample(model, n, seed=seed, temperature=temperature, method=method,
                     progress=lambda f: bar.progress(f, text=f"{method} sampling: {f:.0%}"))
+    seconds = time.perf_counter() - start
     bar.empty()
-    return images, time.perf_counter() - start
+    grid = image_grid(images)
+    return {"seconds": seconds, "png": png_bytes(grid), "png_large": png_bytes(upscale(grid, 3))}
 
 
 key = ("samples", model_key(choice), n, seed, temperature, method)
@@ -45,11 +48,9 @@ if result is None and (method == "cached" or st.button("Draw samples", type="pri
         st.error(str(err))
         st.stop()
 if result is not None:
-    images, seconds = result
-    grid = image_grid(images)
-    st.image(upscale(grid, 3), caption=f"{n} samples ({method}, seed {seed}, temperature {temperature:g}) "
-                                       f"in {seconds:.2f} s")
-    st.download_button("Download PNG", png_bytes(grid), file_name=f"samples-seed{seed}.png", mime="image/png",
+    st.image(result["png_large"], caption=f"{n} samples ({method}, seed {seed}, temperature {temperature:g}) "
+                                          f"in {result['seconds']:.2f} s")
+    st.download_button("Download PNG", result["png"], file_name=f"samples-seed{seed}.png", mime="image/png",
                        key="samples_download")
 
 st.header("Image completion")

@@ -29,7 +29,7 @@ from .reference import ReferencePixelCNN
 
 
 def _time_training(preset: str, impl: str, batch: int, steps: int) -> float:
-    from .runtime import micro_batch_size, tune_cpu_allocator
+    from .runtime import micro_batch_size, prepare_cpu
     from .train import make_optimizer, train_step
 
     torch.manual_seed(0)
@@ -38,7 +38,7 @@ def _time_training(preset: str, impl: str, batch: int, steps: int) -> float:
                       dtype=torch.uint8)
     device = torch.device("cpu")
     if impl == "ours":
-        tune_cpu_allocator()
+        prepare_cpu()
         model = PixelCNN(config)
         optimizer = make_optimizer(model, 1e-3, device)
         micro = micro_batch_size(batch, config.hidden, config.image_size)
@@ -57,10 +57,10 @@ def _time_sampling(method: str, rows: int, n: int) -> dict:
     import resource
 
     from .receptive import random_model
-    from .runtime import tune_cpu_allocator
+    from .runtime import prepare_cpu
     from .sampling import CachedPixelCNN, _draw
 
-    tune_cpu_allocator()
+    prepare_cpu()
     model = random_model(PRESETS["paper"], seed=0)
     size = model.config.image_size
     x = torch.zeros(n, 3, size, size, dtype=torch.long)

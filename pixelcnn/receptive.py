@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from .errors import ConfigError
 from .model import PixelCNN, PixelCNNConfig, kernel_mask
+from .runtime import prepare_cpu
 
 
 def random_model(config: PixelCNNConfig, seed: int = 0) -> PixelCNN:
@@ -33,6 +34,7 @@ def gradient_field(model: PixelCNN, image: np.ndarray, row: int, col: int, chann
     """
     config = model.config
     _check_target(config, row, col, channel)
+    prepare_cpu()
     images = np.asarray(image)
     if images.ndim == 3:
         images = images[None]

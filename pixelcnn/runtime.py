@@ -39,6 +39,18 @@ def tune_cpu_allocator() -> bool:
     return _tuned
 
 
+def prepare_cpu() -> None:
+    """Process-wide CPU settings for speed: :func:`tune_cpu_allocator`, and flush denormal floats to zero.
+
+    Trained weights produce denormal intermediates; x86 handles those in
+    microcode, and sampling 20 images from the trained ``paper`` model measured
+    96 s with them against 2 s without. Flushing them changes results by less
+    than 1e-38.
+    """
+    tune_cpu_allocator()
+    torch.set_flush_denormal(True)
+
+
 MAX_BLOCK_BYTES = 32 * 1024 * 1024
 MAX_MICRO_BATCH = 64
 

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from .errors import ConfigError
 from .model import MaskedConv2d, PixelCNN
+from .runtime import prepare_cpu
 
 ProgressFn = Callable[[float], None]
 METHODS = ("cached", "naive")
@@ -128,6 +129,7 @@ def sample(model: PixelCNN, n: int, seed: int = 0, temperature: float = 1.0, met
         raise ConfigError(f"n must be an integer in [1, {MAX_SAMPLES}], got {n!r}")
     if not (isinstance(temperature, (int, float)) and np.isfinite(temperature) and temperature > 0):
         raise ConfigError(f"temperature must be a number > 0, got {temperature!r}")
+    prepare_cpu()
     cfg = model.config
     size, channels = cfg.image_size, cfg.channels
     device = model.output_logits.weight.device

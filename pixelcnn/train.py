@@ -27,7 +27,7 @@ from .checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint, save_che
 from .errors import CheckpointError, ConfigError
 from .metrics import METRICS_NAME, append_event, read_events, rewrite_events
 from .model import PixelCNN, PixelCNNConfig, bits_per_dim
-from .runtime import micro_batch_size, pick_device, tune_cpu_allocator
+from .runtime import micro_batch_size, pick_device, prepare_cpu
 
 Callback = Callable[[dict[str, Any]], None]
 CONFIG_NAME = "config.json"
@@ -195,7 +195,7 @@ def train(run_dir: str | Path, model_config: PixelCNNConfig, config: TrainConfig
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ConfigError(f"cannot create the run folder {run_dir} ({err.strerror})") from None
-    tune_cpu_allocator()
+    prepare_cpu()
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
 

@@ -60,7 +60,7 @@ def server(tmp_path_factory, mnist_dir):
     else:
         process.kill()
         pytest.fail("the dashboard did not come up within 90 s: " + (runs / "server.log").read_text()[-2000:])
-    yield {"url": url, "runs": runs}
+    yield {"url": url, "runs": runs, "pid": process.pid}
     process.terminate()
     try:
         process.wait(timeout=20)
@@ -81,6 +81,12 @@ def browser():
         instance.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_idle(page, timeout: float = 180) -> None:
     """Until the script run the last action started has finished."""
     page.wait_for_timeout(300)
@@ -94,6 +100,14 @@ def no_exception(page) -> None:
 
 def plot_data(page, index: int = 0):
     return page.evaluate(f"() => document.querySelectorAll('.js-plotly-plot')[{index}].data")
+
+
+def wait_plot_changed(page, old_z, timeout: float = 30) -> None:
+    """Until the first plotly chart shows a heatmap other than ``old_z`` (the chart may be mid-redraw)."""
+    page.wait_for_function(
+        "z => { const p = document.querySelector('.js-plotly-plot');"
+        " return !!(p && p.data && p.data.length) && JSON.stringify(p.data[0].z) !== JSON.stringify(z); }",
+        arg=old_z, timeout=timeout * 1000)
 
 
 def go_to(page, link: str, heading: str | None = None) -> float:
@@ -129,8 +143,7 @@ def test_dashboard_in_a_browser(server, browser, artifacts):
     for _ in range(3):
         page.keyboard.press("ArrowLeft")
     wait_idle(page)
-    page.wait_for_function("z => JSON.stringify(document.querySelectorAll('.js-plotly-plot')[0].data[0].z) "
-                           "!== JSON.stringify(z)", arg=before, timeout=30_000)
+    wait_plot_changed(page, before)
     timings["slider move (receptive field)"] = time.monotonic() - start
     assert plot_data(page)[0]["z"] != before
     no_exception(page)
@@ -152,10 +165,11 @@ def test_dashboard_in_a_browser(server, browser, artifacts):
     page.get_by_role("button", name="Start training").click()
     page.wait_for_selector("text=is training in the background", timeout=60_000)
     page.wait_for_function("() => { const p = document.querySelector('.js-plotly-plot');"
-                           " return p && p.data.length > 0 && p.data[0].x.length >= 3; }", timeout=180_000)
+                           " return !!(p && p.data && p.data.length) && p.data[0].x.length >= 3; }", timeout=180_000)
     first = len(plot_data(page)[0]["x"])
-    page.wait_for_function(f"() => document.querySelector('.js-plotly-plot').data[0].x.length > {first}",
-                           timeout=120_000)
+    page.wait_for_function("n => { const p = document.querySelector('.js-plotly-plot');"
+                           " return !!(p && p.data && p.data.length) && p.data[0].x.length > n; }",
+                           arg=first, timeout=120_000)
     page.screenshot(path=str(artifacts / "train-running.png"))
     page.reload()
     page.wait_for_selector("text=is training in the background", timeout=60_000)
@@ -176,3 +190,40 @@ def test_dashboard_in_a_browser(server, browser, artifacts):
     assert "e2e-run: train" in traces or "train" in traces, traces
     (artifacts / "timings.json").write_text(json.dumps({k: round(v, 2) for k, v in timings.items()}, indent=2))
     print(json.dumps(timings, indent=2))
+
+
+def test_ten_sessions_at_once(server, browser, artifacts):
+    """Ten students open Samples, then move receptive-field sliders at the same moment (bounded in time)."""
+    sessions = [browser.new_context(viewport={"width": 1200, "height": 1400}).new_page() for _ in range(10)]
+    load = {}
+    start, cpu = time.monotonic(), cpu_seconds(server["pid"])
+    for page in sessions:
+        page.goto(server["url"] + "/samples", wait_until="commit")
+    for page in sessions:
+        page.wait_for_selector("text=samples (cached", timeout=180_000)
+        no_exception(page)
+    load["10 sessions open Samples (100 samples each), all shown after"] = time.monotonic() - start
+    load["server CPU seconds for the Samples burst"] = cpu_seconds(server["pid"]) - cpu
+
+    for page in sessions:
+        page.goto(server["url"] + "/receptive_field", wait_until="commit")
+    for page in sessions:
+        page.wait_for_selector(".js-plotly-plot", timeout=120_000)
+        wait_idle(page)
+    before = [plot_data(page)[0]["z"] for page in sessions]
+    start, cpu = time.monotonic(), cpu_seconds(server["pid"])
+    for i, page in enumerate(sessions):
+        page.get_by_role("slider").first.focus()
+        for _ in range(i + 1):
+            page.keyboard.press("ArrowLeft")
+    for page, old in zip(sessions, before):
+        wait_plot_changed(page, old, timeout=120)
+        wait_idle(page)
+        no_exception(page)
+    load["10 sessions move a slider at once, all redrawn after"] = time.monotonic() - start
+    load["server CPU seconds for the slider burst"] = cpu_seconds(server["pid"]) - cpu
+    sessions[-1].screenshot(path=str(artifacts / "receptive_field-session10.png"))
+    for page in sessions:
+        page.context.close()
+    (artifacts / "load.json").write_text(json.dumps({k: round(v, 2) for k, v in load.items()}, indent=2))
+    print(json.dumps(load, indent=2))
