@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -77,13 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="examples:\n  python -m pixelcnn train --preset tiny --steps 200 --out runs/tiny\n"
                               "  python -m pixelcnn train --preset paper --epochs 10 --out runs/paper\n"
                               "  python -m pixelcnn train --out runs/paper --resume --epochs 15\n"
-                              "\nWith --resume, the run keeps its stored settings except those given again.")
+                              "\nWith --resume, the run keeps its stored settings except those given again.\n"
+                              "Several processes: torchrun --nproc_per_node=N -m pixelcnn train ...; --batch-size\n"
+                              "is then the global batch (images per optimizer step over all processes).")
     p.add_argument("--out", required=True, help="run folder (config.json, metrics.jsonl, checkpoint.pt)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="paper", help="model size (default: paper)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=_positive_int, help="budget in epochs (default 1)")
     budget.add_argument("--steps", type=_positive_int, help="budget in optimizer steps")
-    p.add_argument("--batch-size", type=_positive_int, help="images per optimizer step (default 128)")
+    p.add_argument("--batch-size", type=_positive_int,
+                   help="images per optimizer step, over all processes under torchrun (default 128)")
     p.add_argument("--lr", type=_positive_float, help="Adam learning rate (default 1e-3)")
     p.add_argument("--hidden", type=_positive_int, help="residual stream width (overrides the preset)")
     p.add_argument("--n-blocks", type=_nonnegative_int, help="number of residual blocks (overrides the preset)")
@@ -194,8 +198,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         given["checkpoint_seconds"] = args.checkpoint_minutes * 60
     config = resume_config(args.out, given) if args.resume else TrainConfig(**given)
     check_run_dir(Path(args.out), args.resume)
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone reports
     data_bar, progress = _progress_printer()
-    data = load_data(args.data_dir, args.data_file, progress=progress)
+    data = load_data(args.data_dir, args.data_file, progress=progress if main_rank else None)
     data_bar.close()
     spec = {"source": "course-pickle" if args.data_file else "mnist-idx", "colorization": "v1",
             "train": len(data["train"]), "val": len(data["val"]), "test": len(data["test"])}
@@ -211,6 +216,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     state = {"train": None, "val": None}
 
     def on_event(event: dict[str, Any]) -> None:
+        if not main_rank:
+            return
         kind = event["event"]
         if kind == "start":
             state["total"], state["first"] = event["total_steps"], event["step"]
@@ -231,6 +238,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     summary = train(args.out, model_config, config, data, resume=args.resume, callback=on_event,
                     stop=stop, data_spec=spec)
     bar.close()
+    if not main_rank:
+        return 0 if summary["status"] == "finished" else 1
     if summary["status"] == "stopped":
         print(f"stopped at step {summary['step']}; checkpoint saved. Continue with: "
               f"python -m pixelcnn train --out {args.out} --resume")

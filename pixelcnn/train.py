@@ -12,6 +12,7 @@ exactly the batches an uninterrupted one would have seen.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import threading
@@ -22,12 +23,14 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from .checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint, save_checkpoint
 from .errors import CheckpointError, ConfigError
 from .metrics import METRICS_NAME, append_event, read_events, rewrite_events
 from .model import PixelCNN, PixelCNNConfig, bits_per_dim
-from .runtime import micro_batch_size, pick_device, prepare_cpu
+from . import distributed
+from .runtime import micro_batch_size, prepare_cpu
 
 Callback = Callable[[dict[str, Any]], None]
 CONFIG_NAME = "config.json"
@@ -123,21 +126,27 @@ def batch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-def train_step(model: PixelCNN, optimizer: torch.optim.Optimizer, batch: torch.Tensor, micro: int,
-               device: torch.device, grad_clip: float | None = None) -> float:
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: torch.Tensor, micro: int,
+               device: torch.device, grad_clip: float | None = None,
+               average: Callable[[float], float] = lambda loss: loss) -> float:
     """One optimizer step on ``batch`` (B, C, H, W) uint8, accumulating gradients over slices of ``micro``.
 
-    Returns the batch's mean bits/dim. A non-finite loss skips the update, so
-    the weights stay as they were, and is returned for the caller to act on.
+    ``model`` may be wrapped in DistributedDataParallel: gradients are then
+    synchronised once, on the last slice, and ``average`` turns this rank's loss
+    into the mean over ranks. Returns that mean bits/dim. A non-finite loss
+    skips the update (on every rank alike), so the weights stay as they were.
     """
     optimizer.zero_grad(set_to_none=True)
-    loss_sum = torch.zeros(())
-    for part in batch.split(micro):
+    loss_sum = torch.zeros((), device=device)
+    parts = batch.split(micro)
+    for i, part in enumerate(parts):
         x = part.to(device, non_blocking=True).long()
-        loss = bits_per_dim(model(x), x)
-        (loss * (len(part) / len(batch))).backward()
-        loss_sum += loss.detach().cpu() * len(part)
-    loss_value = float(loss_sum) / len(batch)
+        last = i == len(parts) - 1
+        with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync():
+            loss = bits_per_dim(model(x), x)
+            (loss * (len(part) / len(batch))).backward()
+        loss_sum += loss.detach() * len(part)
+    loss_value = average(float(loss_sum) / len(batch))
     if math.isfinite(loss_value):
         if grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -151,14 +160,17 @@ def make_optimizer(model: PixelCNN, lr: float, device: torch.device) -> torch.op
 
 
 class _Run:
-    """The state of one training job; :func:`train` is its only user."""
+    """Where a training job's events go: ``metrics.jsonl`` (rank 0 only) and the callback."""
 
-    def __init__(self, run_dir: Path, callback: Callback | None):
+    def __init__(self, run_dir: Path, callback: Callback | None, writes: bool = True):
         self.dir = run_dir
         self.metrics = run_dir / METRICS_NAME
         self.callback = callback
+        self.writes = writes
 
     def emit(self, event: dict[str, Any]) -> None:
+        if not self.writes:
+            return
         if event["event"] in ("start", "end"):
             event["time"] = time.time()
         append_event(self.metrics, event)
@@ -191,12 +203,26 @@ def train(run_dir: str | Path, model_config: PixelCNNConfig, config: TrainConfig
     """
     run_dir = Path(run_dir)
     check_run_dir(run_dir, resume)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ConfigError(f"cannot create the run folder {run_dir} ({err.strerror})") from None
     prepare_cpu()
-    device = pick_device(config.device)
+    world, device = distributed.setup(config.device)
+    try:
+        return _train(run_dir, model_config, config, data, world, device, resume=resume, callback=callback,
+                      stop=stop, data_spec=data_spec)
+    finally:
+        distributed.teardown(world)
+
+
+def _train(run_dir: Path, model_config: PixelCNNConfig, config: TrainConfig, data: dict[str, np.ndarray],
+           world: distributed.Distributed, device: torch.device, *, resume: bool, callback: Callback | None,
+           stop: threading.Event | None, data_spec: dict[str, Any] | None) -> dict[str, Any]:
+    """:func:`train` once the process group (if any) is up; rank 0 alone writes the run folder."""
+    local_batch = distributed.local_batch_size(config.batch_size, world)
+    distributed.barrier(world)  # every rank has checked the folder before rank 0 writes to it
+    if world.is_main:
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ConfigError(f"cannot create the run folder {run_dir} ({err.strerror})") from None
     torch.manual_seed(config.seed)
 
     start_step, elapsed_before, best_val = 0, 0.0, math.inf
@@ -211,10 +237,15 @@ def train(run_dir: str | Path, model_config: PixelCNNConfig, config: TrainConfig
         optimizer_state = ckpt.optimizer
         if optimizer_state is None:
             raise CheckpointError(f"{run_dir / CHECKPOINT_NAME} holds no optimizer state, so it cannot be resumed")
-        kept = [e for e in read_events(run_dir / METRICS_NAME) if e.get("step", 0) <= start_step
-                and e.get("event") not in ("end", "test")]
-        rewrite_events(run_dir / METRICS_NAME, kept)
+        if world.is_main:
+            kept = [e for e in read_events(run_dir / METRICS_NAME) if e.get("step", 0) <= start_step
+                    and e.get("event") not in ("end", "test")]
+            rewrite_events(run_dir / METRICS_NAME, kept)
     model.to(device).train()
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    trainable = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if world.active else model
     optimizer = make_optimizer(model, config.lr, device)
     if optimizer_state is not None:
         try:
@@ -223,6 +254,8 @@ def train(run_dir: str | Path, model_config: PixelCNNConfig, config: TrainConfig
             raise CheckpointError(f"{run_dir / CHECKPOINT_NAME}: optimizer state does not fit the model") from None
 
     train_x = to_tensor(data["train"][: config.train_limit])
+    if device.type == "cuda":
+        train_x = train_x.pin_memory()
     val_x = to_tensor(data["val"][: config.val_limit])
     test_x = to_tensor(data["test"])
     n = len(train_x)
@@ -230,14 +263,15 @@ def train(run_dir: str | Path, model_config: PixelCNNConfig, config: TrainConfig
         raise ConfigError("the training set is empty; check --train-limit and the data")
     steps_per_epoch = math.ceil(n / config.batch_size)
     total_steps = config.steps or (config.epochs or 1) * steps_per_epoch
-    micro = micro_batch_size(config.batch_size, model_config.hidden, model_config.image_size)
+    micro = micro_batch_size(local_batch, model_config.hidden, model_config.image_size)
 
-    atomic_write(run_dir / CONFIG_NAME, lambda f: f.write(json.dumps({
-        "model": model_config.to_dict(), "train": config.to_dict(), "data": data_spec or {},
-        "total_steps": total_steps, "steps_per_epoch": steps_per_epoch,
-    }, indent=2).encode()))
+    if world.is_main:
+        atomic_write(run_dir / CONFIG_NAME, lambda f: f.write(json.dumps({
+            "model": model_config.to_dict(), "train": config.to_dict(), "data": data_spec or {},
+            "total_steps": total_steps, "steps_per_epoch": steps_per_epoch, "processes": world.world_size,
+        }, indent=2).encode()))
 
-    run = _Run(run_dir, callback)
+    run = _Run(run_dir, callback, writes=world.is_main)
     t0 = time.perf_counter()
     last_save = time.monotonic()
 
@@ -250,50 +284,62 @@ def train(run_dir: str | Path, model_config: PixelCNNConfig, config: TrainConfig
                 "elapsed": elapsed(), "train_images": n, **extra}
 
     def save(step: int, status: str, **extra: Any) -> None:
+        if not world.is_main:
+            return
         save_checkpoint(run_dir / CHECKPOINT_NAME, model, summary=summary(step, status, **extra),
                         data=data_spec, optimizer=optimizer.state_dict(),
                         train={**config.to_dict(), "step": step, "elapsed": elapsed()})
         run.emit({"event": "checkpoint", "step": step, "elapsed": elapsed()})
 
-    def validate(step: int) -> float:
+    def validate(step: int) -> None:
         nonlocal best_val
+        if not world.is_main:
+            return  # the other ranks wait for rank 0 at their next collective
         value = evaluate(model, val_x, device=device)
         best_val = min(best_val, value)
         run.emit({"event": "val", "step": step, "epoch": step / steps_per_epoch,
                   "bits_per_dim": value, "elapsed": elapsed(), "n_images": len(val_x)})
         model.train()
-        return value
 
+    def finish(step: int, status: str, **extra: Any) -> dict[str, Any]:
+        checksums = distributed.replica_checksums(model, world)
+        if len(set(checksums)) > 1:
+            status, extra = "failed", {**extra, "message": f"the {world.world_size} processes ended with "
+                                                          f"different weights ({checksums}); do not use this run"}
+        if world.active:
+            extra["replica_checksums"] = checksums
+        run.emit({"event": "end", "status": status, "step": step, "elapsed": elapsed(), **extra})
+        return summary(step, status, **extra)
+
+    step = start_step
     try:
         run.emit({"event": "start", "step": start_step, "total_steps": total_steps,
                   "steps_per_epoch": steps_per_epoch, "resumed": resume, "device": str(device),
-                  "model": model_config.to_dict(), "train": config.to_dict(), "elapsed": elapsed()})
+                  "model": model_config.to_dict(), "train": config.to_dict(), "elapsed": elapsed(),
+                  "processes": world.world_size})
         order, order_epoch = None, -1
-        step = start_step
+        average = (lambda loss: distributed.mean_and_any(loss, False, world)[0]) if world.active else (lambda x: x)
         while step < total_steps:
-            if stop is not None and stop.is_set():
+            if distributed.any_rank(stop is not None and stop.is_set(), world):
                 save(step, "stopped")
-                run.emit({"event": "end", "status": "stopped", "step": step, "elapsed": elapsed()})
-                return summary(step, "stopped")
+                return finish(step, "stopped")
             epoch, index = divmod(step, steps_per_epoch)
             if epoch != order_epoch:
-                order, order_epoch = batch_order(config.seed, epoch, n), epoch
-            batch = train_x[order[index * config.batch_size:(index + 1) * config.batch_size]]
+                order, order_epoch = distributed.local_order(batch_order(config.seed, epoch, n), world), epoch
+            batch = train_x[order[index * local_batch:(index + 1) * local_batch]]
             step_start = time.perf_counter()
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config.lr, config.lr_schedule, step, total_steps)
-            loss_value = train_step(model, optimizer, batch, micro, device, config.grad_clip)
+            loss_value = train_step(trainable, optimizer, batch, micro, device, config.grad_clip, average)
             if not math.isfinite(loss_value):
                 message = (f"loss became {loss_value} at step {step + 1}; the run stopped and its last "
                            f"checkpoint is kept. Lower the learning rate or set --grad-clip")
-                run.emit({"event": "end", "status": "failed", "step": step, "message": message,
-                          "elapsed": elapsed()})
-                return summary(step, "failed", message=message)
+                return finish(step, "failed", message=message)
             step += 1
             seconds = time.perf_counter() - step_start
             run.emit({"event": "train", "step": step, "epoch": step / steps_per_epoch,
                       "bits_per_dim": loss_value, "elapsed": elapsed(),
-                      "images_per_s": len(batch) / max(seconds, 1e-9)})
+                      "images_per_s": len(batch) * world.world_size / max(seconds, 1e-9)})
             at_epoch_end = step % steps_per_epoch == 0
             if at_epoch_end or (config.eval_every and step % config.eval_every == 0):
                 validate(step)
@@ -304,12 +350,13 @@ def train(run_dir: str | Path, model_config: PixelCNNConfig, config: TrainConfig
                 last_save = time.monotonic()
         if step % steps_per_epoch and not (config.eval_every and step % config.eval_every == 0):
             validate(step)
-        test_value = evaluate(model, test_x, device=device)
-        run.emit({"event": "test", "step": step, "bits_per_dim": test_value, "elapsed": elapsed(),
-                  "n_images": len(test_x)})
-        save(step, "finished", test_bits_per_dim=test_value)
-        run.emit({"event": "end", "status": "finished", "step": step, "elapsed": elapsed()})
-        return summary(step, "finished", test_bits_per_dim=test_value)
+        extra = {}
+        if world.is_main:
+            extra["test_bits_per_dim"] = evaluate(model, test_x, device=device)
+            run.emit({"event": "test", "step": step, "bits_per_dim": extra["test_bits_per_dim"],
+                      "elapsed": elapsed(), "n_images": len(test_x)})
+            save(step, "finished", **extra)
+        return finish(step, "finished", **extra)
     except OSError as err:
         message = f"could not write to {run_dir} ({err.strerror or err}); the run stopped, earlier files are intact"
         if callback:
