@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grad-clip", type=_positive_float, help="clip the gradient norm to this value")
     p.add_argument("--lr-schedule", choices=["constant", "cosine"],
                    help="constant, or cosine decay to 0 over the budget (default constant)")
+    p.add_argument("--amp", action="store_true", default=None,
+                   help="bfloat16 autocast for forward and backward (CUDA only; ignored on CPU)")
+    p.add_argument("--compile", action="store_true", default=None, help="wrap the model in torch.compile")
     p.add_argument("--checkpoint-minutes", type=_positive_float,
                    help="save a resumable checkpoint at least this often (default 10)")
     p.add_argument("--seed", type=_nonnegative_int, help="seed for initialisation and batch order (default 0)")
@@ -193,7 +196,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     model_config = replace(model_config, **overrides)
     given = {name: getattr(args, name) for name in
              ("epochs", "steps", "batch_size", "lr", "seed", "eval_every", "train_limit", "val_limit",
-              "grad_clip", "lr_schedule", "device") if getattr(args, name) is not None}
+              "grad_clip", "lr_schedule", "device", "amp", "compile") if getattr(args, name) is not None}
     if args.checkpoint_minutes is not None:
         given["checkpoint_seconds"] = args.checkpoint_minutes * 60
     config = resume_config(args.out, given) if args.resume else TrainConfig(**given)

@@ -11,6 +11,10 @@ by side in one run on this machine.
   one; the naive time is measured over the first rows and scaled to 28 rows.
   Also the peak resident memory of the cached sampling process.
 - receptive: one gradient receptive-field recompute for ``paper``.
+- device: our trainer's images/s and seconds per epoch (55,000 images) for each
+  preset on whatever device is picked (CUDA, then MPS, then CPU).
+- scaling: images/s of N data-parallel processes (torchrun) against one
+  process with the same threads per process, and the scaling efficiency.
 """
 
 from __future__ import annotations
@@ -96,6 +100,66 @@ def _time_receptive(repeats: int) -> float:
     return statistics.median(times)
 
 
+def _time_device(preset: str, batch: int, steps: int) -> dict:
+    from .runtime import micro_batch_size, pick_device, prepare_cpu
+    from .train import make_optimizer, train_step
+
+    prepare_cpu()
+    device = pick_device("auto")
+    torch.manual_seed(0)
+    config = PRESETS[preset]
+    model = PixelCNN(config).to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, 1e-3, device)
+    micro = batch if device.type == "cuda" else micro_batch_size(batch, config.hidden, config.image_size)
+    x = torch.randint(0, config.levels, (batch, config.channels, config.image_size, config.image_size),
+                      dtype=torch.uint8)
+    train_step(model, optimizer, x, micro, device, amp=True)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        train_step(model, optimizer, x, micro, device, amp=True)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    ips = batch * steps / (time.perf_counter() - start)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    return {"device": name, "images_per_s": ips}
+
+
+def _time_data_parallel(preset: str, batch: int, steps: int) -> float | None:
+    """Run under torchrun: global images/s of this group (printed by rank 0)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    from . import distributed
+    from .runtime import micro_batch_size, prepare_cpu
+    from .train import make_optimizer, train_step
+
+    prepare_cpu()
+    world, device = distributed.setup("auto")
+    torch.manual_seed(0)
+    config = PRESETS[preset]
+    model = PixelCNN(config).to(device)
+    wrapped = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if world.active else model
+    optimizer = make_optimizer(model, 1e-3, device)
+    local = distributed.local_batch_size(batch, world)
+    micro = micro_batch_size(local, config.hidden, config.image_size)
+    x = torch.randint(0, config.levels, (local, config.channels, config.image_size, config.image_size),
+                      dtype=torch.uint8)
+    average = (lambda v: distributed.mean_and_any(v, False, world)[0]) if world.active else (lambda v: v)
+    train_step(wrapped, optimizer, x, micro, device, average=average)
+    distributed.barrier(world)
+    start = time.perf_counter()
+    for _ in range(steps):
+        train_step(wrapped, optimizer, x, micro, device, average=average)
+    distributed.barrier(world)
+    seconds = time.perf_counter() - start
+    distributed.teardown(world)
+    return batch * steps / seconds if world.is_main else None
+
+
 def _child(spec: dict) -> object:
     """Run one measurement in a fresh interpreter and return its JSON result."""
     out = subprocess.run([sys.executable, "-m", "pixelcnn.bench", "_child", json.dumps(spec)],
@@ -122,6 +186,33 @@ def bench_sample(naive_rows: int, n: int) -> None:
     print(f"speed-up: {naive['seconds'] / cached['seconds']:.0f}x", flush=True)
 
 
+def bench_device(presets: list[str], batch: int, steps: int) -> None:
+    print(f"training on the default device, batch {batch}, {steps} timed steps after one warm-up")
+    print(f"{'preset':<8} {'device':<28} {'img/s':>8} {'s/epoch':>8}")
+    for preset in presets:
+        result = _child({"kind": "device", "preset": preset, "batch": batch, "steps": steps})
+        ips = result["images_per_s"]
+        print(f"{preset:<8} {result['device']:<28} {ips:>8.1f} {55_000 / ips:>8.0f}", flush=True)
+
+
+def bench_scaling(preset: str, nproc: int, batch: int, steps: int) -> None:
+    import os
+
+    threads = max(1, (os.cpu_count() or 1) // nproc) if not torch.cuda.is_available() else 1
+    results = {}
+    for n in (1, nproc):
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+        spec = json.dumps({"kind": "ddp", "preset": preset, "batch": batch, "steps": steps})
+        out = subprocess.run([sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={n}",
+                              "--master_port=0" if n == 1 else "--standalone", "-m", "pixelcnn.bench",
+                              "_child", spec], capture_output=True, text=True, env=env, check=True)
+        results[n] = json.loads(out.stdout.strip().splitlines()[-1])
+    single, many = results[1], results[nproc]
+    print(f"data-parallel scaling, {preset}, global batch {batch}, {threads} thread(s) per process")
+    print(f"1 process: {single:.1f} img/s; {nproc} processes: {many:.1f} img/s; "
+          f"efficiency {many / (nproc * single):.0%}", flush=True)
+
+
 def bench_receptive(repeats: int) -> None:
     seconds = _child({"kind": "receptive", "repeats": repeats})
     print(f"receptive field recompute (paper, one image): {seconds * 1000:.0f} ms (median of {repeats})", flush=True)
@@ -135,13 +226,20 @@ def main(argv: list[str] | None = None) -> int:
             result = _time_training(spec["preset"], spec["impl"], spec["batch"], spec["steps"])
         elif spec["kind"] == "sample":
             result = _time_sampling(spec["method"], spec["rows"], spec["n"])
+        elif spec["kind"] == "device":
+            result = _time_device(spec["preset"], spec["batch"], spec["steps"])
+        elif spec["kind"] == "ddp":
+            result = _time_data_parallel(spec["preset"], spec["batch"], spec["steps"])
         else:
             result = _time_receptive(spec["repeats"])
-        print(json.dumps(result))
+        if result is not None:  # under torchrun only rank 0 has a result to report
+            print(json.dumps(result), flush=True)
         return 0
     parser = argparse.ArgumentParser(prog="python -m pixelcnn.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["train", "sample", "receptive", "all"])
+    parser.add_argument("what", choices=["train", "sample", "receptive", "device", "scaling", "all"])
+    parser.add_argument("--nproc", type=int, default=2, help="processes for the scaling benchmark")
+    parser.add_argument("--preset", default="tiny", choices=list(PRESETS), help="preset for the scaling benchmark")
     parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=3)
@@ -155,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
         bench_sample(args.naive_rows, args.n)
     if args.what in ("receptive", "all"):
         bench_receptive(args.repeats)
+    if args.what == "device":
+        bench_device(args.presets, args.batch_size, args.steps)
+    if args.what == "scaling":
+        bench_scaling(args.preset, args.nproc, args.batch_size, args.steps)
     return 0
 
 

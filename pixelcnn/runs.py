@@ -155,8 +155,8 @@ def list_runs() -> list[RunInfo]:
             if kind == "shipped" and not (folder / CHECKPOINT_NAME).is_file():
                 continue
             status, message = run_status(folder)
-            if kind == "shipped" and status in ("running", "interrupted"):
-                status = "finished" if status == "interrupted" else status
+            if kind == "shipped" and status == "interrupted":
+                status = "partly trained"
             found.append(RunInfo(folder.name, folder, kind, status, _read_config(folder), message))
     if found and found[0].kind == "shipped":
         found.sort(key=lambda r: (r.kind != "shipped", r.name != "paper"))

@@ -50,7 +50,11 @@ def learning_rate(base: float, schedule: str, step: int, total_steps: int) -> fl
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train. The budget is ``steps`` if given, else ``epochs`` (1 if neither)."""
+    """How to train. The budget is ``steps`` if given, else ``epochs`` (1 if neither).
+
+    ``amp`` runs forward and backward in bfloat16 autocast on CUDA (ignored
+    elsewhere); ``compile`` wraps the model in ``torch.compile``.
+    """
 
     epochs: int | None = None
     steps: int | None = None
@@ -62,6 +66,8 @@ class TrainConfig:
     val_limit: int | None = None
     grad_clip: float | None = None
     lr_schedule: str = "constant"
+    amp: bool = False
+    compile: bool = False
     checkpoint_seconds: float = 600.0
     device: str = "auto"
 
@@ -128,7 +134,7 @@ def batch_order(seed: int, epoch: int, n: int) -> np.ndarray:
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: torch.Tensor, micro: int,
                device: torch.device, grad_clip: float | None = None,
-               average: Callable[[float], float] = lambda loss: loss) -> float:
+               average: Callable[[float], float] = lambda loss: loss, amp: bool = False) -> float:
     """One optimizer step on ``batch`` (B, C, H, W) uint8, accumulating gradients over slices of ``micro``.
 
     ``model`` may be wrapped in DistributedDataParallel: gradients are then
@@ -142,8 +148,10 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: 
     for i, part in enumerate(parts):
         x = part.to(device, non_blocking=True).long()
         last = i == len(parts) - 1
-        with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync():
-            loss = bits_per_dim(model(x), x)
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda" \
+            else contextlib.nullcontext()
+        with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync(), autocast:
+            loss = bits_per_dim(model(x).float(), x)
             (loss * (len(part) / len(batch))).backward()
         loss_sum += loss.detach() * len(part)
     loss_value = average(float(loss_sum) / len(batch))
@@ -246,6 +254,8 @@ def _train(run_dir: Path, model_config: PixelCNNConfig, config: TrainConfig, dat
         model.to(memory_format=torch.channels_last)
     trainable = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if world.active else model
+    if config.compile:
+        trainable = torch.compile(trainable)
     optimizer = make_optimizer(model, config.lr, device)
     if optimizer_state is not None:
         try:
@@ -330,7 +340,7 @@ def _train(run_dir: Path, model_config: PixelCNNConfig, config: TrainConfig, dat
             step_start = time.perf_counter()
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config.lr, config.lr_schedule, step, total_steps)
-            loss_value = train_step(trainable, optimizer, batch, micro, device, config.grad_clip, average)
+            loss_value = train_step(trainable, optimizer, batch, micro, device, config.grad_clip, average, config.amp)
             if not math.isfinite(loss_value):
                 message = (f"loss became {loss_value} at step {step + 1}; the run stopped and its last "
                            f"checkpoint is kept. Lower the learning rate or set --grad-clip")
