@@ -14,9 +14,9 @@ from pixelcnn.checkpoint import load_checkpoint
 from pixelcnn.data import load_colored_mnist, load_labels
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import value_counts
+from pixelcnn.memo import SharedMemo
 from pixelcnn.metrics import METRICS_NAME, curves, read_events
 from pixelcnn.model import PRESETS, PixelCNN, get_preset
-from pixelcnn.memo import SharedMemo
 from pixelcnn.receptive import analytic_field, gradient_field, random_model
 from pixelcnn.runs import RunInfo, list_runs
 

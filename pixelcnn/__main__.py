@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import PixelCNNError
+from .sampling import MAX_SAMPLES
 
 EXIT_USAGE = 2
 
@@ -28,24 +29,28 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
+MAX_SEED = 2**31 - 1
 
 
-def _nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
+def _int_in(low: int, high: int | None = None):
+    """An argparse type: a whole number in [low, high]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"expected a number {bounds}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_in(1)
+_nonnegative_int = _int_in(0)
+_seed = _int_in(0, MAX_SEED)
 
 
 def _positive_float(text: str) -> float:
@@ -102,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", default=None, help="wrap the model in torch.compile")
     p.add_argument("--checkpoint-minutes", type=_positive_float,
                    help="save a resumable checkpoint at least this often (default 10)")
-    p.add_argument("--seed", type=_nonnegative_int, help="seed for initialisation and batch order (default 0)")
+    p.add_argument("--seed", type=_seed, help="seed for initialisation and batch order (default 0)")
     p.add_argument("--device", help="auto (cuda, then mps, then cpu), cpu, cuda or mps (default auto)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     _add_data_args(p)
@@ -121,8 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "--n 100 --seed 0 --out samples.png\n"
                               "  python -m pixelcnn sample --preset tiny --init-seed 0 --n 16 --out random.png")
     _add_model_args(p)
-    p.add_argument("--n", type=_positive_int, default=100, help="number of samples (default 100)")
-    p.add_argument("--seed", type=_nonnegative_int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--n", type=_int_in(1, MAX_SAMPLES), default=100, help="number of samples (default 100)")
+    p.add_argument("--seed", type=_seed, default=0, help="sampling seed (default 0)")
     p.add_argument("--method", choices=["cached", "naive"], default="cached",
                    help="cached (fast, default) or naive (one full forward pass per pixel: slow)")
     p.add_argument("--temperature", type=_positive_float, default=1.0)
@@ -137,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--row", type=_nonnegative_int, default=14)
     p.add_argument("--col", type=_nonnegative_int, default=14)
     p.add_argument("--channel", type=_nonnegative_int, default=0)
-    p.add_argument("--images", type=_positive_int, default=4,
+    p.add_argument("--images", type=_int_in(1, 64), default=4,
                    help="average over this many random input images (default 4)")
     p.add_argument("--out", required=True, help="PNG of the 28x28 field, target in red")
     p.add_argument("--npy", help="also save the field, float (28, 28), as .npy")
@@ -150,7 +155,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", help="a checkpoint file or run folder")
     source.add_argument("--preset", choices=sorted(PRESETS), help="random weights of this preset")
-    p.add_argument("--init-seed", type=_nonnegative_int, default=0, help="seed of the random weights (default 0)")
+    p.add_argument("--init-seed", type=_seed, default=0, help="seed of the random weights (default 0)")
 
 
 def _load_model(args: argparse.Namespace, device: str = "cpu"):
