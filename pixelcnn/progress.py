@@ -17,8 +17,8 @@ def format_seconds(seconds: float) -> str:
 class ProgressBar:
     """Redraws one line on a terminal; on anything else prints at most one line every ``quiet_every`` seconds."""
 
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 28, quiet_every: float = 30.0):
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None, width: int = 28, quiet_every: float = 30.0):
+        self.stream = stream or sys.stderr
         self.width = width
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.quiet_every = quiet_every
