@@ -19,23 +19,28 @@ def append_event(path: Path, event: dict[str, Any]) -> None:
         f.write(json.dumps(event, allow_nan=False) + "\n")
 
 
+def _parse(lines: Iterable[str]) -> list[dict[str, Any]]:
+    """Whole JSON events from lines; a garbled line is skipped and a torn last line (no newline) ends the list."""
+    events = []
+    for line in lines:
+        if not line.endswith("\n"):
+            break
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and isinstance(event.get("event"), str):
+            events.append(event)
+    return events
+
+
 def read_events(path: str | os.PathLike) -> list[dict[str, Any]]:
     """All whole events in a metrics file; a torn or garbled line (say, the last one of a killed run) is skipped."""
-    events = []
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if not line.endswith("\n"):
-                    break
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(event, dict) and isinstance(event.get("event"), str):
-                    events.append(event)
+            return _parse(f)
     except FileNotFoundError:
-        pass
-    return events
+        return []
 
 
 def read_last_events(path: str | os.PathLike, max_bytes: int = 65_536) -> list[dict[str, Any]]:
@@ -50,17 +55,7 @@ def read_last_events(path: str | os.PathLike, max_bytes: int = 65_536) -> list[d
         return []
     if size > max_bytes:
         tail = tail[tail.find(b"\n") + 1:]
-    events = []
-    for line in tail.decode("utf-8", errors="replace").splitlines(keepends=True):
-        if not line.endswith("\n"):
-            break
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and isinstance(event.get("event"), str):
-            events.append(event)
-    return events
+    return _parse(tail.decode("utf-8", errors="replace").splitlines(keepends=True))
 
 
 def rewrite_events(path: Path, events: Iterable[dict[str, Any]]) -> None:
