@@ -146,6 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="average over this many random input images (default 4)")
     p.add_argument("--out", required=True, help="PNG of the 28x28 field, target in red")
     p.add_argument("--npy", help="also save the field, float (28, 28), as .npy")
+    p.add_argument("--linear", action="store_true", help="brightness linear in |gradient| (default: log scale)")
+
+    p = sub.add_parser("report", help="the exercise's images for a checkpoint", formatter_class=fmt,
+                       epilog="example:\n  python -m pixelcnn report --checkpoint checkpoints/paper\n\n"
+                              "Writes curves.svg (train and validation bits/dim), samples.png (100 samples),\n"
+                              "field-random.png and field-trained.png (receptive field at (14, 14, 0)).")
+    p.add_argument("--checkpoint", required=True, help="a run folder (or its checkpoint.pt)")
+    p.add_argument("--out", help="folder for the images (default: the checkpoint's folder)")
+    p.add_argument("--seed", type=_seed, default=0, help="sampling seed (default 0)")
+    p.add_argument("--init-seed", type=_seed, default=0, help="seed of the random weights (default 0)")
     return parser
 
 
@@ -310,15 +320,48 @@ def cmd_receptive_field(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(0)
     images = rng.integers(0, cfg.levels, (args.images, cfg.image_size, cfg.image_size, cfg.channels))
     field = gradient_field(model, images, args.row, args.col, args.channel)
-    save_png(field_image(field, args.row, args.col), args.out)
+    save_png(field_image(field, args.row, args.col, log=not args.linear), args.out)
     if args.npy:
         np.save(args.npy, field)
     print(f"nonzero positions: {int((field > 0).sum())} -> {args.out}")
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .checkpoint import atomic_write, load_checkpoint
+    from .figures import curves_svg, field_image, image_grid, save_png
+    from .metrics import METRICS_NAME, curves, read_events
+    from .receptive import gradient_field, random_model
+    from .sampling import sample
+
+    ckpt = load_checkpoint(args.checkpoint)
+    folder = ckpt.path.parent
+    out = Path(args.out) if args.out else folder
+    out.mkdir(parents=True, exist_ok=True)
+    events = read_events(folder / METRICS_NAME)
+    written = []
+    if any(e["event"] == "train" for e in events):
+        start = next((e for e in events if e["event"] == "start"), {})
+        svg = curves_svg(curves(events), start.get("steps_per_epoch"))
+        atomic_write(out / "curves.svg", lambda f: f.write(svg.encode()))
+        written.append("curves.svg")
+    save_png(image_grid(sample(ckpt.model, 100, seed=args.seed)), out / "samples.png")
+    written.append("samples.png")
+    cfg = ckpt.config
+    images = np.random.default_rng(0).integers(0, cfg.levels, (4, cfg.image_size, cfg.image_size, cfg.channels))
+    for name, model in (("field-random.png", random_model(cfg, args.init_seed)), ("field-trained.png", ckpt.model)):
+        field = gradient_field(model, images, 14, 14, 0)
+        save_png(field_image(field, 14, 14, log=True), out / name)
+        written.append(f"{name} ({int((field > 0).sum())} nonzero)")
+    print(f"wrote to {out}: " + ", ".join(written))
+    return 0
+
+
 COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample,
-            "receptive-field": cmd_receptive_field}
+            "receptive-field": cmd_receptive_field,
+            "report": cmd_report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

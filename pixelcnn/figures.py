@@ -38,9 +38,20 @@ def upscale(image: np.ndarray, factor: int) -> np.ndarray:
     return image.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
-def field_image(field: np.ndarray, row: int, col: int, scale: int = 10, binary: bool = False) -> np.ndarray:
-    """A receptive field (H, W) as an RGB uint8 image: brighter is stronger, the target pixel outlined in red."""
+def field_image(field: np.ndarray, row: int, col: int, scale: int = 10, binary: bool = False,
+                log: bool = False) -> np.ndarray:
+    """A receptive field (H, W) as an RGB uint8 image: brighter is stronger, the target pixel outlined in red.
+
+    With ``log``, brightness follows log10 |gradient| over the nonzero range, so
+    the faint far edge of the field stays visible; zero stays black.
+    """
     values = (field > 0).astype(np.float64) if binary else field.astype(np.float64)
+    if log and not binary and (values > 0).any():
+        logs = np.log10(values[values > 0])
+        low, high = logs.min(), logs.max()
+        shown = np.zeros_like(values)
+        shown[values > 0] = 0.15 + 0.85 * (logs - low) / max(high - low, 1e-12)
+        values = shown
     top = values.max()
     grey = (values / top * 255).round().astype(np.uint8) if top > 0 else np.zeros(values.shape, np.uint8)
     rgb = upscale(np.stack([grey] * 3, axis=-1), scale)
@@ -175,3 +186,53 @@ def mask_figure(mask: np.ndarray, title: str):
     fig.update_xaxes(showticklabels=False)
     fig.update_layout(title=title, height=260, width=260, margin={"l": 5, "r": 5, "t": 40, "b": 5})
     return fig
+
+
+def curves_svg(series: dict[str, list[tuple[float, float]]], steps_per_epoch: int | None = None,
+               smoothing: float = 0.9, width: int = 720, height: int = 400) -> str:
+    """Training (smoothed) and validation bits/dim against epochs (or steps) as a standalone SVG chart."""
+    scale = float(steps_per_epoch or 1)
+    train = [(s / scale, v) for s, v in series.get("train", [])]
+    if train:
+        train = list(zip([x for x, _ in train], ema([v for _, v in train], smoothing)))
+    val = [(s / scale, v) for s, v in series.get("val", [])]
+    points = train + val
+    if not points:
+        raise ValueError("no curves to draw")
+    left, right, top, bottom = 70, 20, 30, 50
+    x_max = max(x for x, _ in points) or 1.0
+    ys = [y for _, y in points]
+    y_low, y_high = min(ys), max(ys)
+    y_low, y_high = y_low - 0.05 * (y_high - y_low + 1e-9), y_high + 0.05 * (y_high - y_low + 1e-9)
+
+    def px(x: float, y: float) -> tuple[float, float]:
+        return (left + x / x_max * (width - left - right),
+                top + (y_high - y) / (y_high - y_low) * (height - top - bottom))
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>']
+    for i in range(6):
+        y = y_low + (y_high - y_low) * i / 5
+        _, yy = px(0, y)
+        out.append(f'<line x1="{left}" x2="{width - right}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#e5e5e5"/>'
+                   f'<text x="{left - 8}" y="{yy + 4:.1f}" text-anchor="end">{y:.3f}</text>')
+    for i in range(6):
+        x = x_max * i / 5
+        xx, _ = px(x, y_low)
+        out.append(f'<text x="{xx:.1f}" y="{height - bottom + 18}" text-anchor="middle">{x:.1f}</text>')
+    out.append(f'<text x="{(left + width - right) / 2}" y="{height - 10}" text-anchor="middle">'
+               f'{"epoch" if steps_per_epoch else "step"}</text>')
+    out.append(f'<text x="16" y="{(top + height - bottom) / 2}" text-anchor="middle" '
+               f'transform="rotate(-90 16 {(top + height - bottom) / 2})">bits per dimension</text>')
+    if train:
+        path = " ".join(f"{a:.1f},{b:.1f}" for a, b in (px(x, y) for x, y in train))
+        out.append(f'<polyline points="{path}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>')
+    if val:
+        path = " ".join(f"{a:.1f},{b:.1f}" for a, b in (px(x, y) for x, y in val))
+        out.append(f'<polyline points="{path}" fill="none" stroke="#d62728" stroke-width="2"/>')
+        out += [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3.5" fill="#d62728"/>' for a, b in (px(x, y) for x, y in val)]
+    out.append(f'<line x1="{width - 260}" x2="{width - 235}" y1="{top + 8}" y2="{top + 8}" stroke="#1f77b4" '
+               f'stroke-width="2"/><text x="{width - 230}" y="{top + 12}">train (smoothed)</text>'
+               f'<line x1="{width - 110}" x2="{width - 85}" y1="{top + 8}" y2="{top + 8}" stroke="#d62728" '
+               f'stroke-width="2"/><text x="{width - 80}" y="{top + 12}">validation</text></svg>')
+    return "".join(out)

@@ -104,3 +104,20 @@ def test_data_command(mnist_dir):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "train: 55000 images of 28x28x3" in done.stdout and "test: 10000" in done.stdout
+
+
+def test_report_writes_the_exercise_images(tmp_path, small_data, capsys):
+    from pixelcnn.model import PixelCNNConfig
+    from pixelcnn.train import TrainConfig, train
+
+    run = tmp_path / "run"
+    train(run, PixelCNNConfig(hidden=8, n_blocks=1), TrainConfig(steps=4, batch_size=32, eval_every=2,
+                                                                  device="cpu"), small_data)
+    assert main(["report", "--checkpoint", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "field-random.png" in out and "field-trained.png" in out
+    svg = (run / "curves.svg").read_text()
+    assert svg.startswith("<svg") and svg.count("<circle") == 2  # the two validations
+    assert Image.open(run / "samples.png").size == (10 * 29 + 1, 10 * 29 + 1)
+    for name in ("field-random.png", "field-trained.png"):
+        assert Image.open(run / name).size == (280, 280)
