@@ -9,6 +9,7 @@ averages their gradients, so N processes take exactly the steps one process woul
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -52,7 +53,14 @@ def setup(device_name: str) -> tuple[Distributed, torch.device]:
 
 
 def teardown(info: Distributed) -> None:
+    """Leave the process group together: wait for every rank, free DDP's buffers, then destroy the group.
+
+    Destroying it while a peer still talks to it, or while a collected-late
+    DistributedDataParallel still holds gloo's threads, can abort the process at exit.
+    """
     if info.active and dist.is_initialized():
+        dist.barrier()
+        gc.collect()
         dist.destroy_process_group()
 
 
