@@ -26,7 +26,7 @@ from .data import PROJECT_ROOT
 from .errors import CheckpointError, ConfigError
 from .metrics import METRICS_NAME, read_last_events
 from .model import PixelCNNConfig
-from .train import CONFIG_NAME, TrainConfig
+from .train import CONFIG_NAME, TrainConfig, read_json_object, read_run_config
 
 JOB_NAME = "job.json"
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
@@ -88,11 +88,7 @@ def _pid_runs(pid: int, run_dir: Path) -> bool:
 
 
 def read_job(run_dir: Path) -> dict[str, Any]:
-    try:
-        job = json.loads((run_dir / JOB_NAME).read_text())
-    except (OSError, ValueError):
-        return {}
-    return job if isinstance(job, dict) else {}
+    return read_json_object(run_dir / JOB_NAME)
 
 
 def run_status(run_dir: Path, events: list[dict[str, Any]] | None = None) -> tuple[str, str]:
@@ -116,7 +112,7 @@ def run_status(run_dir: Path, events: list[dict[str, Any]] | None = None) -> tup
         return "running", ""
     if end is not None:
         return str(end.get("status", "finished")), str(end.get("message", ""))
-    if _read_config(run_dir).get("imported"):
+    if read_run_config(run_dir).get("imported"):
         return "imported", ""
     if (run_dir / CHECKPOINT_NAME).is_file():
         return "interrupted", "the run stopped without finishing; its last checkpoint is kept and it can be resumed"
@@ -135,14 +131,6 @@ def _log_tail(run_dir: Path) -> str:
     return lines[-1] if lines else ""
 
 
-def _read_config(run_dir: Path) -> dict[str, Any]:
-    try:
-        value = json.loads((run_dir / CONFIG_NAME).read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def list_runs() -> list[RunInfo]:
     """Shipped models (``checkpoints/*``) first, then dashboard runs, newest first."""
     found: list[RunInfo] = []
@@ -157,7 +145,7 @@ def list_runs() -> list[RunInfo]:
             status, message = run_status(folder)
             if kind == "shipped" and status == "interrupted":
                 status = "partly trained"
-            found.append(RunInfo(folder.name, folder, kind, status, _read_config(folder), message))
+            found.append(RunInfo(folder.name, folder, kind, status, read_run_config(folder), message))
     if found and found[0].kind == "shipped":
         found.sort(key=lambda r: (r.kind != "shipped", r.name != "paper"))
     return found

@@ -379,13 +379,18 @@ def _train(run_dir: Path, model_config: PixelCNNConfig, config: TrainConfig, dat
         return summary(step, "failed", message=message)
 
 
-def read_run_config(run_dir: str | Path) -> dict[str, Any]:
-    """The run folder's ``config.json``, or {} if it is missing or unreadable."""
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """A JSON file holding an object, or {} if it is missing, unreadable or holds anything else."""
     try:
-        value = json.loads((Path(run_dir) / CONFIG_NAME).read_text())
+        value = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """The run folder's ``config.json``, or {} if it is missing or unreadable."""
+    return read_json_object(Path(run_dir) / CONFIG_NAME)
 
 
 def resume_config(run_dir: str | Path, overrides: dict[str, Any]) -> TrainConfig:
