@@ -143,12 +143,17 @@ def test_download_offline_message_and_nothing_left_behind(tmp_path, mirrors):
     assert list(target.iterdir()) == []
 
 
-@pytest.mark.slow
-def test_load_uses_and_checks_the_cache(tmp_path, mnist_dir, monkeypatch):
-    folder = tmp_path / "data"
+def copy_of_mnist(mnist_dir: Path, folder: Path) -> Path:
+    """A writable folder holding copies of the four real MNIST files (tests must not write to ../shared)."""
     folder.mkdir()
     for spec in MNIST_FILES.values():
         shutil.copy(mnist_dir / (spec.name + ".gz"), folder)
+    return folder
+
+
+@pytest.mark.slow
+def test_load_uses_and_checks_the_cache(tmp_path, mnist_dir, monkeypatch):
+    folder = copy_of_mnist(mnist_dir, tmp_path / "data")
     first = load_colored_mnist(folder)
     assert {k: v.shape for k, v in first.items()} == {
         "train": (55_000, 28, 28, 3), "val": (5_000, 28, 28, 3), "test": (10_000, 28, 28, 3)}
@@ -235,10 +240,7 @@ def test_course_pickle_refuses_bad_files(tmp_path, payload):
 
 @pytest.mark.slow
 def test_a_corrupt_idx_file_is_fetched_again(tmp_path, mirrors, mnist_dir):
-    folder = tmp_path / "data"
-    folder.mkdir()
-    for spec in MNIST_FILES.values():
-        shutil.copy(mnist_dir / (spec.name + ".gz"), folder)
+    folder = copy_of_mnist(mnist_dir, tmp_path / "data")
     damaged = folder / "t10k-images-idx3-ubyte.gz"
     damaged.write_bytes(damaged.read_bytes()[:5000])
     data = load_colored_mnist(folder, mirrors=(mirrors["empty"], mirrors["good"]))
