@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn as nn
 
 from .errors import CheckpointError, ConfigError
-from .model import PixelCNN, PixelCNNConfig
+from .model import PixelCNNConfig, build_model
 
 FORMAT = "pixelcnn-checkpoint"
 VERSION = 1
@@ -29,7 +30,7 @@ CHECKPOINT_NAME = "checkpoint.pt"
 class Checkpoint:
     """What a checkpoint file holds, with the model already built and loaded (eval mode)."""
 
-    model: PixelCNN
+    model: nn.Module
     config: PixelCNNConfig
     summary: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
@@ -57,7 +58,7 @@ def atomic_write(path: Path, write: Any) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def save_checkpoint(path: str | os.PathLike, model: PixelCNN, *, summary: dict | None = None,
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, summary: dict | None = None,
                     data: dict | None = None, train: dict | None = None,
                     optimizer: dict | None = None) -> None:
     """Write ``model`` and its metadata to ``path`` atomically. ``optimizer`` is a state_dict, for resuming."""
@@ -127,7 +128,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     state = payload.get("state_dict")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: no usable weights in this checkpoint")
-    model = PixelCNN(config)
+    model = build_model(config)
     try:
         model.load_state_dict(state)
     except RuntimeError:

@@ -1,6 +1,14 @@
-"""The PixelCNN of "Pixel Recurrent Neural Networks" (van den Oord et al., 2016), Table 1.
+"""The PixelCNN of "Pixel Recurrent Neural Networks" (van den Oord et al., 2016), Table 1, and its config.
 
-Layout: a 7x7 masked convolution of type A, ``n_blocks`` residual blocks of
+Three kinds of model share one config (``kind``) and one interface, built by
+:func:`build_model`:
+
+- ``pixelcnn``: the exercise's model, channels independent given the previous pixels;
+- ``rgb``: the same layers with the paper's channel-autoregressive masks,
+  p(x) = prod_i prod_c p(x_i^c | x_i^<c, x_<i);
+- ``gated``: Gated PixelCNN without the blind spot (:mod:`pixelcnn.gated`).
+
+Layout of ``pixelcnn`` and ``rgb``: a 7x7 masked convolution of type A, ``n_blocks`` residual blocks of
 Figure 5 (ReLU, 1x1, ReLU, 3x3 type B, ReLU, 1x1, plus skip), then ReLU, 1x1,
 ReLU, 1x1 to ``channels * levels`` logits.
 
@@ -12,6 +20,10 @@ A masked kernel only ever uses the rows at and above its centre, so
 :class:`MaskedConv2d` stores just those rows (4x7 instead of 7x7, 2x3 instead
 of 3x3) and pads the input at the top: the taps a mask zeroes below the centre
 are never computed.
+
+In ``rgb`` every feature map belongs to a colour group (R, G or B, in thirds);
+at the centre tap a group-g output sees input groups < g (type A) or <= g
+(type B), and the 1x1 convolutions are masked type B the same way.
 """
 
 from __future__ import annotations
@@ -27,10 +39,16 @@ import torch.nn.functional as F
 from .errors import ConfigError
 
 
+KINDS = ("pixelcnn", "rgb", "gated")
+
+
 @dataclass(frozen=True)
 class PixelCNNConfig:
-    """Shape of a PixelCNN. ``hidden`` is the residual stream width (2h in the paper)."""
+    """Shape of a model. ``hidden`` is the residual stream width (2h in the paper); for
+    ``gated`` it is the feature maps per stack, and ``n_blocks`` counts the gated layers after the first.
+    """
 
+    kind: str = "pixelcnn"
     channels: int = 3
     levels: int = 4
     image_size: int = 28
@@ -40,6 +58,8 @@ class PixelCNNConfig:
     block_kernel: int = 3
 
     def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         limits = {
             "channels": (1, 4),
             "levels": (2, 256),
@@ -58,8 +78,11 @@ class PixelCNNConfig:
         for name in ("first_kernel", "block_kernel"):
             if getattr(self, name) % 2 == 0:
                 raise ConfigError(f"{name} must be odd, got {getattr(self, name)}")
+        if self.kind == "rgb" and self.hidden // 2 < self.channels:
+            raise ConfigError(f"an rgb model needs hidden >= {2 * self.channels} (a feature map per colour "
+                              f"at least), got {self.hidden}")
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | str]:
         return asdict(self)
 
     @classmethod
@@ -78,6 +101,8 @@ PRESETS: dict[str, PixelCNNConfig] = {
     "tiny": PixelCNNConfig(hidden=32, n_blocks=4),
     "lecture": PixelCNNConfig(hidden=48, n_blocks=12),
     "paper": PixelCNNConfig(hidden=128, n_blocks=12),
+    "rgb": PixelCNNConfig(kind="rgb", hidden=144, n_blocks=12),
+    "gated": PixelCNNConfig(kind="gated", hidden=42, n_blocks=12),
 }
 
 
@@ -103,18 +128,40 @@ def kernel_mask(kernel_size: int, mask_type: str) -> torch.Tensor:
     return mask
 
 
+def colour_groups(n: int, colours: int, interleaved: bool = False) -> torch.Tensor:
+    """The colour each of ``n`` feature maps belongs to: in contiguous blocks, or
+    interleaved (``i % colours``, how the logits are laid out as (levels, channels)).
+    """
+    index = torch.arange(n)
+    return index % colours if interleaved else index * colours // n
+
+
+def channel_mask(kernel_size: int, mask_type: str, groups_in: torch.Tensor,
+                 groups_out: torch.Tensor) -> torch.Tensor:
+    """A channel-autoregressive mask (out, in, k // 2 + 1, k): :func:`kernel_mask` off the centre; at the
+    centre a group-g output sees input groups < g (type A) or <= g (type B)."""
+    spatial = kernel_mask(kernel_size, "B")
+    mask = spatial.expand(len(groups_out), len(groups_in), *spatial.shape).clone()
+    sees = groups_in[None, :] < groups_out[:, None] if mask_type == "A" else groups_in[None, :] <= groups_out[:, None]
+    mask[:, :, -1, kernel_size // 2] = sees.to(mask.dtype)
+    return mask
+
+
 class MaskedConv2d(nn.Module):
     """A causal ``k x k`` convolution that keeps spatial size.
 
     Only the ``k // 2 + 1`` kernel rows at and above the centre are stored
     (``weight`` has shape (out, in, k // 2 + 1, k)); the input is padded by
     ``k // 2`` on the top, left and right. Type A hides the centre tap, type B
-    shows it.
+    shows it. With ``groups = (groups_in, groups_out)`` (see :func:`colour_groups`)
+    the centre tap is masked channel-autoregressively instead (:func:`channel_mask`);
+    ``k = 1`` then gives the masked 1x1 convolution of the ``rgb`` model.
 
     Shape: (B, in, H, W) -> (B, out, H, W).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, mask_type: str):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, mask_type: str,
+                 groups: tuple[torch.Tensor, torch.Tensor] | None = None):
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -123,11 +170,17 @@ class MaskedConv2d(nn.Module):
         rows = kernel_size // 2 + 1
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, rows, kernel_size))
         self.bias = nn.Parameter(torch.empty(out_channels))
-        self.register_buffer("mask", kernel_mask(kernel_size, mask_type), persistent=False)
+        mask = kernel_mask(kernel_size, mask_type) if groups is None else channel_mask(kernel_size, mask_type, *groups)
+        self.register_buffer("mask", mask, persistent=False)
         self.reset_parameters()
 
+    def live_weights(self) -> int:
+        """How many entries of ``weight`` the mask leaves live."""
+        per_tap = 1 if self.mask.dim() == 4 else self.in_channels * self.out_channels
+        return int(self.mask.sum()) * per_tap
+
     def reset_parameters(self) -> None:
-        fan_in = self.in_channels * int(kernel_mask(self.kernel_size, self.mask_type).sum())
+        fan_in = max(1, self.live_weights() // self.out_channels)
         bound = 1.0 / math.sqrt(fan_in)
         nn.init.uniform_(self.weight, -bound, bound)
         nn.init.uniform_(self.bias, -bound, bound)
@@ -144,18 +197,30 @@ class MaskedConv2d(nn.Module):
         return f"{self.in_channels}, {self.out_channels}, kernel_size={k}x{k}, mask={self.mask_type}"
 
 
+def pointwise(in_channels: int, out_channels: int, colours: int | None = None,
+              interleaved_out: bool = False) -> nn.Module:
+    """A 1x1 convolution; with ``colours``, masked type B between colour groups."""
+    if colours is None:
+        return nn.Conv2d(in_channels, out_channels, 1)
+    groups = colour_groups(in_channels, colours), colour_groups(out_channels, colours, interleaved_out)
+    return MaskedConv2d(in_channels, out_channels, 1, "B", groups)
+
+
 class ResidualBlock(nn.Module):
     """Figure 5: ReLU, 1x1 (2h -> h), ReLU, kxk type B (h -> h), ReLU, 1x1 (h -> 2h), plus skip.
+
+    With ``colours`` every layer is masked channel-autoregressively (type B).
 
     Shape: (B, 2h, H, W) -> (B, 2h, H, W).
     """
 
-    def __init__(self, hidden: int, kernel_size: int = 3):
+    def __init__(self, hidden: int, kernel_size: int = 3, colours: int | None = None):
         super().__init__()
         half = hidden // 2
-        self.reduce = nn.Conv2d(hidden, half, 1)
-        self.masked = MaskedConv2d(half, half, kernel_size, "B")
-        self.expand = nn.Conv2d(half, hidden, 1)
+        self.reduce = pointwise(hidden, half, colours)
+        groups = None if colours is None else (colour_groups(half, colours), colour_groups(half, colours))
+        self.masked = MaskedConv2d(half, half, kernel_size, "B", groups)
+        self.expand = pointwise(half, hidden, colours)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.reduce(F.relu(x))
@@ -175,12 +240,17 @@ class PixelCNN(nn.Module):
     def __init__(self, config: PixelCNNConfig | None = None):
         super().__init__()
         self.config = config = config or PixelCNNConfig()
-        self.input_conv = MaskedConv2d(config.channels, config.hidden, config.first_kernel, "A")
+        if config.kind not in ("pixelcnn", "rgb"):
+            raise ConfigError(f"PixelCNN builds kinds pixelcnn and rgb, not {config.kind!r}; use build_model")
+        colours = config.channels if config.kind == "rgb" else None
+        input_groups = None if colours is None else (colour_groups(config.channels, colours),
+                                                     colour_groups(config.hidden, colours))
+        self.input_conv = MaskedConv2d(config.channels, config.hidden, config.first_kernel, "A", input_groups)
         self.blocks = nn.ModuleList(
-            ResidualBlock(config.hidden, config.block_kernel) for _ in range(config.n_blocks)
+            ResidualBlock(config.hidden, config.block_kernel, colours) for _ in range(config.n_blocks)
         )
-        self.output_hidden = nn.Conv2d(config.hidden, config.hidden, 1)
-        self.output_logits = nn.Conv2d(config.hidden, config.levels * config.channels, 1)
+        self.output_hidden = pointwise(config.hidden, config.hidden, colours)
+        self.output_logits = pointwise(config.hidden, config.levels * config.channels, colours, interleaved_out=True)
 
     def scale_input(self, x: torch.Tensor) -> torch.Tensor:
         """Map values 0..levels-1 to [-1, 1] in the parameters' dtype."""
@@ -199,23 +269,40 @@ class PixelCNN(nn.Module):
         logits = self.output_logits(F.relu(h))
         return logits.reshape(b, self.config.levels, c, height, width)
 
+    def architecture(self) -> list[dict[str, Any]]:
+        """See :func:`architecture_table`."""
+        cfg = self.config
+        h, k1, k2 = cfg.hidden, cfg.first_kernel, cfg.block_kernel
+        rgb = cfg.kind == "rgb"
+        one = "B (colour)" if rgb else "-"
+        return [
+            {"layer": "input", "kernel": f"{k1}x{k1}", "mask": "A (colour)" if rgb else "A",
+             "in": cfg.channels, "out": h, "parameters": count_parameters(self.input_conv)},
+            {"layer": f"residual blocks x{cfg.n_blocks}: 1x1, {k2}x{k2}, 1x1", "kernel": f"1x1, {k2}x{k2}, 1x1",
+             "mask": f"{one}, B{' (colour)' if rgb else ''}, {one}", "in": h, "out": h,
+             "parameters": count_parameters(self.blocks)},
+            {"layer": "output 1", "kernel": "1x1", "mask": "B (colour)" if rgb else "B", "in": h, "out": h,
+             "parameters": count_parameters(self.output_hidden)},
+            {"layer": "output 2 (logits)", "kernel": "1x1", "mask": "B (colour)" if rgb else "B", "in": h, "out": cfg.levels * cfg.channels,
+             "parameters": count_parameters(self.output_logits)},
+        ]
+
+
+def build_model(config: PixelCNNConfig) -> nn.Module:
+    """The model of ``config.kind``: a :class:`PixelCNN` or a :class:`~pixelcnn.gated.GatedPixelCNN`."""
+    if config.kind == "gated":
+        from .gated import GatedPixelCNN  # gated.py imports this module's config and helpers
+
+        return GatedPixelCNN(config)
+    return PixelCNN(config)
+
 
 def architecture_table(config: PixelCNNConfig) -> list[dict[str, Any]]:
-    """One row per layer: name, kernel, mask, input and output channels, parameters (live taps only)."""
-    h, half, k1, k2 = config.hidden, config.hidden // 2, config.first_kernel, config.block_kernel
-    live_a = int(kernel_mask(k1, "A").sum())
-    live_b = int(kernel_mask(k2, "B").sum())
-    rows = [{"layer": "input", "kernel": f"{k1}x{k1}", "mask": "A", "in": config.channels, "out": h,
-             "parameters": live_a * config.channels * h + h}]
-    block_params = (h * half + half) + (live_b * half * half + half) + (half * h + h)
-    rows.append({"layer": f"residual blocks x{config.n_blocks}: 1x1, {k2}x{k2}, 1x1",
-                 "kernel": f"1x1, {k2}x{k2}, 1x1", "mask": "-, B, -", "in": h, "out": h,
-                 "parameters": config.n_blocks * block_params})
-    rows.append({"layer": "output 1", "kernel": "1x1", "mask": "B", "in": h, "out": h, "parameters": h * h + h})
-    out = config.levels * config.channels
-    rows.append({"layer": "output 2 (logits)", "kernel": "1x1", "mask": "B", "in": h, "out": out,
-                 "parameters": h * out + out})
-    return rows
+    """One row per layer or group of layers: name, kernel, mask, input and output channels, parameters.
+
+    Parameters count only the taps a mask leaves live, measured on the built model.
+    """
+    return build_model(config).architecture()
 
 
 def bits_per_dim(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -228,8 +315,7 @@ def count_parameters(model: nn.Module) -> int:
     total = 0
     for module in model.modules():
         if isinstance(module, MaskedConv2d):
-            total += int(module.mask.sum()) * module.in_channels * module.out_channels
-            total += module.bias.numel()
+            total += module.live_weights() + module.bias.numel()
         elif isinstance(module, nn.Conv2d):
             total += sum(p.numel() for p in module.parameters())
     return total

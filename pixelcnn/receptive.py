@@ -7,15 +7,17 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError
-from .model import PixelCNN, PixelCNNConfig, kernel_mask
+import torch.nn as nn
+
+from .model import PixelCNNConfig, build_model, kernel_mask
 from .runtime import prepare_cpu
 
 
-def random_model(config: PixelCNNConfig, seed: int = 0) -> PixelCNN:
-    """A PixelCNN at its seeded random initialisation, in eval mode; the global RNG is untouched."""
+def random_model(config: PixelCNNConfig, seed: int = 0) -> nn.Module:
+    """A model at its seeded random initialisation, in eval mode; the global RNG is untouched."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return PixelCNN(config).eval()
+        return build_model(config).eval()
 
 
 def _check_target(config: PixelCNNConfig, row: int, col: int, channel: int = 0) -> None:
@@ -25,7 +27,7 @@ def _check_target(config: PixelCNNConfig, row: int, col: int, channel: int = 0) 
             raise ConfigError(f"{name} must be an integer in [0, {high - 1}], got {value!r}")
 
 
-def gradient_field(model: PixelCNN, image: np.ndarray, row: int, col: int, channel: int) -> np.ndarray:
+def gradient_field(model: nn.Module, image: np.ndarray, row: int, col: int, channel: int) -> np.ndarray:
     """|d log p(x[row, col, channel]) / d input|, max over input channels: a float (H, W) array.
 
     ``image`` is one image (H, W, C) or several (k, H, W, C) with values
@@ -56,38 +58,70 @@ def gradient_field(model: PixelCNN, image: np.ndarray, row: int, col: int, chann
 
 
 def _spread(reach: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Input positions that feed any output in ``reach`` through a masked kernel's live taps.
+    """Input positions that feed any output in ``reach`` through a causal kernel's live taps.
 
-    ``mask`` is a (k // 2 + 1, k) array of the stored rows; output (r, c) reads
-    input (r - k // 2 + i, c - k // 2 + j) for each live tap (i, j).
+    ``mask`` is a (rows, k) array whose last row is the output's own row and
+    whose middle column is its own column: output (r, c) reads input
+    (r - (rows - 1) + i, c - k // 2 + j) for each live tap (i, j).
     """
     rows, k = mask.shape
-    half = k // 2
     height, width = reach.shape
     out = np.zeros_like(reach)
     for i, j in zip(*np.nonzero(mask)):
-        dr, dc = i - half, j - half  # input offset relative to the output, dr <= 0
+        dr, dc = i - (rows - 1), j - k // 2  # input offset relative to the output, dr <= 0
         # out[r + dr, c + dc] |= reach[r, c]
         src = reach[max(0, -dr):height - max(0, dr), max(0, -dc):width - max(0, dc)]
         out[max(0, dr):height - max(0, -dr), max(0, dc):width - max(0, -dc)] |= src
     return out
 
 
-def analytic_field(config: PixelCNNConfig, row: int, col: int, n_blocks: int | None = None) -> np.ndarray:
-    """Which input pixels can influence the output at (row, col) at all: a bool (H, W) array.
+def _gated_masks(kernel_size: int, first: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The taps of a gated layer's vertical and horizontal kernels in :func:`_spread`'s layout."""
+    q, shift = kernel_size // 2, int(first)
+    vertical = np.zeros((q + 1 + shift, kernel_size), dtype=bool)
+    vertical[:q + 1] = True  # rows r - q - shift .. r - shift
+    horizontal = np.zeros((1, 2 * (q + shift) + 1), dtype=bool)
+    horizontal[0, :q + 1] = True  # columns c - q - shift .. c - shift
+    return vertical, horizontal
 
-    Derived from kernel sizes and masks alone (the same for every channel,
-    since channels are independent given the previous pixels). ``n_blocks``
-    limits the depth to the first residual blocks, to watch the field grow.
+
+def _gated_field(config: PixelCNNConfig, reach: np.ndarray, layers: int) -> np.ndarray:
+    """Walk a gated model backwards: what the horizontal stack at ``reach`` reads, layer by layer."""
+    horizontal_reach, vertical_reach = reach, np.zeros_like(reach)
+    for index in range(layers, -1, -1):
+        first = index == 0
+        vertical, horizontal = _gated_masks(config.first_kernel if first else config.block_kernel, first)
+        # The horizontal stack adds the vertical pre-activation at its own position.
+        vertical_in = _spread(horizontal_reach | vertical_reach, vertical)
+        horizontal_in = _spread(horizontal_reach, horizontal)
+        if first:
+            return vertical_in | horizontal_in
+        horizontal_reach, vertical_reach = horizontal_in, vertical_in
+    raise AssertionError("unreachable")
+
+
+def analytic_field(config: PixelCNNConfig, row: int, col: int, n_blocks: int | None = None,
+                   channel: int = 0) -> np.ndarray:
+    """Which input pixels can influence the conditional at (row, col, channel) at all: a bool (H, W) array.
+
+    Derived from kernel sizes and masks alone. ``n_blocks`` limits the depth to
+    the first residual blocks (gated layers after the first, for ``gated``), to
+    watch the field grow. Only an ``rgb`` model's channel > 0 sees its own
+    pixel (its earlier channels); the other kinds see strictly earlier pixels.
     """
-    _check_target(config, row, col)
+    _check_target(config, row, col, channel)
     blocks = config.n_blocks if n_blocks is None else n_blocks
     if not 0 <= blocks <= config.n_blocks:
         raise ConfigError(f"n_blocks must be in [0, {config.n_blocks}], got {n_blocks}")
     size = config.image_size
     reach = np.zeros((size, size), dtype=bool)
     reach[row, col] = True
+    if config.kind == "gated":
+        return _gated_field(config, reach, blocks)
     block_mask = kernel_mask(config.block_kernel, "B").numpy().astype(bool)
     for _ in range(blocks):
         reach = reach | _spread(reach, block_mask)
-    return _spread(reach, kernel_mask(config.first_kernel, "A").numpy().astype(bool))
+    field = _spread(reach, kernel_mask(config.first_kernel, "A").numpy().astype(bool))
+    if config.kind == "rgb" and channel > 0:
+        field[row, col] = True
+    return field

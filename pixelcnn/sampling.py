@@ -11,6 +11,11 @@ activations at p are final and can be computed from the buffers alone.
 Both consume their random numbers in the same order (one uniform per image
 and channel per pixel, drawn from their own ``torch.Generator``), so they
 draw identical images when their conditionals agree.
+
+An ``rgb`` model draws a pixel's channels in turn (R, then G given R, then B),
+so both samplers evaluate each of its pixels once per channel. A ``gated``
+model's cache (:class:`CachedGatedPixelCNN`) computes the vertical stack a row
+at a time, since it only reads rows above.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError
+from .gated import GatedPixelCNN, gate
 from .model import MaskedConv2d, PixelCNN
 from .runtime import prepare_cpu
 
@@ -30,15 +36,15 @@ METHODS = ("cached", "naive")
 MAX_SAMPLES = 1024
 
 
-def _flat_weight(conv: MaskedConv2d) -> torch.Tensor:
-    """A masked kernel as a matrix for a (rows, k, in) patch flattened row-major: (rows * k * in, out)."""
-    w = conv.masked_weight()  # (out, in, rows, k)
-    return w.permute(2, 3, 1, 0).reshape(-1, conv.out_channels)
+def _flat_weight(weight: torch.Tensor) -> torch.Tensor:
+    """A kernel (out, in, rows, k) as a matrix for a (rows, k, in) patch flattened row-major: (rows * k * in, out)."""
+    return weight.permute(2, 3, 1, 0).reshape(-1, weight.shape[0])
 
 
-def _pointwise(conv: torch.nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """A 1x1 convolution as (in, out) weight and bias."""
-    return conv.weight[:, :, 0, 0].t(), conv.bias
+def _matrix(conv: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """A convolution (masked or not) as the (patch, out) weight and the bias of one output position."""
+    weight = conv.masked_weight() if isinstance(conv, MaskedConv2d) else conv.weight
+    return _flat_weight(weight), conv.bias
 
 
 class CachedPixelCNN:
@@ -46,7 +52,9 @@ class CachedPixelCNN:
 
     ``step(r, c)`` returns the logits (n, levels, channels) of pixel (r, c); it
     must be called in raster order, and the pixels before (r, c) must have
-    been written with ``write(r, c, values)`` first.
+    been written with ``write(r, c, values)`` first. It may be called again
+    for the same pixel after writing some of its channels (an ``rgb`` model's
+    later channels read the earlier ones).
     """
 
     def __init__(self, model: PixelCNN, n: int):
@@ -61,11 +69,10 @@ class CachedPixelCNN:
         self.image = torch.zeros(n, size + p, size + 2 * p, cfg.channels, dtype=dtype, device=device)
         self.hidden = [torch.zeros(n, size + q, size + 2 * q, cfg.hidden // 2, dtype=dtype, device=device)
                        for _ in model.blocks]
-        self.input_w, self.input_b = _flat_weight(model.input_conv), model.input_conv.bias
-        self.blocks = [(*_pointwise(b.reduce), _flat_weight(b.masked), b.masked.bias, *_pointwise(b.expand))
-                       for b in model.blocks]
-        self.out1 = _pointwise(model.output_hidden)
-        self.out2 = _pointwise(model.output_logits)
+        self.input_w, self.input_b = _matrix(model.input_conv)
+        self.blocks = [(*_matrix(b.reduce), *_matrix(b.masked), *_matrix(b.expand)) for b in model.blocks]
+        self.out1 = _matrix(model.output_hidden)
+        self.out2 = _matrix(model.output_logits)
         self.n = n
 
     def write(self, r: int, c: int, values: torch.Tensor) -> None:
@@ -86,6 +93,79 @@ class CachedPixelCNN:
         logits = torch.addmm(self.out2[1], F.relu(h), self.out2[0])
         cfg = self.model.config
         return logits.view(n, cfg.levels, cfg.channels)
+
+
+class CachedGatedPixelCNN:
+    """:class:`CachedPixelCNN`'s contract for a :class:`~pixelcnn.gated.GatedPixelCNN`.
+
+    The vertical stack at row r reads only rows above it, so the first
+    ``step`` of a row computes that row of every layer's vertical stack with a
+    convolution; each pixel then needs only its horizontal stack.
+    """
+
+    def __init__(self, model: GatedPixelCNN, n: int):
+        cfg = model.config
+        self.model, self.n = model, n
+        self.q1, self.q2 = cfg.first_kernel // 2, cfg.block_kernel // 2
+        q1, q2, size, p = self.q1, self.q2, cfg.image_size, cfg.hidden
+        dtype, device = model.output_logits.weight.dtype, model.output_logits.weight.device
+        zeros = lambda *shape: torch.zeros(n, *shape, dtype=dtype, device=device)  # noqa: E731
+        # Channels-last, zero-padded like the full forward: the image above and on both sides,
+        # each vertical stack above and on both sides, each horizontal stack's current row on the left.
+        self.image = zeros(size + q1 + 1, size + 2 * q1 + 1, cfg.channels)
+        self.vertical = [zeros(size + q2, size + 2 * q2, p) for _ in model.layers]
+        self.horizontal = [zeros(size + q2, p) for _ in model.layers]
+        self.v_to_h = [zeros(size, 2 * p) for _ in model.layers]
+        self.layers = [(*_matrix(layer.horizontal), *_matrix(layer.v_to_h), *_matrix(layer.h_out))
+                       for layer in model.layers]
+        self.out1 = _matrix(model.output_hidden)
+        self.out2 = _matrix(model.output_logits)
+        self.size, self.row = size, -1
+
+    def write(self, r: int, c: int, values: torch.Tensor) -> None:
+        """Record the drawn values (n, channels) of pixel (r, c)."""
+        self.image[:, r + self.q1 + 1, c + self.q1 + 1] = self.model.scale_input(values)
+
+    def _begin_row(self, r: int) -> None:
+        q1, q2, size = self.q1, self.q2, self.size
+        below = self.image[:, r:r + q1 + 1, 1:].permute(0, 3, 1, 2)  # rows r - q1 - 1 .. r - 1
+        for index, layer in enumerate(self.model.layers):
+            v_pre = F.conv2d(below, layer.vertical.weight, layer.vertical.bias)[:, :, 0].transpose(1, 2)
+            w, b = _matrix(layer.v_to_h)
+            self.v_to_h[index] = torch.addmm(b, v_pre.reshape(-1, v_pre.shape[-1]), w).view(self.n, size, -1)
+            self.vertical[index][:, r + q2, q2:q2 + size] = gate(v_pre.transpose(1, 2)).transpose(1, 2)
+            below = self.vertical[index][:, r:r + q2 + 1].permute(0, 3, 1, 2)  # rows r - q2 .. r
+        self.row = r
+
+    def step(self, r: int, c: int) -> torch.Tensor:
+        if r != self.row:
+            self._begin_row(r)
+        q1, q2, n = self.q1, self.q2, self.n
+        h = None
+        for index, (w_h, b_h, _, _, w_out, b_out) in enumerate(self.layers):
+            if index == 0:
+                patch = self.image[:, r + q1 + 1, c:c + q1 + 1].reshape(n, -1)  # columns c - q1 - 1 .. c - 1
+            else:
+                patch = self.horizontal[index - 1][:, c:c + q2 + 1].reshape(n, -1)  # columns c - q2 .. c
+            pre = torch.addmm(b_h, patch, w_h) + self.v_to_h[index][:, c]
+            new = torch.addmm(b_out, gate(pre), w_out)
+            h = new if index == 0 else h + new
+            self.horizontal[index][:, c + q2] = h
+        h = torch.addmm(self.out1[1], F.relu(h), self.out1[0])
+        logits = torch.addmm(self.out2[1], F.relu(h), self.out2[0])
+        cfg = self.model.config
+        return logits.view(n, cfg.levels, cfg.channels)
+
+
+def make_cache(model: torch.nn.Module, n: int) -> CachedPixelCNN | CachedGatedPixelCNN:
+    """The per-pixel cache for ``model``'s kind, for ``n`` images at once."""
+    return CachedGatedPixelCNN(model, n) if isinstance(model, GatedPixelCNN) else CachedPixelCNN(model, n)
+
+
+def channel_steps(model: torch.nn.Module) -> list[list[int]]:
+    """The channels drawn together at each step of a pixel: one at a time for ``rgb``, else all at once."""
+    channels = model.config.channels
+    return [[c] for c in range(channels)] if model.config.kind == "rgb" else [list(range(channels))]
 
 
 def _draw(logits: torch.Tensor, temperature: float, uniform: torch.Tensor) -> torch.Tensor:
@@ -113,7 +193,7 @@ def _prepare_prefix(prefix, n: int, size: int, channels: int) -> tuple[torch.Ten
 
 
 @torch.inference_mode()
-def sample(model: PixelCNN, n: int, seed: int = 0, temperature: float = 1.0, method: str = "cached",
+def sample(model: torch.nn.Module, n: int, seed: int = 0, temperature: float = 1.0, method: str = "cached",
            prefix: tuple[np.ndarray, np.ndarray] | None = None,
            progress: ProgressFn | None = None) -> np.ndarray:
     """Draw ``n`` images from ``model``: uint8 (n, H, W, C) with values 0..levels-1.
@@ -138,22 +218,24 @@ def sample(model: PixelCNN, n: int, seed: int = 0, temperature: float = 1.0, met
     known = _prepare_prefix(prefix, n, size, channels)
     generator = torch.Generator().manual_seed(int(seed))
     x = torch.zeros(n, channels, size, size, dtype=torch.long)
-    cache = CachedPixelCNN(model, n) if method == "cached" else None
+    cache = make_cache(model, n) if method == "cached" else None
+    steps = channel_steps(model)
     total = size * size
     for r in range(size):
         for c in range(size):
-            if cache is not None:
-                logits = cache.step(r, c)
-            else:
-                logits = model(x.to(device))[:, :, :, r, c]
             uniform = torch.rand(n, channels, generator=generator, dtype=torch.float64)
-            values = _draw(logits.cpu(), temperature, uniform)
-            if known is not None:
-                keep = known[1][:, r, c].unsqueeze(1)
-                values = torch.where(keep, known[0][:, :, r, c], values)
-            x[:, :, r, c] = values
-            if cache is not None:
-                cache.write(r, c, values.to(device))
+            for group in steps:
+                if cache is not None:
+                    logits = cache.step(r, c)
+                else:
+                    logits = model(x.to(device))[:, :, :, r, c]
+                values = _draw(logits[:, :, group].cpu(), temperature, uniform[:, group])
+                if known is not None:
+                    keep = known[1][:, r, c].unsqueeze(1)
+                    values = torch.where(keep, known[0][:, group, r, c], values)
+                x[:, group, r, c] = values
+                if cache is not None:
+                    cache.write(r, c, x[:, :, r, c].to(device))
         if progress:
             progress((r + 1) * size / total)
     model.train(was_training)
@@ -161,17 +243,17 @@ def sample(model: PixelCNN, n: int, seed: int = 0, temperature: float = 1.0, met
 
 
 @torch.inference_mode()
-def teacher_forced_logits(model: PixelCNN, image: torch.Tensor) -> torch.Tensor:
+def teacher_forced_logits(model: torch.nn.Module, image: torch.Tensor) -> torch.Tensor:
     """The cached path's logits for every pixel of given images (n, C, H, W): (n, levels, C, H, W).
 
     Feeds the true pixels instead of drawn ones; equal to ``model(image)`` up to rounding.
     """
     n, _, size, _ = image.shape
-    cache = CachedPixelCNN(model, n)
+    cache = make_cache(model, n)
     out = torch.empty(n, model.config.levels, model.config.channels, size, size,
                       dtype=model.output_logits.weight.dtype)
     for r in range(size):
         for c in range(size):
+            cache.write(r, c, image[:, :, r, c])  # the masks hide what the conditional may not see
             out[:, :, :, r, c] = cache.step(r, c)
-            cache.write(r, c, image[:, :, r, c])
     return out

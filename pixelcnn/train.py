@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from .checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint, save_checkpoint
 from .errors import CheckpointError, ConfigError
 from .metrics import METRICS_NAME, append_event, read_events, rewrite_events
-from .model import PixelCNN, PixelCNNConfig, bits_per_dim
+from .model import PixelCNNConfig, bits_per_dim, build_model
 from . import distributed
 from .runtime import micro_batch_size, prepare_cpu
 
@@ -105,7 +105,7 @@ class TrainConfig:
 
 
 @torch.inference_mode()
-def evaluate(model: PixelCNN, images: np.ndarray | torch.Tensor, batch_size: int = 256,
+def evaluate(model: torch.nn.Module, images: np.ndarray | torch.Tensor, batch_size: int = 256,
              device: torch.device | str | None = None) -> float:
     """Mean bits/dim of ``model`` over images (N, 28, 28, 3) uint8 (or (N, 3, 28, 28) tensors)."""
     if device is None:
@@ -162,7 +162,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: 
     return loss_value
 
 
-def make_optimizer(model: PixelCNN, lr: float, device: torch.device) -> torch.optim.Adam:
+def make_optimizer(model: torch.nn.Module, lr: float, device: torch.device) -> torch.optim.Adam:
     """Adam; the fused kernel where PyTorch has one (CPU and CUDA)."""
     return torch.optim.Adam(model.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"))
 
@@ -234,7 +234,7 @@ def _train(run_dir: Path, model_config: PixelCNNConfig, config: TrainConfig, dat
     torch.manual_seed(config.seed)
 
     start_step, elapsed_before, best_val = 0, 0.0, math.inf
-    model = PixelCNN(model_config)
+    model = build_model(model_config)
     optimizer_state = None
     if resume:
         ckpt = load_checkpoint(run_dir / CHECKPOINT_NAME)
@@ -273,7 +273,9 @@ def _train(run_dir: Path, model_config: PixelCNNConfig, config: TrainConfig, dat
         raise ConfigError("the training set is empty; check --train-limit and the data")
     steps_per_epoch = math.ceil(n / config.batch_size)
     total_steps = config.steps or (config.epochs or 1) * steps_per_epoch
-    micro = micro_batch_size(local_batch, model_config.hidden, model_config.image_size)
+    # Slicing pays on CPU caches only; an accelerator takes the whole batch at once.
+    micro = micro_batch_size(local_batch, model_config.hidden, model_config.image_size) \
+        if device.type == "cpu" else local_batch
 
     if world.is_main:
         atomic_write(run_dir / CONFIG_NAME, lambda f: f.write(json.dumps({

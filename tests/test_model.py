@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from pixelcnn.errors import ConfigError
-from pixelcnn.model import PRESETS, PixelCNN, PixelCNNConfig, bits_per_dim, count_parameters
+from pixelcnn.model import PRESETS, PixelCNN, PixelCNNConfig, bits_per_dim, build_model, count_parameters
 from pixelcnn.reference import reference_from
 
 TARGETS = [(0, 0), (0, 27), (14, 14), (27, 27), (27, 0), (3, 25)]
@@ -18,16 +18,24 @@ def raster_later_or_same(r: int, c: int, size: int = 28) -> torch.Tensor:
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_autoregressive_property(preset):
-    """d logits(r, c, ch) / d input is exactly zero at (r, c) and every later pixel, nonzero before."""
+    """d logits(r, c, ch) / d input is exactly zero at every later pixel and nonzero before; at (r, c)
+    itself it is zero, except that an rgb model's channel ch sees exactly the channels before it."""
     torch.manual_seed(0)
-    model = PixelCNN(PRESETS[preset]).double().eval()
+    config = PRESETS[preset]
+    model = build_model(config).double().eval()
     x = torch.randint(0, 4, (1, 3, 28, 28)).double().requires_grad_(True)
     logits = model(x)
     for r, c in TARGETS:
         for ch in range(3):
             (grad,) = torch.autograd.grad(logits[0, :, ch, r, c].sum(), x, retain_graph=True)
             field = grad[0].abs().amax(dim=0)
-            assert field[raster_later_or_same(r, c)].eq(0).all(), (preset, r, c, ch)
+            later = raster_later_or_same(r, c)
+            later[r, c] = False
+            assert field[later].eq(0).all(), (preset, r, c, ch)
+            own = grad[0, :, r, c].abs()
+            sees_own = own > 0
+            expected = torch.arange(3) < ch if config.kind == "rgb" else torch.zeros(3, dtype=torch.bool)
+            assert torch.equal(sees_own, expected), (preset, r, c, ch, own)
             if (r, c) != (0, 0):
                 assert field[~raster_later_or_same(r, c)].gt(0).any(), (preset, r, c, ch)
 
@@ -49,7 +57,7 @@ def test_uniform_model_scores_exactly_two_bits():
     assert bits_per_dim(confident, x).item() < 1e-6
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("preset", sorted(p for p in PRESETS if PRESETS[p].kind == "pixelcnn"))
 def test_matches_dense_reference(preset):
     torch.manual_seed(1)
     model = PixelCNN(PRESETS[preset]).eval()
@@ -71,7 +79,30 @@ def test_paper_preset_is_table_one():
     assert count_parameters(model) == expected
 
 
-@pytest.mark.parametrize("bad", [{"hidden": 0}, {"hidden": 33}, {"n_blocks": -1}, {"first_kernel": 4},
+def test_variants_have_a_parameter_count_comparable_to_paper():
+    paper = count_parameters(build_model(PRESETS["paper"]))
+    for name in ("rgb", "gated"):
+        assert abs(count_parameters(build_model(PRESETS[name])) / paper - 1) < 0.05, name
+
+
+def test_rgb_masks_group_the_colours():
+    model = build_model(PRESETS["rgb"])
+    centre = model.input_conv.mask[:, :, -1, model.config.first_kernel // 2]  # (out, in)
+    thirds = model.config.hidden // 3
+    assert centre[:thirds].sum() == 0  # R features see no colour of the current pixel
+    assert centre[thirds:2 * thirds, 0].all() and centre[thirds:2 * thirds, 1:].sum() == 0
+    assert centre[2 * thirds:, :2].all() and centre[2 * thirds:, 2].sum() == 0
+
+
+def test_architecture_table_sums_to_the_parameter_count():
+    from pixelcnn.model import architecture_table
+
+    for config in PRESETS.values():
+        rows = architecture_table(config)
+        assert sum(row["parameters"] for row in rows) == count_parameters(build_model(config))
+
+
+@pytest.mark.parametrize("bad", [{"kind": "transformer"}, {"kind": "rgb", "hidden": 4}, {"hidden": 0}, {"hidden": 33}, {"n_blocks": -1}, {"first_kernel": 4},
                                  {"levels": 1}, {"hidden": 2.5}, {"hidden": True}])
 def test_config_rejects_nonsense(bad):
     with pytest.raises(ConfigError):

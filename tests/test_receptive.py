@@ -19,11 +19,20 @@ def test_gradient_field_matches_the_analytic_field(preset, small_data):
     images = small_data["test"][:2]
     for row, col, channel in TARGETS:
         measured = gradient_field(model, images, row, col, channel)
-        derived = analytic_field(config, row, col)
+        derived = analytic_field(config, row, col, channel=channel)
         assert measured.shape == (28, 28)
         assert np.array_equal(measured > 0, derived), (preset, row, col, channel)
-        assert not derived[later_or_same(row, col)].any()
-        assert not measured[later_or_same(row, col)].any()
+        sees_own_pixel = config.kind == "rgb" and channel > 0
+        forbidden = later_or_same(row, col)
+        forbidden[row, col] = not sees_own_pixel
+        assert not derived[forbidden].any() and derived[row, col] == sees_own_pixel
+
+
+def test_gated_field_has_no_blind_spot():
+    """Gated PixelCNN reaches every earlier pixel inside its window: the paper model's blind spot is filled."""
+    gated, paper = analytic_field(PRESETS["gated"], 14, 14), analytic_field(PRESETS["paper"], 14, 14)
+    assert (paper & ~gated).sum() == 0 and (gated & ~paper).sum() > 0
+    assert gated[:14].all() and gated[14, :14].all() and not gated[14, 14:].any() and not gated[15:].any()
 
 
 def test_paper_field_shows_the_blind_spot():
@@ -37,9 +46,12 @@ def test_paper_field_shows_the_blind_spot():
     assert not field[15:].any() and not field[14, 14:].any()
 
 
-def test_depth_limited_field_grows():
-    sizes = [analytic_field(PRESETS["paper"], 14, 14, n_blocks=k).sum() for k in range(13)]
-    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+@pytest.mark.parametrize("preset", ["paper", "rgb", "gated"])
+def test_depth_limited_field_grows(preset):
+    fields = [analytic_field(PRESETS[preset], 14, 14, n_blocks=k) for k in range(13)]
+    for shallow, deep in zip(fields, fields[1:]):
+        assert (shallow & ~deep).sum() == 0  # each layer keeps what the shallower net saw
+    assert fields[0].sum() < fields[1].sum() < fields[6].sum() < fields[12].sum()
 
 
 @pytest.mark.parametrize("row, col, channel", [(28, 0, 0), (0, -1, 0), (3, 3, 3), (1.5, 2, 0)])

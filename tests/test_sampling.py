@@ -3,11 +3,13 @@ import pytest
 import torch
 
 from pixelcnn.errors import ConfigError
-from pixelcnn.model import PRESETS, PixelCNN, PixelCNNConfig
+from pixelcnn.model import PRESETS, PixelCNNConfig
 from pixelcnn.receptive import random_model
 from pixelcnn.sampling import sample, teacher_forced_logits
 
 SMALL = PixelCNNConfig(hidden=16, n_blocks=2, image_size=10)
+SMALL_KINDS = [SMALL, PixelCNNConfig(kind="rgb", hidden=18, n_blocks=2, image_size=10),
+               PixelCNNConfig(kind="gated", hidden=8, n_blocks=2, image_size=10)]
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -20,8 +22,9 @@ def test_cached_logits_equal_the_full_forward(preset, small_data):
     assert (cached - full).abs().max().item() < 1e-5
 
 
-def test_cached_and_naive_draw_identical_images():
-    model = random_model(SMALL, seed=1).double()
+@pytest.mark.parametrize("config", SMALL_KINDS, ids=lambda c: c.kind)
+def test_cached_and_naive_draw_identical_images(config):
+    model = random_model(config, seed=1).double()
     cached = sample(model, 6, seed=11, method="cached")
     naive = sample(model, 6, seed=11, method="naive")
     assert cached.shape == (6, 10, 10, 3) and cached.dtype == np.uint8
@@ -35,8 +38,9 @@ def test_sampling_is_deterministic_per_seed():
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
-def test_completion_keeps_known_pixels():
-    model = random_model(SMALL, seed=2).double()
+@pytest.mark.parametrize("config", SMALL_KINDS, ids=lambda c: c.kind)
+def test_completion_keeps_known_pixels(config):
+    model = random_model(config, seed=2).double()
     rng = np.random.default_rng(0)
     image = rng.integers(0, 4, (10, 10, 3)).astype(np.uint8)
     known = np.zeros((10, 10), dtype=bool)
