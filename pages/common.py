@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+import torch.nn as nn
 
 from pixelcnn.checkpoint import load_checkpoint
 from pixelcnn.data import load_colored_mnist, load_labels
@@ -16,7 +17,7 @@ from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import value_counts
 from pixelcnn.memo import SharedMemo
 from pixelcnn.metrics import METRICS_NAME, curves, read_events
-from pixelcnn.model import PRESETS, PixelCNN, get_preset
+from pixelcnn.model import PRESETS, get_preset
 from pixelcnn.receptive import analytic_field, gradient_field, random_model
 from pixelcnn.runs import RunInfo, list_runs
 
@@ -42,12 +43,12 @@ class ModelChoice:
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
-def _load_checkpoint_model(path: str, mtime_ns: int) -> PixelCNN:
+def _load_checkpoint_model(path: str, mtime_ns: int) -> nn.Module:
     return load_checkpoint(path).model
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _random_model(preset: str, seed: int) -> PixelCNN:
+def _random_model(preset: str, seed: int) -> nn.Module:
     return random_model(get_preset(preset), seed)
 
 
@@ -76,10 +77,10 @@ def receptive_maps(key: tuple, _choice: ModelChoice, row: int, col: int, channel
         images = dataset()["test"][:4]
     else:
         images = np.random.default_rng(0).integers(0, model.config.levels, (4, 28, 28, 3))
-    return gradient_field(model, images, row, col, channel), analytic_field(model.config, row, col)
+    return gradient_field(model, images, row, col, channel), analytic_field(model.config, row, col, channel=channel)
 
 
-def model_for(choice: ModelChoice) -> PixelCNN:
+def model_for(choice: ModelChoice) -> nn.Module:
     """The model for a choice, cached; raises PixelCNNError with a one-line message."""
     if choice.kind == "random":
         return _random_model(choice.preset, choice.seed)
@@ -94,7 +95,7 @@ def picked() -> ModelChoice:
     return st.session_state.get(MODEL_KEY) or ModelChoice("random", label="random weights (paper, seed 0)")
 
 
-def picked_model_or_stop() -> tuple[PixelCNN, ModelChoice]:
+def picked_model_or_stop() -> tuple[nn.Module, ModelChoice]:
     choice = picked()
     try:
         return model_for(choice), choice
@@ -167,6 +168,17 @@ def curves_of(run_dir: Path) -> dict[str, list[tuple[float, float]]]:
 
 def runs_with_checkpoints() -> list[RunInfo]:
     return [r for r in list_runs() if r.has_checkpoint and r.status != "running"]
+
+
+def comparison_options(trained_first: bool = True) -> dict[str, ModelChoice]:
+    """Every model a side-by-side view can show, by label: each checkpoint, and each preset's random weights."""
+    trained = {}
+    for run in runs_with_checkpoints():
+        label = f"{run.name} (trained)" if run.kind == "shipped" else f"{run.name} (run, {run.status})"
+        trained[label] = ModelChoice("checkpoint", path=str(run.checkpoint), label=label)
+    random = {f"{p} (random weights)": ModelChoice("random", preset=p, label=f"random weights ({p}, seed 0)")
+              for p in PRESETS}
+    return {**trained, **random} if trained_first else {**random, **trained}
 
 
 def presets() -> list[str]:

@@ -5,6 +5,7 @@ from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import loss_figure
 from pixelcnn.metrics import progress_of
 from pixelcnn.model import PixelCNNConfig, architecture_table
+from pixelcnn.results import recorded_test_bits_per_dim
 from pixelcnn.runs import MAX_UPLOAD_BYTES, import_checkpoint, list_runs
 
 sidebar()
@@ -37,11 +38,11 @@ for run in runs:
     steps_per_epoch = run.config.get("steps_per_epoch") or 1
     vals = [v for _, v in curves_of(run.path)["val"]]
     rows.append({
-        "model": run.name, "kind": run.kind, "status": run.status,
+        "model": run.name, "source": run.kind, "kind": model_cfg.get("kind", "pixelcnn"), "status": run.status,
         "width": model_cfg.get("hidden"), "blocks": model_cfg.get("n_blocks"), "parameters": params,
         "epochs": round(progress["step"] / steps_per_epoch, 2), "batch": train_cfg.get("batch_size"),
         "lr": train_cfg.get("lr"), "best val bits/dim": min(vals) if vals else None,
-        "test bits/dim": progress["test"],
+        "test bits/dim": recorded_test_bits_per_dim(run.path),
     })
 st.dataframe(rows, hide_index=True, width="stretch")
 
@@ -53,3 +54,24 @@ smoothing = st.slider("Smoothing of the training curves", 0.0, 0.99, 0.8, key="m
 if chosen:
     by_name = {r.name: r for r in runs}
     st.plotly_chart(loss_figure({n: curves_of(by_name[n].path) for n in chosen}, smoothing), key="models_chart")
+
+st.header("Side by side")
+by_name = {r.name: r for r in runs}
+c1, c2 = st.columns(2)
+pair = [c1.selectbox("Left", names, index=0, key="models_left"),
+        c2.selectbox("Right", names, index=names.index("rgb") if "rgb" in names else min(1, len(names) - 1),
+                     key="models_right")]
+left_bits = recorded_test_bits_per_dim(by_name[pair[0]].path)
+for column, name in zip((c1, c2), pair):
+    run = by_name[name]
+    bits = recorded_test_bits_per_dim(run.path)
+    delta = None if column is c1 or bits is None or left_bits is None else f"{bits - left_bits:+.4f} vs left"
+    column.metric("test bits/dim", "not measured" if bits is None else f"{bits:.4f}", delta=delta,
+                  delta_color="inverse")
+    column.plotly_chart(loss_figure({name: curves_of(run.path)}, smoothing),
+                        key=f"models_side_{name}_{column is c1}")
+    samples = run.path / "samples.png"
+    if samples.is_file():
+        column.image(str(samples), caption=f"{name}: 100 samples written by `python -m pixelcnn report`")
+    else:
+        column.caption("No samples.png in this run's folder: draw samples on the Samples page.")

@@ -1,50 +1,69 @@
 import numpy as np
 import streamlit as st
 
-from pages.common import ModelChoice, dataset, model_key, picked, receptive_maps, sidebar
+from pages.common import comparison_options, dataset, model_for, model_key, receptive_maps, sidebar
 from pixelcnn.errors import PixelCNNError
-from pixelcnn.figures import field_figure
-from pixelcnn.model import PRESETS
+from pixelcnn.figures import field_figure, field_image
+from pixelcnn.receptive import analytic_field
+
+COLOURS = ("0 (red)", "1 (green)", "2 (blue)")
+DEFAULT_MODELS = ["paper (random weights)", "rgb (random weights)", "gated (random weights)"]
 
 sidebar()
 st.title("Receptive field")
 st.markdown(
-    "Which input pixels does the conditional $p(x_{r,c}^{ch} \\mid x_{<(r,c)})$ depend on? The map shows "
+    "Which input pixels does the conditional $p(x_{r,c}^{ch} \\mid \\dots)$ depend on? Each map shows "
     "$|\\partial \\log p / \\partial x|$, the maximum over input channels, averaged over a few input images. "
-    "Everything at and after the target in raster order must be zero; the wedge up and to the right that "
-    "stays dark is PixelCNN's **blind spot**."
+    "Everything after the target in raster order must be zero. **paper**: the wedge up and to the right "
+    "that stays dark is PixelCNN's *blind spot*. **rgb**: green and blue also see the earlier colours of "
+    "their own pixel. **gated**: two stacks, no blind spot."
 )
 
 c1, c2, c3 = st.columns(3)
 row = c1.slider("Row", 0, 27, 14, key="rf_row")
 col = c2.slider("Column", 0, 27, 14, key="rf_col")
 channel = c3.select_slider("Channel", options=[0, 1, 2], value=0, key="rf_channel",
-                           format_func=lambda c: ("0 (red)", "1 (green)", "2 (blue)")[c])
+                           format_func=lambda c: COLOURS[c])
 
+options = comparison_options(trained_first=False)
+chosen = st.multiselect("Models side by side (up to three)", list(options),
+                        default=[m for m in DEFAULT_MODELS if m in options], max_selections=3, key="rf_models",
+                        help="Random weights show what the masks allow; trained weights show what the model uses.")
 c4, c5, c6 = st.columns(3)
-source = c4.radio("Weights", ["random initialisation", "model picked in the sidebar"], key="rf_source")
-if source == "random initialisation":
-    preset = c4.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("paper"), key="rf_preset")
-    init_seed = int(c4.number_input("Init seed", 0, 10**6, 0, key="rf_init_seed"))
-    choice = ModelChoice("random", preset=preset, seed=init_seed, label=f"random weights ({preset}, seed {init_seed})")
-else:
-    choice = picked()
-binary = c5.toggle("Binary (nonzero or not)", key="rf_binary")
-log_scale = c5.toggle("Log scale", value=True, key="rf_log", disabled=binary)
-overlay = c6.toggle("Outline the analytic field", value=True, key="rf_overlay",
+binary = c4.toggle("Binary (nonzero or not)", key="rf_binary")
+log_scale = c4.toggle("Log scale", value=True, key="rf_log", disabled=binary)
+overlay = c5.toggle("Outline the analytic field", value=True, key="rf_overlay",
                     help="Every pixel that can influence the target at all, from kernel sizes and masks alone.")
-data = dataset()
-inputs = c6.radio("Input images", ["test images", "random noise"] if data is not None else ["random noise"],
-                  key="rf_inputs")
-
-try:
-    field, analytic = receptive_maps(model_key(choice), choice, row, col, channel, inputs)
-except PixelCNNError as err:
-    st.error(str(err))
+inputs = c6.radio("Input images", ["test images", "random noise"] if dataset() is not None else ["random noise"],
+                  key="rf_inputs", horizontal=True)
+if not chosen:
+    st.info("Pick one to three models to compare.")
     st.stop()
-st.plotly_chart(field_figure(field, row, col, binary=binary, log=log_scale and not binary,
-                             analytic=analytic if overlay else None), key="rf_heatmap")
-measured = int((field > 0).sum())
-agree = "equal to" if np.array_equal(field > 0, analytic) else "different from"
-st.caption(f"{choice.label}: {measured} input pixels with a nonzero gradient; the masks allow "
-           f"{int(analytic.sum())}, so the measured field is {agree} the analytic one.")
+
+models = {}
+for column, label in zip(st.columns(len(chosen)), chosen):
+    choice = options[label]
+    column.subheader(label)
+    try:
+        field, analytic = receptive_maps(model_key(choice), choice, row, col, channel, inputs)
+        models[label] = model_for(choice)
+    except PixelCNNError as err:
+        column.error(str(err))
+        continue
+    figure = field_figure(field, row, col, binary=binary, log=log_scale and not binary,
+                          analytic=analytic if overlay else None)
+    figure.update_layout(height=420 if len(chosen) > 1 else 520)
+    column.plotly_chart(figure, key=f"rf_heatmap_{label}")
+    agree = "equal to" if np.array_equal(field > 0, analytic) else "different from"
+    column.caption(f"{int((field > 0).sum())} input pixels with a nonzero gradient; the masks allow "
+                   f"{int(analytic.sum())}, so the measured field is {agree} the analytic one.")
+
+st.header("How the field grows, layer by layer")
+depth_max = max((m.config.n_blocks for m in models.values()), default=0)
+depth = st.slider("Layers after the first", 0, depth_max, min(3, depth_max), key="rf_depth",
+                  help="The first layer alone (0), then each residual block (paper, rgb) or gated layer (gated).")
+for column, (label, model) in zip(st.columns(max(len(models), 1)), models.items()):
+    used = min(depth, model.config.n_blocks)
+    field = analytic_field(model.config, row, col, n_blocks=used, channel=channel)
+    column.image(field_image(field, row, col, scale=8, binary=True),
+                 caption=f"{label}: first layer + {used} → {int(field.sum())} pixels can influence the target")

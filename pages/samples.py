@@ -1,17 +1,19 @@
 import time
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from pages.common import dataset, model_key, picked_model_or_stop, shared_memo, sidebar
+from pages.common import (ModelChoice, comparison_options, dataset, model_for, model_key, picked_model_or_stop,
+                          shared_memo, sidebar)
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import image_grid, png_bytes, upscale
+from pixelcnn.results import recorded_test_bits_per_dim
 from pixelcnn.sampling import sample
 
 sidebar()
 st.title("Samples")
 model, choice = picked_model_or_stop()
-st.caption(f"Model: {choice.label}. Change it in the sidebar.")
 memo = shared_memo()
 
 c1, c2, c3, c4 = st.columns(4)
@@ -24,34 +26,64 @@ method = c4.selectbox("Method", ["cached", "naive"], key="samples_method",
 if method == "naive":
     st.warning("The naive sampler runs the whole network once per pixel: for the paper model and 100 samples "
                "that is several minutes on 2 CPU cores. Try a few samples, or compare with cached.")
+others = {label: other for label, other in comparison_options().items() if model_key(other) != model_key(choice)}
+compare = st.selectbox("Compare side by side with", ["nothing"] + list(others), key="samples_compare",
+                       help="The same seed, number and temperature, drawn from a second model.")
+st.caption(f"Model: {choice.label}. Change it in the sidebar.")
 
 
-
-def draw_samples() -> dict:
-    """The samples with their PNGs encoded once, so every session showing them only sends bytes."""
-    bar = st.progress(0.0, text=f"{method} sampling")
-    start = time.perf_counter()
-    images = sample(model, n, seed=seed, temperature=temperature, method=method,
-                    progress=lambda f: bar.progress(f, text=f"{method} sampling: {f:.0%}"))
-    seconds = time.perf_counter() - start
-    bar.empty()
-    grid = image_grid(images)
-    return {"seconds": seconds, "png": png_bytes(grid), "png_large": png_bytes(upscale(grid, 3))}
+def test_bits(of: ModelChoice) -> str:
+    if of.kind == "random":
+        return "untrained"
+    value = recorded_test_bits_per_dim(Path(of.path).parent)
+    return "test bits/dim not measured" if value is None else f"test {value:.4f} bits/dim"
 
 
-key = ("samples", model_key(choice), n, seed, temperature, method)
-result = memo.get(key)
-if result is None and (method == "cached" or st.button("Draw samples", type="primary", key="samples_draw")):
-    try:
-        result, _ = memo.get_or_compute(key, draw_samples)
-    except PixelCNNError as err:
-        st.error(str(err))
-        st.stop()
-if result is not None:
-    st.image(result["png_large"], caption=f"{n} samples ({method}, seed {seed}, temperature {temperature:g}) "
-                                          f"in {result['seconds']:.2f} s")
-    st.download_button("Download PNG", result["png"], file_name=f"samples-seed{seed}.png", mime="image/png",
-                       key="samples_download")
+def show_samples(where, shown_model, shown_choice: ModelChoice) -> None:
+    """Draw (or fetch from the shared memo) the grid of one model into ``where``."""
+
+    def draw() -> dict:
+        """The samples with their PNGs encoded once, so every session showing them only sends bytes."""
+        bar = where.progress(0.0, text=f"{method} sampling")
+        start = time.perf_counter()
+        images = sample(shown_model, n, seed=seed, temperature=temperature, method=method,
+                        progress=lambda f: bar.progress(f, text=f"{method} sampling: {f:.0%}"))
+        seconds = time.perf_counter() - start
+        bar.empty()
+        grid = image_grid(images)
+        return {"seconds": seconds, "png": png_bytes(grid), "png_large": png_bytes(upscale(grid, 3))}
+
+    key = ("samples", model_key(shown_choice), n, seed, temperature, method)
+    result = memo.get(key)
+    button_key = f"samples_draw_{shown_choice.label}"
+    if result is None and (method == "cached" or where.button("Draw samples", type="primary", key=button_key)):
+        try:
+            result, _ = memo.get_or_compute(key, draw)
+        except PixelCNNError as err:
+            where.error(str(err))
+            return
+    if result is not None:
+        where.image(result["png_large"],
+                    caption=f"{n} samples ({method}, seed {seed}, temperature {temperature:g}) "
+                            f"in {result['seconds']:.2f} s")
+        where.download_button("Download PNG", result["png"], file_name=f"samples-seed{seed}.png",
+                              mime="image/png", key=f"samples_download_{shown_choice.label}")
+
+
+if compare == "nothing":
+    show_samples(st, model, choice)
+else:
+    other_choice = others[compare]
+    left, right = st.columns(2)
+    for where, shown_choice in ((left, choice), (right, other_choice)):
+        where.subheader(shown_choice.label)
+        where.markdown(f"**{test_bits(shown_choice)}**")
+        try:
+            shown_model = model if shown_choice is choice else model_for(shown_choice)
+        except PixelCNNError as err:
+            where.error(str(err))
+            continue
+        show_samples(where, shown_model, shown_choice)
 
 st.header("Image completion")
 data = dataset()

@@ -26,8 +26,10 @@ def run_form() -> None:
     base = PRESETS[preset]
     with st.form("train_form", border=True):
         c1, c2, c3 = st.columns(3)
-        hidden = c1.number_input("Residual width", value=base.hidden, step=8, key=f"hidden_{preset}")
-        n_blocks = c1.number_input("Residual blocks", value=base.n_blocks, step=1, key=f"blocks_{preset}")
+        hidden = c1.number_input("Width", value=base.hidden, step=8, key=f"hidden_{preset}",
+                                 help="Residual stream width; for gated, feature maps per stack.")
+        n_blocks = c1.number_input("Blocks", value=base.n_blocks, step=1, key=f"blocks_{preset}",
+                                   help="Residual blocks; for gated, gated layers after the first.")
         lr = c2.number_input("Learning rate", value=1e-3, format="%.5f", step=1e-4, key="train_lr")
         batch = c2.number_input("Batch size", value=128, step=16, key="train_batch")
         budget_kind = c3.radio("Budget", ["steps", "epochs"], horizontal=True, key="train_budget_kind")

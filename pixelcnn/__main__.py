@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int,
                    help="images per optimizer step, over all processes under torchrun (default 128)")
     p.add_argument("--lr", type=_positive_float, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--kind", choices=["pixelcnn", "rgb", "gated"],
+                   help="pixelcnn, rgb (channel-autoregressive) or gated (overrides the preset)")
     p.add_argument("--hidden", type=_positive_int, help="width: residual stream, or feature maps per stack for gated (overrides the preset)")
     p.add_argument("--n-blocks", type=_nonnegative_int, help="number of residual blocks (overrides the preset)")
     p.add_argument("--train-limit", type=_positive_int, help="train on the first N training images only")
@@ -151,11 +153,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="the exercise's images for a checkpoint", formatter_class=fmt,
                        epilog="example:\n  python -m pixelcnn report --checkpoint checkpoints/paper\n\n"
                               "Writes curves.svg (train and validation bits/dim), samples.png (100 samples),\n"
-                              "field-random.png and field-trained.png (receptive field at (14, 14, 0)).")
+                              "field-random.png and field-trained.png (receptive field at (14, 14, 0)),\n"
+                              "and results.json (test bits/dim on all 10,000 test images and on the first 500).")
     p.add_argument("--checkpoint", required=True, help="a run folder (or its checkpoint.pt)")
     p.add_argument("--out", help="folder for the images (default: the checkpoint's folder)")
     p.add_argument("--seed", type=_seed, default=0, help="sampling seed (default 0)")
     p.add_argument("--init-seed", type=_seed, default=0, help="seed of the random weights (default 0)")
+    p.add_argument("--no-measure", action="store_true", help="images only: skip results.json (test bits/dim)")
+    _add_data_args(p)
+
+    p = sub.add_parser("results", help="the README's results table from shipped models' results.json",
+                       formatter_class=fmt,
+                       epilog="example:\n  python -m pixelcnn results checkpoints/paper checkpoints/lecture")
+    p.add_argument("folders", nargs="+", help="run folders measured by `report`")
     return parser
 
 
@@ -207,7 +217,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import TrainConfig, check_run_dir, resume_config, train
 
     model_config = get_preset(args.preset)
-    overrides = {k: v for k, v in (("hidden", args.hidden), ("n_blocks", args.n_blocks)) if v is not None}
+    overrides = {k: v for k, v in (("kind", args.kind), ("hidden", args.hidden), ("n_blocks", args.n_blocks))
+                 if v is not None}
     model_config = replace(model_config, **overrides)
     given = {name: getattr(args, name) for name in
              ("epochs", "steps", "batch_size", "lr", "seed", "eval_every", "train_limit", "val_limit",
@@ -355,13 +366,32 @@ def cmd_report(args: argparse.Namespace) -> int:
         field = gradient_field(model, images, 14, 14, 0)
         save_png(field_image(field, 14, 14, log=True), out / name)
         written.append(f"{name} ({int((field > 0).sum())} nonzero)")
+    if not args.no_measure:
+        from .data import load_data
+        from .results import RESULTS_NAME, measure, write_results
+
+        results = measure(ckpt, load_data(args.data_dir, args.data_file)["test"])
+        write_results(out, results)
+        written.append(f"{RESULTS_NAME} (test {results['test_bits_per_dim']:.4f} bits/dim)")
     print(f"wrote to {out}: " + ", ".join(written))
+    return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from .errors import ConfigError
+    from .results import read_results, results_table
+
+    missing = [f for f in args.folders if not read_results(f)]
+    if missing:
+        raise ConfigError(f"no results.json in {', '.join(missing)}; run `python -m pixelcnn report --checkpoint "
+                          f"{missing[0]}` first")
+    print(results_table([Path(f) for f in args.folders]))
     return 0
 
 
 COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample,
             "receptive-field": cmd_receptive_field,
-            "report": cmd_report}
+            "report": cmd_report, "results": cmd_results}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -161,7 +161,7 @@ def active_run() -> RunInfo | None:
 
 def train_command(run_dir: Path, model: PixelCNNConfig, config: TrainConfig) -> list[str]:
     """The ``python -m pixelcnn train`` command line for a new job."""
-    cmd = [sys.executable, "-m", "pixelcnn", "train", "--out", str(run_dir),
+    cmd = [sys.executable, "-m", "pixelcnn", "train", "--out", str(run_dir), "--kind", model.kind,
            "--hidden", str(model.hidden), "--n-blocks", str(model.n_blocks),
            "--batch-size", str(config.batch_size), "--lr", repr(config.lr), "--seed", str(config.seed),
            "--lr-schedule", config.lr_schedule, "--device", config.device]

@@ -327,6 +327,7 @@ def _train(run_dir: Path, model_config: PixelCNNConfig, config: TrainConfig, dat
     try:
         run.emit({"event": "start", "step": start_step, "total_steps": total_steps,
                   "steps_per_epoch": steps_per_epoch, "resumed": resume, "device": str(device),
+                  "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                   "model": model_config.to_dict(), "train": config.to_dict(), "elapsed": elapsed(),
                   "processes": world.world_size})
         order, order_epoch = None, -1

@@ -94,6 +94,47 @@ def test_receptive_field_follows_the_sliders(app, no_data):
     assert not app.exception
 
 
+def test_receptive_field_compares_three_kinds_and_grows_with_depth(app, no_data):
+    open_page(app, "pages/receptive_field.py")
+    assert app.multiselect(key="rf_models").value == ["paper (random weights)", "rgb (random weights)",
+                                                      "gated (random weights)"]
+    assert len(app.get("plotly_chart")) == 3
+    counts = [int(c.value.split()[0]) for c in app.caption if "nonzero gradient" in c.value]
+    paper, rgb, gated = counts
+    assert paper == rgb < gated  # at channel 0 rgb sees what paper sees; gated has no blind spot
+    assert all("equal to the analytic one" in c.value for c in app.caption if "nonzero gradient" in c.value)
+    app.select_slider(key="rf_channel").set_value(2).run()
+    counts = [int(c.value.split()[0]) for c in app.caption if "nonzero gradient" in c.value]
+    assert counts[1] == counts[0] + 1  # blue sees red and green of its own pixel
+
+    def grown() -> list[int]:
+        return [int(image.captions[0].split("→ ")[1].split()[0]) for image in app.image]
+
+    shallow = grown()
+    app.slider(key="rf_depth").set_value(12).run()
+    deep = grown()
+    assert len(deep) == 3 and all(d > s for d, s in zip(deep, shallow)), (shallow, deep)
+
+
+def test_samples_page_compares_two_models(app, no_data):
+    pick_random_weights(app)
+    open_page(app, "pages/samples.py")
+    app.number_input(key="samples_n").set_value(4).run()
+    app.selectbox(key="samples_compare").select("lecture (random weights)").run()
+    assert not app.exception
+    captions = [caption for image in app.image for caption in image.captions]
+    assert sum(caption.startswith("4 samples (cached") for caption in captions) == 2, captions
+    assert [h.value for h in app.main.subheader] == ["random weights (tiny, seed 0)",
+                                                     "random weights (lecture, seed 0)"]
+
+
+def test_models_page_puts_two_shipped_models_side_by_side(app, no_data):
+    open_page(app, "pages/models.py")
+    assert app.selectbox(key="models_left").value == "paper" and app.selectbox(key="models_right").value == "rgb"
+    values = [m.value for m in app.metric]
+    assert len(values) == 2 and all(v.replace(".", "").isdigit() for v in values), values
+
+
 def test_samples_page_draws_a_grid(app, no_data):
     pick_random_weights(app)
     open_page(app, "pages/samples.py")

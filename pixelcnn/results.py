@@ -1,0 +1,91 @@
+"""A shipped model's measured results (``results.json``) and the README's results table.
+
+``python -m pixelcnn report`` measures and writes ``results.json`` beside the
+checkpoint; ``python -m pixelcnn results`` prints the table from those files,
+so every number in the README's table comes from a command run on the
+shipped artefacts.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .checkpoint import Checkpoint, atomic_write
+from .metrics import METRICS_NAME, read_events
+from .model import count_parameters
+from .train import evaluate, read_json_object
+
+RESULTS_NAME = "results.json"
+CHECK_IMAGES = 500
+
+
+def training_record(run_dir: Path) -> dict[str, Any]:
+    """Epochs, steps, wall-clock training time, devices and best validation bits/dim, from ``metrics.jsonl``."""
+    events = read_events(Path(run_dir) / METRICS_NAME)
+    starts = [e for e in events if e.get("event") == "start"]
+    trains = [e for e in events if e.get("event") == "train"]
+    vals = [e["bits_per_dim"] for e in events if e.get("event") == "val"]
+    last = trains[-1] if trains else {}
+    return {
+        "steps": last.get("step", 0),
+        "epochs": round(float(last.get("epoch", 0.0)), 2),
+        "train_seconds": round(float(last.get("elapsed", 0.0)), 1),
+        "devices": sorted({str(e.get("device_name") or e.get("device", "?")) for e in starts}),
+        "sessions": len(starts),
+        "best_val_bits_per_dim": min(vals) if vals else None,
+    }
+
+
+def measure(ckpt: Checkpoint, test_images: np.ndarray) -> dict[str, Any]:
+    """Test bits/dim on every test image and on the first :data:`CHECK_IMAGES` (the shipped-model test's check)."""
+    model = ckpt.model
+    return {
+        "kind": ckpt.config.kind,
+        "parameters": count_parameters(model),
+        "test_bits_per_dim": evaluate(model, test_images),
+        "test_images": len(test_images),
+        f"test{CHECK_IMAGES}_bits_per_dim": evaluate(model, test_images[:CHECK_IMAGES]),
+        **training_record(ckpt.path.parent),
+    }
+
+
+def write_results(run_dir: Path, results: dict[str, Any]) -> None:
+    atomic_write(Path(run_dir) / RESULTS_NAME, lambda f: f.write(json.dumps(results, indent=2).encode()))
+
+
+def read_results(run_dir: str | Path) -> dict[str, Any]:
+    """A run folder's ``results.json``, or {} if it has none."""
+    return read_json_object(Path(run_dir) / RESULTS_NAME)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def results_table(run_dirs: list[Path]) -> str:
+    """The README's results table (Markdown) for run folders that hold a ``results.json``."""
+    lines = ["| model | kind | parameters | epochs | training time | trained on | best val bits/dim | test bits/dim |",
+             "|---|---|---:|---:|---:|---|---:|---:|"]
+    for folder in run_dirs:
+        r = read_results(folder)
+        if not r:
+            continue
+        val = r.get("best_val_bits_per_dim")
+        lines.append(f"| `{Path(folder).name}` | {r['kind']} | {r['parameters']:,} | {r['epochs']:g} | "
+                     f"{_minutes(r['train_seconds'])} | {', '.join(r['devices'])} | "
+                     f"{'-' if val is None else f'{val:.4f}'} | {r['test_bits_per_dim']:.4f} |")
+    return "\n".join(lines)
+
+
+def recorded_test_bits_per_dim(run_dir: str | Path) -> float | None:
+    """A run's test bits/dim: measured by ``report`` (``results.json``), else the run's own test event."""
+    measured = read_results(run_dir).get("test_bits_per_dim")
+    if isinstance(measured, (int, float)):
+        return float(measured)
+    tests = [e["bits_per_dim"] for e in read_events(Path(run_dir) / METRICS_NAME)
+             if e.get("event") == "test" and isinstance(e.get("bits_per_dim"), (int, float))]
+    return tests[-1] if tests else None
