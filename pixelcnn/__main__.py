@@ -166,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=fmt,
                        epilog="example:\n  python -m pixelcnn results checkpoints/paper checkpoints/lecture")
     p.add_argument("folders", nargs="+", help="run folders measured by `report`")
+    p.add_argument("--val-every", type=_positive_int,
+                   help="instead, validation bits/dim at every N-th epoch, one column per folder")
     return parser
 
 
@@ -379,8 +381,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_results(args: argparse.Namespace) -> int:
     from .errors import ConfigError
-    from .results import read_results, results_table
+    from .results import read_results, results_table, validation_table
 
+    if args.val_every:
+        print(validation_table([Path(f) for f in args.folders], args.val_every))
+        return 0
     missing = [f for f in args.folders if not read_results(f)]
     if missing:
         raise ConfigError(f"no results.json in {', '.join(missing)}; run `python -m pixelcnn report --checkpoint "

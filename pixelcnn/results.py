@@ -81,6 +81,23 @@ def results_table(run_dirs: list[Path]) -> str:
     return "\n".join(lines)
 
 
+def validation_table(run_dirs: list[Path], every: int = 1) -> str:
+    """Validation bits/dim by epoch (every ``every``-th epoch, and the last), one column per run (Markdown)."""
+    series = {}
+    for folder in run_dirs:
+        events = read_events(Path(folder) / METRICS_NAME)
+        series[Path(folder).name] = {round(e["epoch"]): e["bits_per_dim"] for e in events
+                                     if e.get("event") == "val" and isinstance(e.get("epoch"), (int, float))}
+    lasts = {max(s) for s in series.values() if s}
+    epochs = [e for e in range(1, max(lasts, default=0) + 1) if e % every == 0 or e == 1 or e in lasts]
+    lines = ["| epoch | " + " | ".join(series) + " |", "|---:|" + "---:|" * len(series)]
+    for epoch in epochs:
+        cells = [f"{s[epoch]:.4f}" if epoch in s else "" for s in series.values()]
+        if any(cells):
+            lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def recorded_test_bits_per_dim(run_dir: str | Path) -> float | None:
     """A run's test bits/dim: measured by ``report`` (``results.json``), else the run's own test event."""
     measured = read_results(run_dir).get("test_bits_per_dim")

@@ -6,7 +6,7 @@ import pytest
 
 from pixelcnn.checkpoint import load_checkpoint
 from pixelcnn.data import load_colored_mnist
-from pixelcnn.results import CHECK_IMAGES, read_results, results_table
+from pixelcnn.results import CHECK_IMAGES, read_results, results_table, validation_table
 from pixelcnn.runs import SHIPPED_DIR, list_runs
 from pixelcnn.train import evaluate
 
@@ -50,3 +50,11 @@ def test_readme_table_is_what_the_results_command_prints():
     folders = [ROOT / f for f in command.group(1).split()]
     assert [f.name for f in folders] == NAMES
     assert results_table(folders) in readme
+
+
+def test_readme_validation_table_is_what_the_results_command_prints():
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"python -m pixelcnn results --val-every (\d+) ((?:checkpoints/\w+ ?)+)", readme)
+    assert command, "the README must show the command that prints its validation table"
+    folders = [ROOT / f for f in command.group(2).split()]
+    assert validation_table(folders, int(command.group(1))) in readme
