@@ -11,6 +11,8 @@ by side in one run on this machine.
   one; the naive time is measured over the first rows and scaled to 28 rows.
   Also the peak resident memory of the cached sampling process.
 - receptive: one gradient receptive-field recompute for ``paper``.
+- kinds: ``paper``, ``rgb`` and ``gated`` (about the same parameter count)
+  side by side: training images/s, 100 cached samples, one receptive field.
 - device: our trainer's images/s and seconds per epoch (55,000 images) for each
   preset on whatever device is picked (CUDA, then MPS, then CPU).
 - scaling: images/s of N data-parallel processes (torchrun) against one
@@ -28,7 +30,7 @@ import time
 
 import torch
 
-from .model import PRESETS, PixelCNN
+from .model import PRESETS, build_model
 from .reference import ReferencePixelCNN
 
 
@@ -43,7 +45,7 @@ def _time_training(preset: str, impl: str, batch: int, steps: int) -> float:
     device = torch.device("cpu")
     if impl == "ours":
         prepare_cpu()
-        model = PixelCNN(config)
+        model = build_model(config)
         optimizer = make_optimizer(model, 1e-3, device)
         micro = micro_batch_size(batch, config.hidden, config.image_size)
     else:
@@ -84,12 +86,24 @@ def _time_sampling(method: str, rows: int, n: int) -> dict:
     return {"seconds": seconds, "peak_mb": peak_mb}
 
 
-def _time_receptive(repeats: int) -> float:
+def _time_sample_call(preset: str, n: int) -> float:
+    """Seconds for ``sample(n)`` (cached) from the preset's random weights."""
+    from .receptive import random_model
+    from .sampling import sample
+
+    model = random_model(PRESETS[preset], seed=0)
+    sample(model, 2)
+    start = time.perf_counter()
+    sample(model, n)
+    return time.perf_counter() - start
+
+
+def _time_receptive(repeats: int, preset: str = "paper") -> float:
     import numpy as np
 
     from .receptive import gradient_field, random_model
 
-    model = random_model(PRESETS["paper"], seed=0)
+    model = random_model(PRESETS[preset], seed=0)
     image = np.random.default_rng(0).integers(0, 4, (28, 28, 3))
     gradient_field(model, image, 14, 14, 0)
     times = []
@@ -108,7 +122,7 @@ def _time_device(preset: str, batch: int, steps: int) -> dict:
     device = pick_device("auto")
     torch.manual_seed(0)
     config = PRESETS[preset]
-    model = PixelCNN(config).to(device)
+    model = build_model(config).to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, 1e-3, device)
@@ -140,7 +154,7 @@ def _time_data_parallel(preset: str, batch: int, steps: int) -> float | None:
     world, device = distributed.setup("auto")
     torch.manual_seed(0)
     config = PRESETS[preset]
-    model = PixelCNN(config).to(device)
+    model = build_model(config).to(device)
     wrapped = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if world.active else model
     optimizer = make_optimizer(model, 1e-3, device)
@@ -184,6 +198,26 @@ def bench_sample(naive_rows: int, n: int) -> None:
     print(f"cached: {cached['seconds']:.2f} s (peak resident memory {cached['peak_mb']:.0f} MB)")
     print(f"naive:  {naive['seconds']:.1f} s (measured over the first {naive_rows} rows, scaled to 28)")
     print(f"speed-up: {naive['seconds'] / cached['seconds']:.0f}x", flush=True)
+
+
+def bench_kinds(batch: int, steps: int, n: int, repeats: int) -> None:
+    from .model import count_parameters
+
+    print(f"the three kinds at about the same size: training (batch {batch}, {steps} timed steps), "
+          f"{n} cached samples, one receptive field")
+    print(f"{'preset':<7} {'parameters':>10} {'train img/s':>12} {'sample s':>9} {'field ms':>9}")
+    base = None
+    for preset in ("paper", "rgb", "gated"):
+        ips = _child({"kind": "train", "preset": preset, "impl": "ours", "batch": batch, "steps": steps})
+        seconds = _child({"kind": "sample_call", "preset": preset, "n": n})
+        field = _child({"kind": "receptive", "repeats": repeats, "preset": preset})
+        base = base or (ips, seconds, field)
+        params = count_parameters(build_model(PRESETS[preset]))
+        row = f"{preset:<7} {params:>10,} {ips:>12.1f} {seconds:>9.2f} {field * 1000:>9.0f}"
+        if preset != "paper":
+            row += (f"  training {base[0] / ips:.2f}x the time, sampling {seconds / base[1]:.2f}x, "
+                    f"field {field / base[2]:.2f}x")
+        print(row, flush=True)
 
 
 def bench_device(presets: list[str], batch: int, steps: int) -> None:
@@ -230,17 +264,20 @@ def main(argv: list[str] | None = None) -> int:
             result = _time_device(spec["preset"], spec["batch"], spec["steps"])
         elif spec["kind"] == "ddp":
             result = _time_data_parallel(spec["preset"], spec["batch"], spec["steps"])
+        elif spec["kind"] == "sample_call":
+            result = _time_sample_call(spec["preset"], spec["n"])
         else:
-            result = _time_receptive(spec["repeats"])
+            result = _time_receptive(spec["repeats"], spec.get("preset", "paper"))
         if result is not None:  # under torchrun only rank 0 has a result to report
             print(json.dumps(result), flush=True)
         return 0
     parser = argparse.ArgumentParser(prog="python -m pixelcnn.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["train", "sample", "receptive", "device", "scaling", "all"])
+    parser.add_argument("what", choices=["train", "sample", "receptive", "kinds", "device", "scaling", "all"])
     parser.add_argument("--nproc", type=int, default=2, help="processes for the scaling benchmark")
     parser.add_argument("--preset", default="tiny", choices=list(PRESETS), help="preset for the scaling benchmark")
-    parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
+    parser.add_argument("--presets", nargs="+", choices=list(PRESETS),
+                        help="presets for train (default: the pixelcnn ones) and device (default: all)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--naive-rows", type=int, default=2)
@@ -248,13 +285,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     if args.what in ("train", "all"):
-        bench_train(args.presets, args.batch_size, args.steps)
+        bench_train(args.presets or [p for p in PRESETS if PRESETS[p].kind == "pixelcnn"], args.batch_size,
+                    args.steps)
     if args.what in ("sample", "all"):
         bench_sample(args.naive_rows, args.n)
     if args.what in ("receptive", "all"):
         bench_receptive(args.repeats)
+    if args.what in ("kinds", "all"):
+        bench_kinds(args.batch_size, args.steps, args.n, args.repeats)
     if args.what == "device":
-        bench_device(args.presets, args.batch_size, args.steps)
+        bench_device(args.presets or list(PRESETS), args.batch_size, args.steps)
     if args.what == "scaling":
         bench_scaling(args.preset, args.nproc, args.batch_size, args.steps)
     return 0
