@@ -188,12 +188,31 @@ def presets() -> list[str]:
 RANDOM = "Random weights"
 
 
+def _run_through_the_entry_script() -> None:
+    """Make every page run through ``streamlit_app.py`` and its ``st.navigation``, deep links included.
+
+    Streamlit treats a ``pages/`` folder beside the entry script as a legacy
+    multipage app until the entry script has called ``st.navigation`` once. So
+    when the first request after a server start is a link to a page (say
+    ``/samples``), that page runs alone: every file in ``pages/`` is listed in
+    the sidebar and lecture mode is not applied. The legacy page and ours share
+    their URL path, hence their page hash, so turning the legacy mode off and
+    rerunning lands on the same page, through the entry script.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def sidebar() -> None:
     """The model picker every page draws first: a shipped checkpoint, a finished run, or random weights.
 
     Each page calls it (rather than the entry script) so the same keyed widgets
     are rendered on every page and their state carries across page switches.
     """
+    _run_through_the_entry_script()
     runs = runs_with_checkpoints()
     labels = {}
     for run in runs:

@@ -4,6 +4,7 @@ Screenshots of every page and the measured response times go to ``e2e-artifacts/
 (or ``$PIXELCNN_E2E_DIR``); the folder is printed when the test runs.
 """
 
+import contextlib
 import json
 import os
 import socket
@@ -39,16 +40,16 @@ def artifacts() -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, mnist_dir):
+@contextlib.contextmanager
+def dashboard(runs: Path, mnist_dir: Path, *args: str):
+    """A dashboard server on a free loopback port (extra ``args`` after ``--`` go to the app)."""
     port = free_port()
-    runs = tmp_path_factory.mktemp("runs")
     env = dict(os.environ, PIXELCNN_RUNS_DIR=str(runs), PIXELCNN_DATA_DIR=str(mnist_dir))
     log = open(runs / "server.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-                                "--server.headless", "true", "--server.port", str(port),
-                                "--server.address", "127.0.0.1"],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+               "--server.port", str(port), "--server.address", "127.0.0.1"]
+    process = subprocess.Popen(command + (["--", *args] if args else []), cwd=ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -61,13 +62,21 @@ def server(tmp_path_factory, mnist_dir):
     else:
         process.kill()
         pytest.fail("the dashboard did not come up within 90 s: " + (runs / "server.log").read_text()[-2000:])
-    yield {"url": url, "runs": runs, "pid": process.pid}
-    process.terminate()
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+        yield {"url": url, "runs": runs, "pid": process.pid}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, mnist_dir):
+    with dashboard(tmp_path_factory.mktemp("runs"), mnist_dir) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -235,3 +244,59 @@ def test_ten_sessions_at_once(server, browser, artifacts):
         page.context.close()
     (artifacts / "load.json").write_text(json.dumps({k: round(v, 2) for k, v in load.items()}, indent=2))
     print(json.dumps(load, indent=2))
+
+
+def test_side_by_side_views(server, browser, artifacts):
+    """The #8 comparisons in the browser: three receptive fields and their growth, two models' samples,
+    two models' curves and test bits/dim."""
+    page = browser.new_page(viewport={"width": 1500, "height": 2200})
+    page.goto(server["url"] + "/receptive_field")
+    page.wait_for_selector("h1:has-text('Receptive field')", timeout=120_000)
+    wait_idle(page)
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length === 3", timeout=60_000)
+    for name in ("paper (random weights)", "rgb (random weights)", "gated (random weights)"):
+        assert page.get_by_role("heading", name=name).count() == 1, name
+    assert page.get_by_text("first layer + 3 →").count() == 3
+    depth = page.get_by_role("slider").last
+    depth.focus()
+    page.keyboard.press("ArrowRight")
+    wait_idle(page)
+    page.wait_for_selector("text=first layer + 4 →", timeout=30_000)
+    no_exception(page)
+    page.screenshot(path=str(artifacts / "receptive_field-side-by-side.png"), full_page=True)
+
+    go_to(page, "Samples")
+    page.wait_for_selector("text=samples (cached", timeout=180_000)
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Compare side by side with").click()
+    page.get_by_role("option", name="rgb (trained)").click()
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stImageCaption\"]')]"
+                           ".filter(c => c.textContent.startsWith('100 samples (cached')).length === 2",
+                           timeout=180_000)
+    wait_idle(page)
+    assert page.get_by_text("test 0.0904 bits/dim").count() == 1
+    no_exception(page)
+    page.screenshot(path=str(artifacts / "samples-side-by-side.png"), full_page=True)
+
+    go_to(page, "Models")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stMetric\"]').length === 2",
+                           timeout=60_000)
+    assert page.get_by_text("0.1341", exact=True).count() == 1 and page.get_by_text("0.0904", exact=True).count() == 1
+    no_exception(page)
+    page.screenshot(path=str(artifacts / "models-side-by-side.png"), full_page=True)
+    page.close()
+
+
+def test_deep_links_into_a_fresh_server_keep_the_app_navigation(tmp_path, mnist_dir, browser):
+    """A link to a page as the first request after a start runs through streamlit_app.py: its navigation
+    (not a listing of pages/), and lecture mode still without Train."""
+    with dashboard(tmp_path, mnist_dir, "--lecture") as lecture:
+        page = browser.new_page()
+        page.goto(lecture["url"] + "/train")
+        page.wait_for_selector("h1", timeout=120_000)
+        wait_idle(page)
+        nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+        assert "Overview" in nav and "Train" not in nav and "common" not in nav, nav
+        assert page.locator("h1").first.inner_text() != "Train"
+        page.goto(lecture["url"] + "/receptive_field")
+        page.wait_for_selector("h1:has-text('Receptive field')", timeout=120_000)
+        page.close()
