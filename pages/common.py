@@ -188,6 +188,9 @@ def presets() -> list[str]:
 RANDOM = "Random weights"
 
 
+_HANDED_OVER = "_handed_to_entry_script"
+
+
 def _run_through_the_entry_script() -> None:
     """Make every page run through ``streamlit_app.py`` and its ``st.navigation``, deep links included.
 
@@ -197,11 +200,14 @@ def _run_through_the_entry_script() -> None:
     ``/samples``), that page runs alone: every file in ``pages/`` is listed in
     the sidebar and lecture mode is not applied. The legacy page and ours share
     their URL path, hence their page hash, so turning the legacy mode off and
-    rerunning lands on the same page, through the entry script.
+    rerunning lands on the same page, through the entry script. Once per
+    session at most: ``AppTest`` restores the legacy mode before every run, and
+    a rerun there would swallow the widget event that started the run.
     """
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
+    if PagesManager.uses_pages_directory and not st.session_state.get(_HANDED_OVER):
+        st.session_state[_HANDED_OVER] = True
         PagesManager.uses_pages_directory = False
         st.rerun()
 

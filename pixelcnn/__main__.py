@@ -69,7 +69,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .model import PRESETS
+    from .model import KINDS, PRESETS
 
     parser = _Parser(prog="python -m pixelcnn", description="PixelCNN on colored MNIST.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -94,9 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int,
                    help="images per optimizer step, over all processes under torchrun (default 128)")
     p.add_argument("--lr", type=_positive_float, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--kind", choices=["pixelcnn", "rgb", "gated"],
+    p.add_argument("--kind", choices=KINDS,
                    help="pixelcnn, rgb (channel-autoregressive) or gated (overrides the preset)")
-    p.add_argument("--hidden", type=_positive_int, help="width: residual stream, or feature maps per stack for gated (overrides the preset)")
+    p.add_argument("--hidden", type=_positive_int,
+                   help="width: the residual stream, or the feature maps per stack for gated (overrides the preset)")
     p.add_argument("--n-blocks", type=_nonnegative_int, help="number of residual blocks (overrides the preset)")
     p.add_argument("--train-limit", type=_positive_int, help="train on the first N training images only")
     p.add_argument("--val-limit", type=_positive_int, help="validate on the first N validation images only")

@@ -73,7 +73,7 @@ class PixelCNNConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ConfigError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-        if self.hidden % 2:
+        if self.hidden % 2 and self.kind != "gated":
             raise ConfigError(f"hidden must be even (the bottleneck is hidden // 2), got {self.hidden}")
         for name in ("first_kernel", "block_kernel"):
             if getattr(self, name) % 2 == 0:

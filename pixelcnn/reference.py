@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .errors import ConfigError
 from .model import PixelCNN, PixelCNNConfig
 
 
@@ -46,6 +47,8 @@ class ReferencePixelCNN(nn.Module):
 
     def __init__(self, config: PixelCNNConfig):
         super().__init__()
+        if config.kind != "pixelcnn":
+            raise ConfigError(f"the dense reference is the exercise's model only (kind pixelcnn), not {config.kind!r}")
         self.config = config
         self.input_conv = DenseMaskedConv2d(config.channels, config.hidden, config.first_kernel, "A")
         self.blocks = nn.ModuleList(ReferenceBlock(config.hidden, config.block_kernel) for _ in range(config.n_blocks))

@@ -113,7 +113,7 @@ def test_report_writes_the_exercise_images(tmp_path, small_data, capsys):
     run = tmp_path / "run"
     train(run, PixelCNNConfig(hidden=8, n_blocks=1), TrainConfig(steps=4, batch_size=32, eval_every=2,
                                                                   device="cpu"), small_data)
-    assert main(["report", "--checkpoint", str(run)]) == 0
+    assert main(["report", "--checkpoint", str(run), "--no-measure"]) == 0
     out = capsys.readouterr().out
     assert "field-random.png" in out and "field-trained.png" in out
     svg = (run / "curves.svg").read_text()
@@ -121,3 +121,37 @@ def test_report_writes_the_exercise_images(tmp_path, small_data, capsys):
     assert Image.open(run / "samples.png").size == (10 * 29 + 1, 10 * 29 + 1)
     for name in ("field-random.png", "field-trained.png"):
         assert Image.open(run / name).size == (280, 280)
+
+
+def test_results_measures_and_tabulates(tmp_path, small_data, capsys):
+    from pixelcnn.model import PixelCNNConfig
+    from pixelcnn.results import measure, write_results
+    from pixelcnn.train import TrainConfig, train
+
+    runs = []
+    for kind in ("pixelcnn", "gated"):
+        run = tmp_path / kind
+        train(run, PixelCNNConfig(kind=kind, hidden=8, n_blocks=1), TrainConfig(steps=3, batch_size=32,
+                                                                                device="cpu"), small_data)
+        results = measure(load_checkpoint(run), small_data["test"])
+        assert results["test_images"] == len(small_data["test"]) and results["steps"] == 3
+        assert results["test500_bits_per_dim"] == pytest.approx(results["test_bits_per_dim"])  # < 500 images
+        write_results(run, results)
+        runs.append(str(run))
+    assert main(["results", *runs]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("| model | kind |") and len(table) == 4
+    assert "| `gated` | gated |" in table[3]
+    assert main(["results", *runs, str(tmp_path / "nothing")]) == 2
+    assert "no results.json" in capsys.readouterr().err
+
+
+def test_dashboard_jobs_keep_the_kind():
+    from pixelcnn.__main__ import build_parser
+    from pixelcnn.model import PixelCNNConfig
+    from pixelcnn.runs import train_command
+    from pixelcnn.train import TrainConfig
+
+    command = train_command("runs/x", PixelCNNConfig(kind="gated", hidden=16, n_blocks=2), TrainConfig(steps=5))
+    args = build_parser().parse_args(command[3:])
+    assert (args.kind, args.hidden, args.n_blocks, args.steps) == ("gated", 16, 2, 5)

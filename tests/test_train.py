@@ -90,17 +90,17 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, small_data)
                 model.output_logits.bias.fill_(float("nan"))
 
     import pixelcnn.train as train_mod
-    original = train_mod.PixelCNN
+    original = train_mod.build_model
 
     def capture(config):
         holder["model"] = original(config)
         return holder["model"]
 
-    train_mod.PixelCNN = capture
+    train_mod.build_model = capture
     try:
         summary = train(tmp_path / "run", TINY, quick(steps=10), small_data, callback=poison)
     finally:
-        train_mod.PixelCNN = original
+        train_mod.build_model = original
     assert summary["status"] == "failed" and "nan" in summary["message"].lower()
     ckpt = load_checkpoint(tmp_path / "run")
     assert ckpt.train["step"] == 3
