@@ -32,7 +32,8 @@ compare = st.selectbox("Compare side by side with", ["nothing"] + list(others), 
 st.caption(f"Model: {choice.label}. Change it in the sidebar.")
 
 
-def test_bits(of: ModelChoice) -> str:
+def score_label(of: ModelChoice) -> str:
+    """The test bits/dim recorded for a model, as shown above its samples."""
     if of.kind == "random":
         return "untrained"
     value = recorded_test_bits_per_dim(Path(of.path).parent)
@@ -77,7 +78,7 @@ else:
     left, right = st.columns(2)
     for where, shown_choice in ((left, choice), (right, other_choice)):
         where.subheader(shown_choice.label)
-        where.markdown(f"**{test_bits(shown_choice)}**")
+        where.markdown(f"**{score_label(shown_choice)}**")
         try:
             shown_model = model if shown_choice is choice else model_for(shown_choice)
         except PixelCNNError as err:
