@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 from pathlib import Path
 
@@ -103,7 +104,9 @@ def loss_figure(runs: dict[str, dict[str, list[tuple[float, float]]]], smoothing
             steps, values = zip(*series["val"])
             fig.add_scatter(x=list(steps), y=list(values), mode="lines+markers", name=prefix + "validation",
                             line={"color": color, "width": 2.5, "dash": "dot"}, marker={"size": 7})
-    fig.update_layout(xaxis_title=x, yaxis_title="bits per dimension", height=380,
+    # Log scale: the first steps fall from 2.0, the differences that matter lie near 0.1.
+    fig.update_yaxes(type="log")
+    fig.update_layout(xaxis_title=x, yaxis_title="bits per dimension (log scale)", height=380,
                       margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": 1.12})
     return fig
 
@@ -188,6 +191,9 @@ def mask_figure(mask: np.ndarray, title: str):
     return fig
 
 
+_LOG_TICKS = [0.05, 0.06, 0.07, 0.08, 0.09, 0.1, 0.12, 0.14, 0.16, 0.18, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 1, 1.5, 2, 3]
+
+
 def curves_svg(series: dict[str, list[tuple[float, float]]], steps_per_epoch: int | None = None,
                smoothing: float = 0.9, width: int = 720, height: int = 400) -> str:
     """Training (smoothed) and validation bits/dim against epochs (or steps) as a standalone SVG chart."""
@@ -201,29 +207,32 @@ def curves_svg(series: dict[str, list[tuple[float, float]]], steps_per_epoch: in
         raise ValueError("no curves to draw")
     left, right, top, bottom = 70, 20, 30, 50
     x_max = max(x for x, _ in points) or 1.0
-    ys = [y for _, y in points]
-    y_low, y_high = min(ys), max(ys)
-    y_low, y_high = y_low - 0.05 * (y_high - y_low + 1e-9), y_high + 0.05 * (y_high - y_low + 1e-9)
+    # Log scale: the first steps fall from 2.0, the differences that matter lie near 0.1.
+    logs = [math.log10(max(y, 1e-6)) for _, y in points]
+    pad = 0.03 * (max(logs) - min(logs) + 1e-9)
+    y_low, y_high = min(logs) - pad, max(logs) + pad
 
     def px(x: float, y: float) -> tuple[float, float]:
         return (left + x / x_max * (width - left - right),
-                top + (y_high - y) / (y_high - y_low) * (height - top - bottom))
+                top + (y_high - math.log10(max(y, 1e-6))) / (y_high - y_low) * (height - top - bottom))
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>']
-    for i in range(6):
-        y = y_low + (y_high - y_low) * i / 5
+    ticks = [t for t in _LOG_TICKS if y_low <= math.log10(t) <= y_high]
+    if len(ticks) < 2:
+        ticks = [10 ** (y_low + (y_high - y_low) * i / 5) for i in range(6)]
+    for y in ticks:
         _, yy = px(0, y)
         out.append(f'<line x1="{left}" x2="{width - right}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#e5e5e5"/>'
-                   f'<text x="{left - 8}" y="{yy + 4:.1f}" text-anchor="end">{y:.3f}</text>')
+                   f'<text x="{left - 8}" y="{yy + 4:.1f}" text-anchor="end">{y:g}</text>')
     for i in range(6):
         x = x_max * i / 5
-        xx, _ = px(x, y_low)
+        xx, _ = px(x, 10 ** y_low)
         out.append(f'<text x="{xx:.1f}" y="{height - bottom + 18}" text-anchor="middle">{x:.1f}</text>')
     out.append(f'<text x="{(left + width - right) / 2}" y="{height - 10}" text-anchor="middle">'
                f'{"epoch" if steps_per_epoch else "step"}</text>')
     out.append(f'<text x="16" y="{(top + height - bottom) / 2}" text-anchor="middle" '
-               f'transform="rotate(-90 16 {(top + height - bottom) / 2})">bits per dimension</text>')
+               f'transform="rotate(-90 16 {(top + height - bottom) / 2})">bits per dimension (log scale)</text>')
     if train:
         path = " ".join(f"{a:.1f},{b:.1f}" for a, b in (px(x, y) for x, y in train))
         out.append(f'<polyline points="{path}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>')

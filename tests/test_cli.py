@@ -118,6 +118,7 @@ def test_report_writes_the_exercise_images(tmp_path, small_data, capsys):
     assert "field-random.png" in out and "field-trained.png" in out
     svg = (run / "curves.svg").read_text()
     assert svg.startswith("<svg") and svg.count("<circle") == 2  # the two validations
+    assert "bits per dimension (log scale)" in svg
     assert Image.open(run / "samples.png").size == (10 * 29 + 1, 10 * 29 + 1)
     for name in ("field-random.png", "field-trained.png"):
         assert Image.open(run / name).size == (280, 280)
