@@ -86,18 +86,19 @@ def _gated_masks(kernel_size: int, first: bool) -> tuple[np.ndarray, np.ndarray]
 
 
 def _gated_field(config: PixelCNNConfig, reach: np.ndarray, layers: int) -> np.ndarray:
-    """Walk a gated model backwards: what the horizontal stack at ``reach`` reads, layer by layer."""
+    """Walk a gated model backwards from the horizontal stack at ``reach`` through ``layers`` gated layers
+    after the first, then the first: the input pixels it reads.
+
+    A layer's vertical output and the vertical pre-activation that its horizontal
+    stack adds at the same position both read the vertical window below them.
+    """
     horizontal_reach, vertical_reach = reach, np.zeros_like(reach)
-    for index in range(layers, -1, -1):
-        first = index == 0
-        vertical, horizontal = _gated_masks(config.first_kernel if first else config.block_kernel, first)
-        # The horizontal stack adds the vertical pre-activation at its own position.
-        vertical_in = _spread(horizontal_reach | vertical_reach, vertical)
-        horizontal_in = _spread(horizontal_reach, horizontal)
-        if first:
-            return vertical_in | horizontal_in
-        horizontal_reach, vertical_reach = horizontal_in, vertical_in
-    raise AssertionError("unreachable")
+    vertical, horizontal = _gated_masks(config.block_kernel, first=False)
+    for _ in range(layers):
+        horizontal_reach, vertical_reach = (_spread(horizontal_reach, horizontal),
+                                            _spread(horizontal_reach | vertical_reach, vertical))
+    vertical, horizontal = _gated_masks(config.first_kernel, first=True)
+    return _spread(horizontal_reach | vertical_reach, vertical) | _spread(horizontal_reach, horizontal)
 
 
 def analytic_field(config: PixelCNNConfig, row: int, col: int, n_blocks: int | None = None,
