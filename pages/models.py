@@ -30,7 +30,8 @@ rows = []
 for run in runs:
     model_cfg = run.config.get("model", {})
     train_cfg = run.config.get("train", {})
-    progress = progress_of(events_of(run.path))
+    events = events_of(run.path)
+    progress = progress_of(events)
     try:
         params = sum(row["parameters"] for row in architecture_table(PixelCNNConfig.from_dict(model_cfg)))
     except (PixelCNNError, TypeError):
@@ -42,30 +43,28 @@ for run in runs:
         "width": model_cfg.get("hidden"), "blocks": model_cfg.get("n_blocks"), "parameters": params,
         "epochs": round(progress["step"] / steps_per_epoch, 2), "batch": train_cfg.get("batch_size"),
         "lr": train_cfg.get("lr"), "best val bits/dim": min(vals) if vals else None,
-        "test bits/dim": recorded_test_bits_per_dim(run.path),
+        "test bits/dim": recorded_test_bits_per_dim(run.path, events),
     })
 st.dataframe(rows, hide_index=True, width="stretch")
 
 names = [r.name for r in runs]
+by_name = {r.name: r for r in runs}
 newest_run = [r.name for r in runs if r.kind == "run"][:1]
 default = [r.name for r in runs if r.kind == "shipped"] + newest_run
 chosen = st.multiselect("Curves to compare", names, default=default, key="models_compare")
 smoothing = st.slider("Smoothing of the training curves", 0.0, 0.99, 0.8, key="models_smoothing")
 if chosen:
-    by_name = {r.name: r for r in runs}
     st.plotly_chart(loss_figure({n: curves_of(by_name[n].path) for n in chosen}, smoothing), key="models_chart")
 
 st.header("Side by side")
-by_name = {r.name: r for r in runs}
 c1, c2 = st.columns(2)
 pair = [c1.selectbox("Left", names, index=0, key="models_left"),
         c2.selectbox("Right", names, index=names.index("rgb") if "rgb" in names else min(1, len(names) - 1),
                      key="models_right")]
-left_bits = recorded_test_bits_per_dim(by_name[pair[0]].path)
-for column, name in zip((c1, c2), pair):
+scores = [recorded_test_bits_per_dim(by_name[name].path, events_of(by_name[name].path)) for name in pair]
+for column, name, bits in zip((c1, c2), pair, scores):
     run = by_name[name]
-    bits = recorded_test_bits_per_dim(run.path)
-    delta = None if column is c1 or bits is None or left_bits is None else f"{bits - left_bits:+.4f} vs left"
+    delta = None if column is c1 or None in scores else f"{bits - scores[0]:+.4f} vs left"
     column.metric("test bits/dim", "not measured" if bits is None else f"{bits:.4f}", delta=delta,
                   delta_color="inverse")
     column.plotly_chart(loss_figure({name: curves_of(run.path)}, smoothing),

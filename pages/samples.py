@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from pages.common import (ModelChoice, comparison_options, dataset, model_for, model_key, picked_model_or_stop,
-                          shared_memo, sidebar)
+from pages.common import (ModelChoice, comparison_options, dataset, events_of, model_for, model_key,
+                          picked_model_or_stop, shared_memo, sidebar)
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import image_grid, png_bytes, upscale
 from pixelcnn.results import recorded_test_bits_per_dim
@@ -36,7 +36,8 @@ def score_label(of: ModelChoice) -> str:
     """The test bits/dim recorded for a model, as shown above its samples."""
     if of.kind == "random":
         return "untrained"
-    value = recorded_test_bits_per_dim(Path(of.path).parent)
+    folder = Path(of.path).parent
+    value = recorded_test_bits_per_dim(folder, events_of(folder))
     return "test bits/dim not measured" if value is None else f"test {value:.4f} bits/dim"
 
 

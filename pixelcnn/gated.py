@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import ConfigError
-from .model import PixelCNNConfig, count_parameters
+from .model import PixelCNNConfig, count_parameters, scale_values
 
 
 def gate(x: torch.Tensor) -> torch.Tensor:
@@ -39,8 +39,7 @@ def gate(x: torch.Tensor) -> torch.Tensor:
 class GatedLayer(nn.Module):
     """One gated layer. ``first`` makes both stacks strict (type A): they read the image, shifted.
 
-    Shape: v, h (B, in, H, W) -> v', h' (B, p, H, W); also returns the vertical
-    pre-activation (B, 2p, H, W), which the cached sampler reuses.
+    Shape: v, h (B, in, H, W) -> v', h' (B, p, H, W).
     """
 
     def __init__(self, in_channels: int, p: int, kernel_size: int, first: bool):
@@ -64,10 +63,10 @@ class GatedLayer(nn.Module):
         width = h.shape[3]
         return self.horizontal(F.pad(h, (self.q + shift, 0, 0, 0)))[:, :, :, :width]
 
-    def forward(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         v_pre = self.vertical_pre(v)
         h_new = self.h_out(gate(self.horizontal_pre(h) + self.v_to_h(v_pre)))
-        return gate(v_pre), h_new if self.first else h + h_new, v_pre
+        return gate(v_pre), h_new if self.first else h + h_new
 
 
 class GatedPixelCNN(nn.Module):
@@ -93,14 +92,13 @@ class GatedPixelCNN(nn.Module):
 
     def scale_input(self, x: torch.Tensor) -> torch.Tensor:
         """Map values 0..levels-1 to [-1, 1] in the parameters' dtype."""
-        dtype = self.output_logits.weight.dtype
-        return x.to(dtype) * (2.0 / (self.config.levels - 1)) - 1.0
+        return scale_values(x, self.config.levels, self.output_logits.weight.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, height, width = x.shape
         v = h = self.scale_input(x)
         for layer in self.layers:
-            v, h, _ = layer(v, h)
+            v, h = layer(v, h)
         logits = self.output_logits(F.relu(self.output_hidden(F.relu(h))))
         return logits.reshape(b, self.config.levels, c, height, width)
 

@@ -113,6 +113,11 @@ def get_preset(name: str) -> PixelCNNConfig:
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
 
 
+def scale_values(x: torch.Tensor, levels: int, dtype: torch.dtype) -> torch.Tensor:
+    """Map values 0..levels-1 to [-1, 1] in ``dtype``: every kind's input scaling."""
+    return x.to(dtype) * (2.0 / (levels - 1)) - 1.0
+
+
 def kernel_mask(kernel_size: int, mask_type: str) -> torch.Tensor:
     """The live taps of a masked kernel's stored rows: a (k // 2 + 1, k) 0/1 tensor.
 
@@ -254,8 +259,7 @@ class PixelCNN(nn.Module):
 
     def scale_input(self, x: torch.Tensor) -> torch.Tensor:
         """Map values 0..levels-1 to [-1, 1] in the parameters' dtype."""
-        dtype = self.output_logits.weight.dtype
-        return x.to(dtype) * (2.0 / (self.config.levels - 1)) - 1.0
+        return scale_values(x, self.config.levels, self.output_logits.weight.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, height, width = x.shape

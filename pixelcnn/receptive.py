@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import ConfigError
-import torch.nn as nn
-
 from .model import PixelCNNConfig, build_model, kernel_mask
 from .runtime import prepare_cpu
 

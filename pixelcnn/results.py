@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .checkpoint import Checkpoint, atomic_write
-from .metrics import METRICS_NAME, read_events
+from .metrics import METRICS_NAME, progress_of, read_events
 from .model import count_parameters
 from .train import evaluate, read_json_object
 
@@ -98,11 +98,12 @@ def validation_table(run_dirs: list[Path], every: int = 1) -> str:
     return "\n".join(lines)
 
 
-def recorded_test_bits_per_dim(run_dir: str | Path) -> float | None:
-    """A run's test bits/dim: measured by ``report`` (``results.json``), else the run's own test event."""
+def recorded_test_bits_per_dim(run_dir: str | Path, events: list[dict[str, Any]] | None = None) -> float | None:
+    """A run's test bits/dim: measured by ``report`` (``results.json``), else the run's own test event.
+
+    ``events`` are the run's metrics events if the caller already holds them (the dashboard caches them).
+    """
     measured = read_results(run_dir).get("test_bits_per_dim")
     if isinstance(measured, (int, float)):
         return float(measured)
-    tests = [e["bits_per_dim"] for e in read_events(Path(run_dir) / METRICS_NAME)
-             if e.get("event") == "test" and isinstance(e.get("bits_per_dim"), (int, float))]
-    return tests[-1] if tests else None
+    return progress_of(read_events(Path(run_dir) / METRICS_NAME) if events is None else events)["test"]

@@ -131,7 +131,7 @@ class CachedGatedPixelCNN:
         below = self.image[:, r:r + q1 + 1, 1:].permute(0, 3, 1, 2)  # rows r - q1 - 1 .. r - 1
         for index, layer in enumerate(self.model.layers):
             v_pre = F.conv2d(below, layer.vertical.weight, layer.vertical.bias)[:, :, 0].transpose(1, 2)
-            w, b = _matrix(layer.v_to_h)
+            _, _, w, b, _, _ = self.layers[index]
             self.v_to_h[index] = torch.addmm(b, v_pre.reshape(-1, v_pre.shape[-1]), w).view(self.n, size, -1)
             self.vertical[index][:, r + q2, q2:q2 + size] = gate(v_pre.transpose(1, 2)).transpose(1, 2)
             below = self.vertical[index][:, r:r + q2 + 1].permute(0, 3, 1, 2)  # rows r - q2 .. r
