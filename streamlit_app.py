@@ -9,7 +9,7 @@ from pages.common import lecture_mode
 from pixelcnn.runtime import prepare_cpu
 
 st.set_page_config(page_title="PixelCNN on colored MNIST", page_icon=":material/grid_on:", layout="wide")
-prepare_cpu()
+prepare_cpu(interactive=True)  # in every script run: the denormal flush is per thread
 
 pages = [
     st.Page("pages/overview.py", title="Overview", icon=":material/school:", default=True),

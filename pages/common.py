@@ -20,6 +20,7 @@ from pixelcnn.metrics import METRICS_NAME, curves, read_events
 from pixelcnn.model import PRESETS, get_preset
 from pixelcnn.receptive import analytic_field, gradient_field, random_model
 from pixelcnn.runs import RunInfo, list_runs
+from pixelcnn.serving import check_servable
 
 MODEL_KEY = "model_choice"
 
@@ -44,7 +45,9 @@ class ModelChoice:
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
 def _load_checkpoint_model(path: str, mtime_ns: int) -> nn.Module:
-    return load_checkpoint(path).model
+    ckpt = load_checkpoint(path)
+    check_servable(ckpt.config)
+    return ckpt.model
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -141,10 +144,20 @@ def value_counts_of(split: str, digit: str) -> np.ndarray:
 
 
 def labels() -> dict[str, np.ndarray] | None:
+    """The digit labels, or None when they are absent or damaged (see :func:`labels_problem`)."""
     try:
         return _labels(data_dir())
     except PixelCNNError:
         return None
+
+
+def labels_problem() -> str | None:
+    """Why the label files cannot be used, if they are there but damaged."""
+    try:
+        _labels(data_dir())
+    except PixelCNNError as err:
+        return f"No digit filter: {err}"
+    return None
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

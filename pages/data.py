@@ -1,7 +1,7 @@
 import numpy as np
 import streamlit as st
 
-from pages.common import data_dir, dataset, forget_data, labels, sidebar, value_counts_of
+from pages.common import data_dir, dataset, forget_data, labels, labels_problem, sidebar, value_counts_of
 from pixelcnn.data import download_mnist, resolve_data_dir
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import histogram_figure, image_grid, upscale
@@ -17,6 +17,7 @@ if data is None:
         try:
             download_mnist(folder, progress=lambda fraction, text: bar.progress(fraction, text=text))
         except PixelCNNError as err:
+            bar.empty()
             st.error(str(err))
             st.stop()
         forget_data()
@@ -37,7 +38,7 @@ with right:
         digit = st.selectbox("Digit", ["all"] + [str(d) for d in range(10)], key="data_digit")
     else:
         digit = "all"
-        st.caption("No labels with this data, so no digit filter.")
+        st.caption(labels_problem() or "No label files beside the images, so no digit filter.")
 images = data[split]
 if digit != "all":
     images = images[digit_labels[split] == int(digit)]

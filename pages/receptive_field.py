@@ -60,8 +60,12 @@ for column, label in zip(st.columns(len(chosen)), chosen):
 
 st.header("How the field grows, layer by layer")
 depth_max = max((m.config.n_blocks for m in models.values()), default=0)
-depth = st.slider("Layers after the first", 0, depth_max, min(3, depth_max), key="rf_depth",
-                  help="The first layer alone (0), then each residual block (paper, rgb) or gated layer (gated).")
+if depth_max == 0:
+    depth = 0
+    st.caption("These models have no layers after the first: the field below is the first layer's alone.")
+else:
+    depth = st.slider("Layers after the first", 0, depth_max, min(3, depth_max), key="rf_depth",
+                      help="The first layer alone (0), then each residual block (paper, rgb) or gated layer (gated).")
 for column, (label, model) in zip(st.columns(max(len(models), 1)), models.items()):
     used = min(depth, model.config.n_blocks)
     field = analytic_field(model.config, row, col, n_blocks=used, channel=channel)

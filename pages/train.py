@@ -3,6 +3,7 @@ from pathlib import Path
 import streamlit as st
 
 from pages.common import data_dir, dataset, events_of, lecture_mode, sidebar
+from pixelcnn.checkpoint import CHECKPOINT_NAME
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import loss_figure
 from pixelcnn.metrics import curves, progress_of
@@ -61,9 +62,12 @@ def run_form() -> None:
     st.rerun()
 
 
-def show_run(run_dir: Path) -> None:
-    """The live view of one run; polls its metrics file while it trains."""
-    status, _ = run_status(run_dir)
+def show_run(run_dir: Path, status: str) -> None:
+    """The live view of one run; while it trains, a fragment polls its metrics file every second.
+
+    The fragment never reruns the whole app, not even when the run ends (it shows the end itself), so a
+    click elsewhere (a page link, a widget) never races an app rerun that the page started on its own.
+    """
     smoothing = st.slider("Smoothing of the training curve", 0.0, 0.99, 0.6, key="train_smoothing")
 
     @st.fragment(run_every=1.0 if status == "running" else None)
@@ -71,18 +75,24 @@ def show_run(run_dir: Path) -> None:
         events = events_of(run_dir)
         now, message = run_status(run_dir, events)
         progress = progress_of(events)
-        head, stop_col = st.columns([4, 1])
+        if now == "running":
+            st.info(f"Run **{run_dir.name}** is training in the background; every visitor sees it here.")
+        head, button_col = st.columns([4, 1])
         head.subheader(f"Run {run_dir.name}: {now}")
-        if now == "running" and stop_col.button("Stop", type="primary", key="stop_run"):
+        restartable = now == "failed" and not (run_dir / CHECKPOINT_NAME).is_file()
+        if now == "running" and button_col.button("Stop", type="primary", key="stop_run"):
             stop_run(run_dir)
             st.toast("Stopping after the current step; the checkpoint is kept.")
-        elif now in ("stopped", "interrupted") and stop_col.button("Resume", key="resume_run"):
+        elif (now in ("stopped", "interrupted") or restartable) and button_col.button(
+                "Restart" if restartable else "Resume", key="resume_run",
+                help="It ended before its first checkpoint: train it again from the start, same settings."
+                if restartable else "Continue from the last checkpoint."):
             try:
                 resume_run(run_dir.name, data_dir())
             except PixelCNNError as err:
                 st.error(str(err))
             else:
-                st.rerun()
+                st.rerun()  # the user's click: the page starts polling the resumed run
         text = f"step {progress['step']:,} of {progress['total']:,}"
         if progress["images_per_s"]:
             text += f", {progress['images_per_s']:.0f} images/s"
@@ -96,25 +106,23 @@ def show_run(run_dir: Path) -> None:
         st.plotly_chart(loss_figure({run_dir.name: curves(events)}, smoothing), key="train_chart")
         if message:
             (st.error if now == "failed" else st.info)(message)
-        if now != status:
-            st.rerun()
 
     live()
 
 
 running = active_run()
-if running is not None:
-    st.info(f"Run **{running.name}** is training in the background; every visitor sees it here.")
-    show_run(running.path)
-else:
-    if dataset() is None:
-        st.warning("MNIST is not available yet: open the Data page to fetch it.")
-        st.stop()
+if running is None and dataset() is None:
+    st.warning("MNIST is not available yet: open the Data page to fetch it.")
+    st.stop()
+if running is None:
     run_form()
-    runs = [r for r in list_runs() if r.kind == "run"]
-    if runs:
-        names = [r.name for r in runs]
-        remembered = Path(st.session_state.get(RUN_KEY, "")).name
-        index = names.index(remembered) if remembered in names else 0
-        chosen = st.selectbox("Show run", names, index=index, key="train_show_run")
-        show_run(next(r.path for r in runs if r.name == chosen))
+else:
+    st.caption("One run at a time: the form returns when this run ends (reload the page, or switch pages).")
+runs = [r for r in list_runs() if r.kind == "run"]
+if runs:
+    names = [r.name for r in runs]
+    remembered = running.name if running is not None else Path(st.session_state.get(RUN_KEY, "")).name
+    index = names.index(remembered) if remembered in names else 0
+    chosen = st.selectbox("Show run", names, index=index, key="train_show_run")
+    shown = next(r for r in runs if r.name == chosen)
+    show_run(shown.path, shown.status)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import PixelCNNError
+from .outputs import check_output_path, save_npy
 from .sampling import MAX_SAMPLES
 
 EXIT_USAGE = 2
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bfloat16 autocast for forward and backward (CUDA only; ignored on CPU)")
     p.add_argument("--compile", action="store_true", default=None, help="wrap the model in torch.compile")
     p.add_argument("--checkpoint-minutes", type=_positive_float,
-                   help="save a resumable checkpoint at least this often (default 10)")
+                   help="save a resumable checkpoint at least this often (default 2)")
     p.add_argument("--seed", type=_seed, help="seed for initialisation and batch order (default 0)")
     p.add_argument("--device", help="auto (cuda, then mps, then cpu), cpu, cuda or mps (default auto)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
@@ -181,14 +182,30 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-seed", type=_seed, default=0, help="seed of the random weights (default 0)")
 
 
-def _load_model(args: argparse.Namespace, device: str = "cpu"):
+def load_servable(path: str, device: Any = "cpu"):
+    """A checkpoint's model, refused with one line unless this tool can feed and serve it."""
     from .checkpoint import load_checkpoint
+    from .serving import check_servable
+
+    ckpt = load_checkpoint(path, device=device)
+    check_servable(ckpt.config)
+    return ckpt
+
+
+def _load_model(args: argparse.Namespace, device: str = "cpu"):
     from .model import get_preset
     from .receptive import random_model
 
     if args.checkpoint:
-        return load_checkpoint(args.checkpoint, device=device).model
+        return load_servable(args.checkpoint, device).model
     return random_model(get_preset(args.preset), args.init_seed).to(device)
+
+
+def _check_file_outputs(args: argparse.Namespace) -> None:
+    """Refuse unwritable ``--out`` and ``--npy`` files before any work is done."""
+    check_output_path(args.out, "--out")
+    if args.npy is not None:
+        check_output_path(args.npy, "--npy")
 
 
 def _progress_printer():
@@ -199,11 +216,14 @@ def _progress_printer():
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from .data import cache_path, load_data, resolve_data_dir
+    from .data import cache_path, load_data, load_labels, resolve_data_dir
 
     bar, progress = _progress_printer()
     data = load_data(args.data_dir, args.data_file, progress=progress)
     bar.close()
+    if args.data_file is None:
+        labels = load_labels(args.data_dir, required=True)
+        print(f"labels: {len(labels['train']) + len(labels['val'])} training and {len(labels['test'])} test, verified")
     for key, value in data.items():
         print(f"{key}: {value.shape[0]} images of {value.shape[1]}x{value.shape[2]}x{value.shape[3]}")
     if args.data_file is None:
@@ -219,6 +239,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .progress import ProgressBar, format_seconds
     from .train import TrainConfig, check_run_dir, resume_config, train
 
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    # First of all: a stop that arrives while the data loads still ends the run with a checkpoint.
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    check_output_path(args.out, "--out", folder=True)
     model_config = get_preset(args.preset)
     overrides = {k: v for k, v in (("kind", args.kind), ("hidden", args.hidden), ("n_blocks", args.n_blocks))
                  if v is not None}
@@ -237,13 +266,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = {"source": "course-pickle" if args.data_file else "mnist-idx", "colorization": "v1",
             "train": len(data["train"]), "val": len(data["val"]), "test": len(data["test"])}
 
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
     bar = ProgressBar()
     state = {"train": None, "val": None}
 
@@ -286,13 +308,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .checkpoint import load_checkpoint
     from .data import load_data
     from .runtime import pick_device
     from .train import evaluate
 
     device = pick_device(args.device)
-    ckpt = load_checkpoint(args.checkpoint, device=device)
+    ckpt = load_servable(args.checkpoint, device)
     images = load_data(args.data_dir, args.data_file)[args.split][: args.limit]
     value = evaluate(ckpt.model, images, device=device)
     if args.json:
@@ -303,12 +324,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from .figures import image_grid, save_png
     from .runtime import pick_device
     from .sampling import sample
 
+    _check_file_outputs(args)
     model = _load_model(args, pick_device(args.device))
     bar, _ = _progress_printer()
     start = time.perf_counter()
@@ -318,7 +338,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     bar.close()
     save_png(image_grid(images), args.out)
     if args.npy:
-        np.save(args.npy, images)
+        save_npy(images, args.npy)
     print(f"{args.n} samples ({args.method}) in {seconds:.2f} s -> {args.out}")
     return 0
 
@@ -329,6 +349,7 @@ def cmd_receptive_field(args: argparse.Namespace) -> int:
     from .figures import field_image, save_png
     from .receptive import gradient_field
 
+    _check_file_outputs(args)
     model = _load_model(args)
     cfg = model.config
     rng = np.random.default_rng(0)
@@ -336,7 +357,7 @@ def cmd_receptive_field(args: argparse.Namespace) -> int:
     field = gradient_field(model, images, args.row, args.col, args.channel)
     save_png(field_image(field, args.row, args.col, log=not args.linear), args.out)
     if args.npy:
-        np.save(args.npy, field)
+        save_npy(field, args.npy)
     print(f"nonzero positions: {int((field > 0).sum())} -> {args.out}")
     return 0
 
@@ -344,15 +365,18 @@ def cmd_receptive_field(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .checkpoint import atomic_write, load_checkpoint
+    from .checkpoint import atomic_write
     from .figures import curves_svg, field_image, image_grid, save_png
     from .metrics import METRICS_NAME, curves, read_events
     from .receptive import gradient_field, random_model
     from .sampling import sample
 
-    ckpt = load_checkpoint(args.checkpoint)
+    if args.out is not None:
+        check_output_path(args.out, "--out", folder=True)
+    ckpt = load_servable(args.checkpoint)
     folder = ckpt.path.parent
-    out = Path(args.out) if args.out else folder
+    out = Path(args.out) if args.out is not None else check_output_path(str(folder), "--checkpoint's folder",
+                                                                         folder=True)
     out.mkdir(parents=True, exist_ok=True)
     events = read_events(folder / METRICS_NAME)
     written = []
@@ -400,12 +424,22 @@ COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "sam
             "report": cmd_report, "results": cmd_results}
 
 
+INTERACTIVE_COMMANDS = {"sample", "receptive-field"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from .runtime import prepare_cpu
+
     args = build_parser().parse_args(argv)
+    prepare_cpu(interactive=args.command in INTERACTIVE_COMMANDS)
     try:
         return COMMANDS[args.command](args)
     except PixelCNNError as err:
         sys.stderr.write(f"error: {err}\n")
+        return EXIT_USAGE
+    except OSError as err:  # a write that failed after the checks (disk full, a folder gone read-only)
+        where = f"{err.filename}: " if err.filename else ""
+        sys.stderr.write(f"error: {where}{err.strerror or err}; nothing half-written was left behind\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

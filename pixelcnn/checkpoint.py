@@ -89,6 +89,47 @@ def _describe_load_failure(path: Path, err: BaseException) -> str:
     return f"{path}: not a readable checkpoint ({type(err).__name__}); use a checkpoint.pt written by pixelcnn"
 
 
+MAX_CHECKPOINT_BYTES = 1 << 30
+MAX_PARAMETERS = 64_000_000
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse a damaged or inflating archive before ``torch.load`` reads it.
+
+    ``torch.save`` stores every member uncompressed, so a compressed member (which
+    could inflate a 1 MB file into gigabytes) is foreign; the CRC of every member
+    is checked, which ``torch.load`` does not do, so a flipped bit is refused.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            if any(m.compress_type != zipfile.ZIP_STORED for m in members):
+                raise CheckpointError(f"{path}: holds compressed members, which pixelcnn never writes; "
+                                      f"use a checkpoint.pt written by pixelcnn")
+            if sum(m.file_size for m in members) > min(MAX_CHECKPOINT_BYTES, path.stat().st_size):
+                raise CheckpointError(f"{path}: its members claim more bytes than the file holds; "
+                                      f"the file is damaged or forged")
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as err:
+        raise CheckpointError(f"{path}: damaged archive ({type(err).__name__}); use an intact checkpoint.pt") from None
+    if bad is not None:
+        raise CheckpointError(f"{path}: damaged (checksum of {bad} fails); use an intact or earlier checkpoint.pt")
+
+
+def _check_state_shapes(path: Path, config: PixelCNNConfig, state: dict[str, torch.Tensor]) -> None:
+    """Compare the stored weights with the config's model, built on the meta device (no memory), and
+    bound the model's size, all before a real model is allocated."""
+    with torch.device("meta"):
+        expected = build_model(config).state_dict()
+    parameters = sum(t.numel() for t in expected.values())
+    if parameters > MAX_PARAMETERS:
+        raise CheckpointError(f"{path}: its config asks for {parameters:,} parameters, over pixelcnn's limit of "
+                              f"{MAX_PARAMETERS:,}; use a smaller model")
+    if set(expected) != set(state) or any(tuple(state[k].shape) != tuple(v.shape) for k, v in expected.items()):
+        raise CheckpointError(f"{path}: the weights do not fit the config stored with them; "
+                              f"the file is damaged or was edited")
+
+
 def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
     """The raw payload of a pixelcnn checkpoint, checked for format and version."""
     path = Path(path)
@@ -101,6 +142,7 @@ def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path}: not a pixelcnn checkpoint (truncated, or another format); "
                               f"nothing in it was run")
+    _check_archive(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -128,6 +170,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     state = payload.get("state_dict")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: no usable weights in this checkpoint")
+    _check_state_shapes(path, config, state)
     model = build_model(config)
     try:
         model.load_state_dict(state)

@@ -29,8 +29,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CACHE_VERSION = 1
 N_TRAIN = 55_000
 LEVELS = 4
+IMAGE_SHAPE = (28, 28, 3)
 TRAIN_SEED = 0
 TEST_SEED = 1
+
+# The digest (see _digest) of the colored training and test arrays that the original MNIST files give.
+# A cache is trusted only if it holds exactly these arrays, so a rewritten cache is rebuilt, whatever
+# digest it claims.
+COLORED_DIGEST = "0673bdad1e6ba6666344596ad58fa7a3"
 
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -41,26 +47,33 @@ MIRRORS = (
 
 @dataclass(frozen=True)
 class IdxFile:
+    """One IDX file: its header, the MD5 and size of the original ``.gz``, and the SHA-256 of its content."""
+
     name: str
     magic: int
     shape: tuple[int, ...]
     gz_md5: str
     raw_sha256: str
+    gz_bytes: int = 0
+
+    @property
+    def raw_bytes(self) -> int:
+        return 4 + 4 * len(self.shape) + int(np.prod(self.shape))
 
 
 MNIST_FILES = {
     "train_images": IdxFile("train-images-idx3-ubyte", 2051, (60_000, 28, 28),
                             "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-                            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+                            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", 9_912_422),
     "train_labels": IdxFile("train-labels-idx1-ubyte", 2049, (60_000,),
                             "d53e105ee54ea40749a09fcbcd1e9432",
-                            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+                            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", 28_881),
     "test_images": IdxFile("t10k-images-idx3-ubyte", 2051, (10_000, 28, 28),
                            "9fb629c4189551a2d022fa330f9573f3",
-                           "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+                           "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", 1_648_877),
     "test_labels": IdxFile("t10k-labels-idx1-ubyte", 2049, (10_000,),
                            "ec29112dd5afa0611ce80d1b7f02629c",
-                           "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+                           "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4_542),
 }
 
 
@@ -107,17 +120,32 @@ def parse_idx(data: bytes, spec: IdxFile, source: str) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(spec.shape)
 
 
-def read_idx_bytes(path: Path) -> bytes:
+def read_idx_bytes(path: Path, limit: int) -> bytes:
+    """The content of a raw or gzipped file, refused once it passes ``limit`` bytes: a gzip bomb is
+    stopped after ``limit + 1`` bytes of output, not inflated whole."""
     try:
-        raw = path.read_bytes()
-        return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+        with open(path, "rb") as f:
+            gzipped = f.read(2) == b"\x1f\x8b"
+        opener = gzip.open if gzipped else open
+        with opener(path, "rb") as f:
+            data = f.read(limit + 1)
     except (OSError, EOFError, zlib.error) as err:
         raise DataError(f"{path}: unreadable or corrupt ({err}); delete it and fetch it again") from None
+    if len(data) > limit:
+        raise DataError(f"{path}: over {limit:,} bytes, expected exactly {limit:,} (truncated or padded); "
+                        f"delete it and fetch it again")
+    return data
 
 
 def read_idx(path: Path, spec: IdxFile) -> np.ndarray:
-    """Read a raw or gzipped IDX file and check it against ``spec``."""
-    return parse_idx(read_idx_bytes(path), spec, str(path))
+    """Read a raw or gzipped IDX file and check it against ``spec``: header, size and, where ``spec``
+    knows it, the SHA-256 of the original content (a re-gzipped file with other pixels is refused)."""
+    data = read_idx_bytes(path, spec.raw_bytes)
+    array = parse_idx(data, spec, str(path))
+    if spec.raw_sha256 and hashlib.sha256(data).hexdigest() != spec.raw_sha256:
+        raise DataError(f"{path}: its content differs from the original MNIST {spec.name} (SHA-256 mismatch); "
+                        f"delete it and fetch it again")
+    return array
 
 
 def _download_one(url: str, target: Path, spec: IdxFile, progress: Progress | None, timeout: float) -> None:
@@ -130,9 +158,11 @@ def _download_one(url: str, target: Path, spec: IdxFile, progress: Progress | No
             total = int(response.headers.get("Content-Length") or 0)
             done = 0
             while chunk := response.read(1 << 16):
+                done += len(chunk)
+                if spec.gz_bytes and done > spec.gz_bytes:
+                    raise DataError(f"{url}: sends more than the {spec.gz_bytes:,} bytes of {spec.name}.gz")
                 out.write(chunk)
                 md5.update(chunk)
-                done += len(chunk)
                 if progress and total:
                     progress(min(done / total, 1.0), f"downloading {target.name}")
         if md5.hexdigest() != spec.gz_md5:
@@ -235,7 +265,7 @@ def _read_cache(path: Path, fingerprint: str) -> dict[str, np.ndarray] | None:
         a = arrays[key]
         if a.dtype != np.uint8 or a.shape != (n, 28, 28, 3):
             return None
-    if _digest(arrays) != digest:
+    if digest != COLORED_DIGEST or _digest(arrays) != digest:
         return None
     return arrays
 
@@ -271,11 +301,16 @@ def _read_checked(folder: Path, spec: IdxFile, download: bool, mirrors: tuple[st
     path = find_idx(folder, spec)
     try:
         return read_idx(path, spec)
-    except DataError:
+    except DataError as err:
         if not (download and _writable(folder)):
             raise
+        reason = str(err)
     os.replace(path, path.with_name(path.name + ".corrupt"))
-    download_mnist(folder, mirrors=mirrors, progress=progress)
+    try:
+        download_mnist(folder, mirrors=mirrors, progress=progress)
+    except DataError:
+        raise DataError(f"{reason} (moved aside as {path.name}.corrupt; a fresh copy could not be downloaded, "
+                        f"so put the original file there)") from None
     return read_idx(find_idx(folder, spec), spec)
 
 
@@ -291,10 +326,10 @@ def load_colored_mnist(data_dir: str | os.PathLike | None = None, *, download: b
     folder = resolve_data_dir(data_dir)
     images = [MNIST_FILES["train_images"], MNIST_FILES["test_images"]]
     paths = [find_idx(folder, spec) for spec in images]
-    if None in paths:
-        if not download:
-            raise DataError(missing_files_message(folder))
-        download_mnist(folder, mirrors=mirrors, progress=progress)
+    if None in paths and not download:
+        raise DataError(missing_files_message(folder))
+    if download and not all(find_idx(folder, spec) for spec in MNIST_FILES.values()):
+        download_mnist(folder, mirrors=mirrors, progress=progress)  # the labels too, for the digit filter
         paths = [find_idx(folder, spec) for spec in images]
     fingerprint = _fingerprint(paths)
     cache = cache_path(folder)
@@ -310,27 +345,46 @@ def load_colored_mnist(data_dir: str | os.PathLike | None = None, *, download: b
     return split(arrays["train"], arrays["test"])
 
 
-def load_labels(data_dir: str | os.PathLike | None = None) -> dict[str, np.ndarray] | None:
-    """Digit labels for the same splits as :func:`load_colored_mnist`, or None if the label files are absent."""
+def load_labels(data_dir: str | os.PathLike | None = None, required: bool = False) -> dict[str, np.ndarray] | None:
+    """Digit labels for the same splits as :func:`load_colored_mnist`; None if the label files are absent
+    (a :class:`DataError` instead with ``required``). A damaged label file always raises a DataError."""
     folder = resolve_data_dir(data_dir)
     specs = [MNIST_FILES["train_labels"], MNIST_FILES["test_labels"]]
     paths = [find_idx(folder, spec) for spec in specs]
     if None in paths:
+        if required:
+            raise DataError(missing_files_message(folder))
         return None
     return split(read_idx(paths[0], specs[0]), read_idx(paths[1], specs[1]))
 
 
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """What a protocol 0-2 pickle of a numpy array calls to turn its data back into bytes; latin-1 alone."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"refused _codecs.encode with encoding {encoding!r}")
+    return text.encode("latin1")
+
+
 class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Admits numpy arrays and dtypes and nothing else: no other global can be loaded."""
+    """Admits what pickles of numpy arrays need, for every pickle protocol, and nothing else.
+
+    Protocols 0-2 rebuild an array's bytes with ``_codecs.encode(text, 'latin1')``
+    (admitted for latin-1 only), 3 and 4 with ``_reconstruct``, and 5 with
+    ``numpy._core.numeric._frombuffer``; no other global can be loaded.
+    """
 
     ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"),
         ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
     }
 
     def find_class(self, module: str, name: str):
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_encode
         if (module, name) in self.ALLOWED:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refused to load {module}.{name}")

@@ -15,3 +15,7 @@ class CheckpointError(PixelCNNError):
 
 class ConfigError(PixelCNNError):
     """A hyperparameter outside its limits."""
+
+
+class ModelError(PixelCNNError):
+    """A model that cannot be served: too large for this machine, shaped for other data, or numerically broken."""

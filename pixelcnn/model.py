@@ -127,7 +127,7 @@ def kernel_mask(kernel_size: int, mask_type: str) -> torch.Tensor:
     if mask_type not in ("A", "B"):
         raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
     k = kernel_size
-    mask = torch.ones(k // 2 + 1, k)
+    mask = torch.ones(k // 2 + 1, k, device="cpu")  # masks stay on the CPU even under a meta build
     centre = k // 2
     mask[-1, centre + (mask_type == "B"):] = 0
     return mask
@@ -137,7 +137,7 @@ def colour_groups(n: int, colours: int, interleaved: bool = False) -> torch.Tens
     """The colour each of ``n`` feature maps belongs to: in contiguous blocks, or
     interleaved (``i % colours``, how the logits are laid out as (levels, channels)).
     """
-    index = torch.arange(n)
+    index = torch.arange(n, device="cpu")
     return index % colours if interleaved else index * colours // n
 
 

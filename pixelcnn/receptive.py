@@ -9,7 +9,6 @@ import torch.nn.functional as F
 
 from .errors import ConfigError
 from .model import PixelCNNConfig, build_model, kernel_mask
-from .runtime import prepare_cpu
 
 
 def random_model(config: PixelCNNConfig, seed: int = 0) -> nn.Module:
@@ -35,7 +34,6 @@ def gradient_field(model: nn.Module, image: np.ndarray, row: int, col: int, chan
     """
     config = model.config
     _check_target(config, row, col, channel)
-    prepare_cpu()
     images = np.asarray(image)
     if images.ndim == 3:
         images = images[None]

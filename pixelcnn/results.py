@@ -9,6 +9,7 @@ shipped artefacts.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,9 @@ import numpy as np
 
 from .checkpoint import Checkpoint, atomic_write
 from .metrics import METRICS_NAME, progress_of, read_events
+from .errors import ConfigError
 from .model import count_parameters
-from .train import evaluate, read_json_object
+from .train import MAX_EPOCHS, evaluate, read_json_object
 
 RESULTS_NAME = "results.json"
 CHECK_IMAGES = 500
@@ -66,6 +68,30 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+RESULT_FIELDS = {
+    "kind": lambda v: isinstance(v, str),
+    "parameters": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "epochs": _number,
+    "train_seconds": _number,
+    "devices": lambda v: isinstance(v, list) and all(isinstance(d, str) for d in v),
+    "best_val_bits_per_dim": lambda v: v is None or _number(v),
+    "test_bits_per_dim": _number,
+}
+
+
+def check_results(folder: Path, results: dict[str, Any]) -> dict[str, Any]:
+    """``results`` if every field the table shows has its type, else a one-line :class:`ConfigError`."""
+    bad = [name for name, valid in RESULT_FIELDS.items() if not valid(results.get(name))]
+    if bad:
+        raise ConfigError(f"{Path(folder) / RESULTS_NAME} is malformed ({', '.join(bad)}); rerun "
+                          f"`python -m pixelcnn report --checkpoint {folder}`")
+    return results
+
+
 def results_table(run_dirs: list[Path]) -> str:
     """The README's results table (Markdown) for run folders that hold a ``results.json``."""
     lines = ["| model | kind | parameters | epochs | training time | trained on | best val bits/dim | test bits/dim |",
@@ -74,6 +100,7 @@ def results_table(run_dirs: list[Path]) -> str:
         r = read_results(folder)
         if not r:
             continue
+        check_results(folder, r)
         val = r.get("best_val_bits_per_dim")
         lines.append(f"| `{Path(folder).name}` | {r['kind']} | {r['parameters']:,} | {r['epochs']:g} | "
                      f"{_minutes(r['train_seconds'])} | {', '.join(r['devices'])} | "
@@ -87,7 +114,8 @@ def validation_table(run_dirs: list[Path], every: int = 1) -> str:
     for folder in run_dirs:
         events = read_events(Path(folder) / METRICS_NAME)
         series[Path(folder).name] = {round(e["epoch"]): e["bits_per_dim"] for e in events
-                                     if e.get("event") == "val" and isinstance(e.get("epoch"), (int, float))}
+                                     if e.get("event") == "val" and _number(e.get("epoch"))
+                                     and _number(e.get("bits_per_dim")) and 0 <= e["epoch"] <= MAX_EPOCHS}
     lasts = {max(s) for s in series.values() if s}
     epochs = [e for e in range(1, max(lasts, default=0) + 1) if e % every == 0 or e == 1 or e in lasts]
     lines = ["| epoch | " + " | ".join(series) + " |", "|---:|" + "---:|" * len(series)]
@@ -104,6 +132,6 @@ def recorded_test_bits_per_dim(run_dir: str | Path, events: list[dict[str, Any]]
     ``events`` are the run's metrics events if the caller already holds them (the dashboard caches them).
     """
     measured = read_results(run_dir).get("test_bits_per_dim")
-    if isinstance(measured, (int, float)):
+    if _number(measured):
         return float(measured)
     return progress_of(read_events(Path(run_dir) / METRICS_NAME) if events is None else events)["test"]

@@ -23,10 +23,11 @@ from typing import Any
 
 from .checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint
 from .data import PROJECT_ROOT
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, ModelError
 from .metrics import METRICS_NAME, read_last_events
 from .model import PixelCNNConfig
-from .train import CONFIG_NAME, TrainConfig, read_json_object, read_run_config
+from .serving import check_servable
+from .train import CONFIG_NAME, TrainConfig, check_run_dir, read_json_object, read_run_config, request_stop
 
 JOB_NAME = "job.json"
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
@@ -173,8 +174,12 @@ def train_command(run_dir: Path, model: PixelCNNConfig, config: TrainConfig) -> 
     return cmd
 
 
-def _lower_priority() -> None:
+def _prepare_child() -> None:
+    """In the job before it runs Python: a lower priority, and SIGTERM ignored until the trainer installs
+    its handler (an ignored signal stays ignored across exec), so a Stop in its first second is not a kill;
+    the stop file (:func:`~pixelcnn.train.request_stop`) carries that request to the trainer's first step."""
     os.nice(10)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _launch(run_dir: Path, command: list[str], data_dir: str | None) -> None:
@@ -185,7 +190,7 @@ def _launch(run_dir: Path, command: list[str], data_dir: str | None) -> None:
     with open(run_dir / LOG_NAME, "ab") as log:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                    cwd=PROJECT_ROOT, env=env, start_new_session=True,
-                                   preexec_fn=_lower_priority if hasattr(os, "nice") else None)
+                                   preexec_fn=_prepare_child if hasattr(os, "nice") else None)
     reaper = threading.Thread(target=process.wait, daemon=True)  # no zombie once it exits
     reaper.start()
     job = {"pid": process.pid, "started": time.time(), "command": command}
@@ -220,8 +225,7 @@ def resume_run(name: str, data_dir: str | None = None) -> None:
     with _start_lock:
         _refuse_if_busy()
         run_dir = runs_dir() / name
-        if not (run_dir / CHECKPOINT_NAME).is_file():
-            raise ConfigError(f"run {name} has no checkpoint to resume")
+        check_run_dir(run_dir, resume=True)  # a run that died before its first checkpoint restarts
         command = [sys.executable, "-m", "pixelcnn", "train", "--out", str(run_dir), "--resume"]
         _launch(run_dir, command, data_dir)
 
@@ -232,6 +236,7 @@ def stop_run(run_dir: Path) -> bool:
     pid = job.get("pid")
     if not isinstance(pid, int) or not _pid_runs(pid, run_dir):
         return False
+    request_stop(run_dir)
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -259,6 +264,10 @@ def import_checkpoint(data: bytes, filename: str) -> RunInfo:
             ckpt = load_checkpoint(staging)
         except CheckpointError as err:
             raise CheckpointError(str(err).replace(str(staging), filename)) from None
+        try:
+            check_servable(ckpt.config)
+        except ModelError as err:
+            raise ModelError(f"{filename}: {err}") from None
         run_dir = base / name
         run_dir.mkdir()
         os.replace(staging, run_dir / CHECKPOINT_NAME)

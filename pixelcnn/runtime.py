@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import sys
+from typing import Iterator
 
 import torch
 
@@ -39,16 +41,52 @@ def tune_cpu_allocator() -> bool:
     return _tuned
 
 
-def prepare_cpu() -> None:
-    """Process-wide CPU settings for speed: :func:`tune_cpu_allocator`, and flush denormal floats to zero.
+INTERACTIVE_THREADS = 1
+
+
+def prepare_cpu(interactive: bool = False) -> None:
+    """Process-wide CPU settings, applied by entry points (the CLI, the dashboard, the trainer), never by
+    library calls: :func:`tune_cpu_allocator`, denormal floats flushed to zero, and with ``interactive``
+    one intra-op thread.
 
     Trained weights produce denormal intermediates; x86 handles those in
     microcode, and sampling 20 images from the trained ``paper`` model measured
     96 s with them against 2 s without. Flushing them changes results by less
-    than 1e-38.
+    than 1e-38. The flush is a per-thread CPU flag (threads inherit it from the
+    thread that starts them), so the dashboard applies it in every script run.
+
+    Why one thread for interactive work: a dashboard's computations (a sample is
+    thousands of tiny per-pixel operations, a receptive field one small forward and
+    backward pass) gain little from a second thread on an idle machine (100
+    samples: 1.82 s with one, 1.84 s with two), and lose several times over
+    when the cores are shared: every OpenMP region then waits for a thread that
+    is not scheduled (189 s against 2.0 s under load on 2 cores). One thread per
+    computation also shares the cores fairly between visitors computing at once.
+    Training keeps every core: its operations are large.
     """
     tune_cpu_allocator()
     torch.set_flush_denormal(True)
+    if interactive:
+        torch.set_num_threads(INTERACTIVE_THREADS)
+
+
+@contextlib.contextmanager
+def intra_op_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` intra-op threads, then restore the caller's number.
+
+    For engine calls whose work size decides the thread count regardless of the
+    caller: the per-pixel loop of sampling is made of operations too small for a
+    second thread to pay, and too many for a second thread's waits to be cheap.
+    """
+    before = torch.get_num_threads()
+    if before == n:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 MAX_BLOCK_BYTES = 32 * 1024 * 1024
@@ -81,8 +119,10 @@ def pick_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     try:
         device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or mps") from None
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda (or cuda:N) or mps")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda asked for, but no CUDA GPU is available; use --device cpu")
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):

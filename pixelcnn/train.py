@@ -26,14 +26,15 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from .checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint, save_checkpoint
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, ModelError
 from .metrics import METRICS_NAME, append_event, read_events, rewrite_events
 from .model import PixelCNNConfig, bits_per_dim, build_model
 from . import distributed
-from .runtime import micro_batch_size, prepare_cpu
+from .runtime import micro_batch_size
 
 Callback = Callable[[dict[str, Any]], None]
 CONFIG_NAME = "config.json"
+STOP_NAME = "stop-requested"
 
 MAX_STEPS = 1_000_000
 MAX_EPOCHS = 1_000
@@ -68,7 +69,7 @@ class TrainConfig:
     lr_schedule: str = "constant"
     amp: bool = False
     compile: bool = False
-    checkpoint_seconds: float = 600.0
+    checkpoint_seconds: float = 120.0
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -116,7 +117,6 @@ def evaluate(model: torch.nn.Module, images: np.ndarray | torch.Tensor, batch_si
     if device is None:
         device = next(model.parameters()).device
     if torch.device(device).type == "cpu":
-        prepare_cpu()
         cfg = model.config
         batch_size = batch_size or micro_batch_size(256, cfg.hidden, cfg.image_size)
     batch_size = batch_size or 256
@@ -129,7 +129,11 @@ def evaluate(model: torch.nn.Module, images: np.ndarray | torch.Tensor, batch_si
         total += bits_per_dim(model(x), x).item() * len(x)
         count += len(x)
     model.train(was_training)
-    return total / max(count, 1)
+    value = total / max(count, 1)
+    if not math.isfinite(value):
+        raise ModelError(f"the model scores {value} bits/dim: its outputs overflow (weights too large?); "
+                         f"retrain it or use another checkpoint")
+    return value
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -197,15 +201,42 @@ class _Run:
 
 
 def check_run_dir(run_dir: Path, resume: bool) -> None:
-    """Refuse to start over an existing run, or to resume one that has no checkpoint."""
+    """Refuse to start over a run that saved weights, or to resume one that has neither weights nor config.
+
+    A folder whose run died before its first checkpoint holds nothing worth keeping: it can be
+    started over, or resumed, which restarts it from its stored ``config.json``.
+    """
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"{run_dir} is a file; choose a folder for the run")
-    has_run = (run_dir / CHECKPOINT_NAME).exists() or (run_dir / METRICS_NAME).exists()
-    if resume and not (run_dir / CHECKPOINT_NAME).exists():
+    has_checkpoint = (run_dir / CHECKPOINT_NAME).exists()
+    if resume and not has_checkpoint and not stored_model_config(run_dir):
         raise ConfigError(f"{run_dir} has no checkpoint to resume; start it without --resume")
-    if not resume and has_run:
+    if not resume and has_checkpoint:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose a new folder")
+
+
+def stored_model_config(run_dir: Path) -> PixelCNNConfig | None:
+    """The model config in a run folder's ``config.json``, or None if it has no valid one."""
+    stored = read_run_config(run_dir).get("model")
+    try:
+        return PixelCNNConfig.from_dict(stored) if isinstance(stored, dict) else None
+    except (ConfigError, TypeError):
+        return None
+
+
+def stop_requested(run_dir: Path) -> bool:
+    """Whether someone asked this run to stop through its folder (see :func:`request_stop`)."""
+    return (Path(run_dir) / STOP_NAME).exists()
+
+
+def request_stop(run_dir: Path) -> None:
+    """Ask the run training in ``run_dir`` to save and stop at its next step.
+
+    A file, not only a signal: a process that has not yet installed its signal
+    handler (Python is still importing torch) still sees it at its first step.
+    """
+    (Path(run_dir) / STOP_NAME).touch()
 
 
 def train(run_dir: str | Path, model_config: PixelCNNConfig, config: TrainConfig,
@@ -221,7 +252,6 @@ def train(run_dir: str | Path, model_config: PixelCNNConfig, config: TrainConfig
     """
     run_dir = Path(run_dir)
     check_run_dir(run_dir, resume)
-    prepare_cpu()
     world, device = distributed.setup(config.device)
     try:
         return _train(run_dir, model_config, config, data, world, device, resume=resume, callback=callback,
@@ -243,6 +273,19 @@ def _train(run_dir: Path, model_config: PixelCNNConfig, config: TrainConfig, dat
             raise ConfigError(f"cannot create the run folder {run_dir} ({err.strerror})") from None
     torch.manual_seed(config.seed)
 
+    train_x = to_tensor(data["train"][: config.train_limit])
+    if device.type == "cuda":
+        train_x = train_x.pin_memory()
+    val_x = to_tensor(data["val"][: config.val_limit])
+    test_x = to_tensor(data["test"])
+    n = len(train_x)
+    if n == 0:
+        raise ConfigError("the training set is empty; check --train-limit and the data")
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    total_steps = config.steps or (config.epochs or 1) * steps_per_epoch
+
+    if resume and not (run_dir / CHECKPOINT_NAME).exists():
+        model_config, resume = stored_model_config(run_dir), False  # died before its first checkpoint: restart
     start_step, elapsed_before, best_val = 0, 0.0, math.inf
     model = build_model(model_config)
     optimizer_state = None
@@ -250,15 +293,19 @@ def _train(run_dir: Path, model_config: PixelCNNConfig, config: TrainConfig, dat
         ckpt = load_checkpoint(run_dir / CHECKPOINT_NAME)
         model, model_config = ckpt.model, ckpt.config
         start_step = int(ckpt.train.get("step", 0))
+        if start_step >= total_steps:
+            raise ConfigError(f"{run_dir} has already trained {start_step} of {total_steps} steps; to train on, "
+                              f"resume with a larger budget (--steps or --epochs)")
         elapsed_before = float(ckpt.train.get("elapsed", 0.0))
         best_val = float(ckpt.summary.get("best_val_bits_per_dim") or math.inf)
         optimizer_state = ckpt.optimizer
         if optimizer_state is None:
             raise CheckpointError(f"{run_dir / CHECKPOINT_NAME} holds no optimizer state, so it cannot be resumed")
-        if world.is_main:
-            kept = [e for e in read_events(run_dir / METRICS_NAME) if e.get("step", 0) <= start_step
-                    and e.get("event") not in ("end", "test")]
-            rewrite_events(run_dir / METRICS_NAME, kept)
+    if world.is_main:
+        (run_dir / STOP_NAME).unlink(missing_ok=True)
+        kept = [e for e in read_events(run_dir / METRICS_NAME) if e.get("step", 0) <= start_step
+                and e.get("event") not in ("end", "test")] if resume else []
+        rewrite_events(run_dir / METRICS_NAME, kept)
     model.to(device).train()
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
@@ -273,16 +320,6 @@ def _train(run_dir: Path, model_config: PixelCNNConfig, config: TrainConfig, dat
         except (ValueError, KeyError, RuntimeError):
             raise CheckpointError(f"{run_dir / CHECKPOINT_NAME}: optimizer state does not fit the model") from None
 
-    train_x = to_tensor(data["train"][: config.train_limit])
-    if device.type == "cuda":
-        train_x = train_x.pin_memory()
-    val_x = to_tensor(data["val"][: config.val_limit])
-    test_x = to_tensor(data["test"])
-    n = len(train_x)
-    if n == 0:
-        raise ConfigError("the training set is empty; check --train-limit and the data")
-    steps_per_epoch = math.ceil(n / config.batch_size)
-    total_steps = config.steps or (config.epochs or 1) * steps_per_epoch
     # Slicing pays on CPU caches only; an accelerator takes the whole batch at once.
     micro = micro_batch_size(local_batch, model_config.hidden, model_config.image_size) \
         if device.type == "cpu" else local_batch
@@ -340,10 +377,12 @@ def _train(run_dir: Path, model_config: PixelCNNConfig, config: TrainConfig, dat
                   "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                   "model": model_config.to_dict(), "train": config.to_dict(), "elapsed": elapsed(),
                   "processes": world.world_size})
+        if not resume:
+            save(step, "running")  # from the first moment on, a killed run can be resumed
         order, order_epoch = None, -1
         average = (lambda loss: distributed.mean_and_any(loss, False, world)[0]) if world.active else (lambda x: x)
         while step < total_steps:
-            if distributed.any_rank(stop is not None and stop.is_set(), world):
+            if distributed.any_rank((stop is not None and stop.is_set()) or stop_requested(run_dir), world):
                 save(step, "stopped")
                 return finish(step, "stopped")
             epoch, index = divmod(step, steps_per_epoch)
@@ -385,7 +424,7 @@ def _train(run_dir: Path, model_config: PixelCNNConfig, config: TrainConfig, dat
         if callback:
             callback({"event": "end", "status": "failed", "message": message})
         return summary(step, "failed", message=message)
-    except CheckpointError as err:
+    except (CheckpointError, ModelError) as err:
         message = f"{err}; the run stopped"
         if callback:
             callback({"event": "end", "status": "failed", "message": message})

@@ -188,7 +188,7 @@ def test_a_write_error_stops_the_run_and_keeps_what_was_saved(tmp_path, small_da
 
         def flaky_write(path, write):
             calls["n"] += 1
-            if calls["n"] == 2:  # the second checkpoint: the disk is full half-way through
+            if calls["n"] == 3:  # after those of steps 0 and 2: the disk is full half-way through
                 def half(f):
                     f.write(b"partial")
                     raise OSError(28, "No space left on device")
