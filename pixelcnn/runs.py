@@ -27,7 +27,7 @@ from .errors import CheckpointError, ConfigError, ModelError
 from .metrics import METRICS_NAME, read_last_events
 from .model import PixelCNNConfig
 from .serving import check_servable
-from .train import CONFIG_NAME, TrainConfig, check_run_dir, read_json_object, read_run_config, request_stop
+from .train import CONFIG_NAME, STOP_NAME, TrainConfig, check_run_dir, read_json_object, read_run_config, request_stop
 
 JOB_NAME = "job.json"
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
@@ -226,6 +226,7 @@ def resume_run(name: str, data_dir: str | None = None) -> None:
         _refuse_if_busy()
         run_dir = runs_dir() / name
         check_run_dir(run_dir, resume=True)  # a run that died before its first checkpoint restarts
+        (run_dir / STOP_NAME).unlink(missing_ok=True)  # a request its last process did not live to honour
         command = [sys.executable, "-m", "pixelcnn", "train", "--out", str(run_dir), "--resume"]
         _launch(run_dir, command, data_dir)
 

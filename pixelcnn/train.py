@@ -302,7 +302,6 @@ def _train(run_dir: Path, model_config: PixelCNNConfig, config: TrainConfig, dat
         if optimizer_state is None:
             raise CheckpointError(f"{run_dir / CHECKPOINT_NAME} holds no optimizer state, so it cannot be resumed")
     if world.is_main:
-        (run_dir / STOP_NAME).unlink(missing_ok=True)
         kept = [e for e in read_events(run_dir / METRICS_NAME) if e.get("step", 0) <= start_step
                 and e.get("event") not in ("end", "test")] if resume else []
         rewrite_events(run_dir / METRICS_NAME, kept)
@@ -384,6 +383,8 @@ def _train(run_dir: Path, model_config: PixelCNNConfig, config: TrainConfig, dat
         while step < total_steps:
             if distributed.any_rank((stop is not None and stop.is_set()) or stop_requested(run_dir), world):
                 save(step, "stopped")
+                if world.is_main:
+                    (run_dir / STOP_NAME).unlink(missing_ok=True)  # honoured: a resume must not see it again
                 return finish(step, "stopped")
             epoch, index = divmod(step, steps_per_epoch)
             if epoch != order_epoch:

@@ -29,6 +29,19 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "e2e: drives the dashboard in a real browser")
 
 
+@pytest.fixture(autouse=True)
+def process_settings_restored():
+    """Tests that run an entry point in this process (``main([...])``) get its process-wide settings
+    (one thread, denormals flushed); the next test starts from PyTorch's defaults again. Hypothesis
+    cannot draw floats at all while denormals are treated as zero."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_flush_denormal(False)
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     """The folder with the four real MNIST files: $PIXELCNN_DATA_DIR, else ../shared/data/mnist."""

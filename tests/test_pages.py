@@ -224,3 +224,35 @@ def test_two_sessions_share_one_run(tmp_path, monkeypatch, real_data):
     first.run()
     assert not first.exception
     assert [b for b in first.button if b.label == "Start training"]
+
+
+def test_a_model_without_blocks_alone_on_the_receptive_field_page(app, no_data, tmp_path):
+    """Red-team finding 10: a legal model with 0 blocks once crashed the depth slider (min = max)."""
+    from pixelcnn.checkpoint import save_checkpoint
+    from pixelcnn.model import PixelCNNConfig, build_model
+
+    run = tmp_path / "runs" / "no-blocks"
+    run.mkdir(parents=True)
+    save_checkpoint(run / "checkpoint.pt", build_model(PixelCNNConfig(hidden=8, n_blocks=0)))
+    open_page(app, "pages/receptive_field.py")
+    label = next(o for o in app.multiselect(key="rf_models").options if o.startswith("no-blocks"))
+    app.multiselect(key="rf_models").set_value([label]).run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert len(app.get("plotly_chart")) == 1
+    assert any("no layers after the first" in c.value for c in app.caption)
+
+
+def test_a_failed_download_leaves_no_progress_bar_above_its_error(app, no_data, monkeypatch):
+    """Red-team finding 12: the Data page kept a stale "starting the download" bar above an offline error."""
+    from pixelcnn import data as data_mod
+    from pixelcnn.errors import DataError
+
+    def offline(folder, progress=None, **kwargs):
+        progress(0.3, "downloading train-images-idx3-ubyte.gz")
+        raise DataError("MNIST not found and it could not be downloaded; put the four files there")
+
+    monkeypatch.setattr(data_mod, "download_mnist", offline)
+    open_page(app, "pages/data.py")
+    next(b for b in app.button if "Download MNIST" in b.label).click().run()
+    assert any("could not be downloaded" in e.value for e in app.error)
+    assert len(app.get("progress")) == 0
