@@ -17,12 +17,18 @@ by side in one run on this machine.
   preset on whatever device is picked (CUDA, then MPS, then CPU).
 - scaling: images/s of N data-parallel processes (torchrun) against one
   process with the same threads per process, and the scaling efficiency.
+- load: the dashboard's interactive engine calls (100 samples, a receptive
+  field, bits/dim of 256 images; ``paper``) on an idle CPU and under a
+  lecture's load (a ``lecture`` training run started as the dashboard starts
+  one, plus two busy normal-priority processes), with one intra-op thread
+  (the dashboard's and the CLI's policy for interactive work) and with two.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -89,8 +95,10 @@ def _time_sampling(method: str, rows: int, n: int) -> dict:
 def _time_sample_call(preset: str, n: int) -> float:
     """Seconds for ``sample(n)`` (cached) from the preset's random weights."""
     from .receptive import random_model
+    from .runtime import prepare_cpu
     from .sampling import sample
 
+    prepare_cpu(interactive=True)  # as the dashboard and the CLI's sample command run it
     model = random_model(PRESETS[preset], seed=0)
     sample(model, 2)
     start = time.perf_counter()
@@ -102,7 +110,9 @@ def _time_receptive(repeats: int, preset: str = "paper") -> float:
     import numpy as np
 
     from .receptive import gradient_field, random_model
+    from .runtime import prepare_cpu
 
+    prepare_cpu(interactive=True)
     model = random_model(PRESETS[preset], seed=0)
     image = np.random.default_rng(0).integers(0, 4, (28, 28, 3))
     gradient_field(model, image, 14, 14, 0)
@@ -110,6 +120,39 @@ def _time_receptive(repeats: int, preset: str = "paper") -> float:
     for _ in range(repeats):
         start = time.perf_counter()
         gradient_field(model, image, 14, 14, 0)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+INTERACTIVE_CALLS = {"samples": "100 samples (paper, cached)", "field": "receptive field (paper)",
+                     "evaluate": "bits/dim of 256 images (paper)"}
+
+
+def _time_interactive(call: str, threads: int) -> float:
+    """Seconds for one interactive engine call with ``threads`` intra-op threads (after a warm-up)."""
+    import numpy as np
+
+    from . import sampling
+    from .receptive import gradient_field, random_model
+    from .runtime import prepare_cpu
+    from .train import evaluate
+
+    prepare_cpu()
+    torch.set_num_threads(threads)
+    sampling.INTERACTIVE_THREADS = threads  # the sampler's own choice, overridden for the comparison
+    model = random_model(PRESETS["paper"], seed=0)
+    images = np.random.default_rng(0).integers(0, 4, (256, 28, 28, 3)).astype(np.uint8)
+    calls = {"samples": lambda: sampling.sample(model, 100),
+             "field": lambda: gradient_field(model, images[:4], 14, 14, 0),
+             "evaluate": lambda: evaluate(model, images)}
+    if call == "samples":
+        sampling.sample(model, 2)
+    else:
+        calls[call]()
+    times = []
+    for _ in range(1 if call == "samples" else 3):
+        start = time.perf_counter()
+        calls[call]()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -247,6 +290,22 @@ def bench_scaling(preset: str, nproc: int, batch: int, steps: int) -> None:
           f"efficiency {many / (nproc * single):.0%}", flush=True)
 
 
+def bench_load(busy: int) -> None:
+    from .contention import busy_processes, training_load
+
+    cases = [(call, threads) for call in INTERACTIVE_CALLS for threads in (1, 2)]
+    idle = {case: _child({"kind": "interactive", "call": case[0], "threads": case[1]}) for case in cases}
+    with training_load("lecture"), busy_processes(busy):
+        loaded = {case: _child({"kind": "interactive", "call": case[0], "threads": case[1]}) for case in cases}
+    print(f"interactive calls on an idle CPU and under load (a lecture run training as the dashboard starts "
+          f"one, plus {busy} busy processes), {os.cpu_count()} cores")
+    print(f"{'call':<32} {'threads':>7} {'idle s':>7} {'loaded s':>9} {'loaded/idle':>12}")
+    for call, threads in cases:
+        a, b = idle[(call, threads)], loaded[(call, threads)]
+        policy = " (ours)" if threads == 1 else ""
+        print(f"{INTERACTIVE_CALLS[call]:<32} {threads:>7} {a:>7.2f} {b:>9.2f} {b / a:>11.1f}x{policy}", flush=True)
+
+
 def bench_receptive(repeats: int) -> None:
     seconds = _child({"kind": "receptive", "repeats": repeats})
     print(f"receptive field recompute (paper, one image): {seconds * 1000:.0f} ms (median of {repeats})", flush=True)
@@ -266,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
             result = _time_data_parallel(spec["preset"], spec["batch"], spec["steps"])
         elif spec["kind"] == "sample_call":
             result = _time_sample_call(spec["preset"], spec["n"])
+        elif spec["kind"] == "interactive":
+            result = _time_interactive(spec["call"], spec["threads"])
         else:
             result = _time_receptive(spec["repeats"], spec.get("preset", "paper"))
         if result is not None:  # under torchrun only rank 0 has a result to report
@@ -273,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="python -m pixelcnn.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["train", "sample", "receptive", "kinds", "device", "scaling", "all"])
+    parser.add_argument("what", choices=["train", "sample", "receptive", "kinds", "device", "scaling", "load", "all"])
     parser.add_argument("--nproc", type=int, default=2, help="processes for the scaling benchmark")
     parser.add_argument("--preset", default="tiny", choices=list(PRESETS), help="preset for the scaling benchmark")
     parser.add_argument("--presets", nargs="+", choices=list(PRESETS),
@@ -283,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--naive-rows", type=int, default=2)
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--busy", type=int, default=2, help="busy processes beside the training run (load)")
     args = parser.parse_args(argv)
     if args.what in ("train", "all"):
         bench_train(args.presets or [p for p in PRESETS if PRESETS[p].kind == "pixelcnn"], args.batch_size,
@@ -297,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_device(args.presets or list(PRESETS), args.batch_size, args.steps)
     if args.what == "scaling":
         bench_scaling(args.preset, args.nproc, args.batch_size, args.steps)
+    if args.what in ("load", "all"):
+        bench_load(args.busy)
     return 0
 
 

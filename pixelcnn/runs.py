@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint
+from .contention import background_training_environment, lower_priority
 from .data import PROJECT_ROOT
 from .errors import CheckpointError, ConfigError, ModelError
 from .metrics import METRICS_NAME, read_last_events
@@ -178,13 +179,13 @@ def _prepare_child() -> None:
     """In the job before it runs Python: a lower priority, and SIGTERM ignored until the trainer installs
     its handler (an ignored signal stays ignored across exec), so a Stop in its first second is not a kill;
     the stop file (:func:`~pixelcnn.train.request_stop`) carries that request to the trainer's first step."""
-    os.nice(10)
+    lower_priority()
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _launch(run_dir: Path, command: list[str], data_dir: str | None) -> None:
     """Start ``command`` as a niced background job in its own session, logging to the run folder."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_WAIT_POLICY="PASSIVE")
+    env = background_training_environment()
     if data_dir:
         env["PIXELCNN_DATA_DIR"] = data_dir
     with open(run_dir / LOG_NAME, "ab") as log:

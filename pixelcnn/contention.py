@@ -1,0 +1,101 @@
+"""A presenter's laptop, reproduced: CPU contention for measuring interactive work under load.
+
+While a lecture runs the dashboard, the same cores carry a training run (started
+by the dashboard: niced, with passive OpenMP waits) and ordinary
+normal-priority work (a browser, a screen share). :func:`busy_processes` and
+:func:`training_load` start that load; every process they start ends by itself
+after a bounded time, and is killed when the ``with`` block ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Iterator
+
+SPIN = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGKILL)
+    for process in processes:
+        process.wait()
+
+
+@contextlib.contextmanager
+def busy_processes(count: int = 2, seconds: float = 900) -> Iterator[list[subprocess.Popen]]:
+    """``count`` normal-priority processes that each keep one core busy, for at most ``seconds``."""
+    processes = [subprocess.Popen([sys.executable, "-c", SPIN.format(seconds=float(seconds))],
+                                  start_new_session=True)  # each an application of its own, as on a laptop
+                 for _ in range(count)]
+    try:
+        yield processes
+    finally:
+        _stop(processes)
+
+
+def background_training_environment() -> dict[str, str]:
+    """The environment of a training job started by the dashboard (see :mod:`pixelcnn.runs`)."""
+    return dict(os.environ, PYTHONUNBUFFERED="1", OMP_WAIT_POLICY="PASSIVE")
+
+
+BACKGROUND_NICE = 10
+
+
+def lower_priority() -> None:
+    """Run in a child before exec: the priority of a training job started by the dashboard.
+
+    ``nice`` alone is not enough on Linux: with autogroups (the default), the
+    scheduler first shares the CPU equally between sessions, and a job started
+    in its own session is a group of its own, so a niced job there still took a
+    whole core from the dashboard (measured: 10 of 12 CPU seconds). Its group's
+    nice value (``/proc/self/autogroup``) is lowered too; that needs no privilege.
+    """
+    os.nice(BACKGROUND_NICE)
+    with contextlib.suppress(OSError):
+        with open("/proc/self/autogroup", "w") as f:
+            f.write(str(BACKGROUND_NICE))
+
+
+@contextlib.contextmanager
+def training_load(preset: str = "lecture", seconds: float = 900) -> Iterator[subprocess.Popen]:
+    """Training steps of ``preset`` on random batches, started like a dashboard run (niced, passive
+    waits), for at most ``seconds``: the compute of a real run without needing the data."""
+    command = [sys.executable, "-m", "pixelcnn.contention", preset, str(float(seconds))]
+    process = subprocess.Popen(command, env=background_training_environment(), start_new_session=True,
+                               preexec_fn=lower_priority)
+    time.sleep(3.0)  # past its imports: the load is on when the block starts
+    try:
+        yield process
+    finally:
+        _stop([process])
+
+
+def _train_forever(preset: str, seconds: float) -> None:
+    import torch
+
+    from .model import PRESETS, build_model
+    from .runtime import micro_batch_size, prepare_cpu
+    from .train import make_optimizer, train_step
+
+    prepare_cpu()
+    config = PRESETS[preset]
+    model = build_model(config)
+    device = torch.device("cpu")
+    optimizer = make_optimizer(model, 1e-3, device)
+    batch = torch.randint(0, config.levels, (128, config.channels, config.image_size, config.image_size),
+                          dtype=torch.uint8)
+    micro = micro_batch_size(128, config.hidden, config.image_size)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        train_step(model, optimizer, batch, micro, device)
+
+
+if __name__ == "__main__":
+    _train_forever(sys.argv[1], float(sys.argv[2]))
