@@ -73,7 +73,7 @@ MNIST_FILES = {
                            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", 1_648_877),
     "test_labels": IdxFile("t10k-labels-idx1-ubyte", 2049, (10_000,),
                            "ec29112dd5afa0611ce80d1b7f02629c",
-                           "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4_542),
+                           "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", 4_542),
 }
 
 
