@@ -4,7 +4,7 @@ from pages.common import curves_of, events_of, lecture_mode, sidebar
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import loss_figure
 from pixelcnn.metrics import progress_of
-from pixelcnn.model import PixelCNNConfig, architecture_table
+from pixelcnn.models import PixelCNNConfig, architecture_table
 from pixelcnn.results import recorded_test_bits_per_dim
 from pixelcnn.runs import MAX_UPLOAD_BYTES, import_checkpoint, list_runs
 

@@ -2,7 +2,7 @@ import streamlit as st
 
 from pages.common import picked, sidebar
 from pixelcnn.figures import mask_figure
-from pixelcnn.model import PRESETS, architecture_table, kernel_mask
+from pixelcnn.models import PRESETS, architecture_table, kernel_mask, kind_of
 
 sidebar()
 st.title("PixelCNN on colored MNIST")
@@ -25,21 +25,8 @@ preset = st.segmented_control("Preset", list(PRESETS), default="paper", key="ove
 config = PRESETS[preset]
 st.dataframe(architecture_table(config), hide_index=True, width="stretch")
 total = sum(row["parameters"] for row in architecture_table(config))
-if config.kind == "gated":
-    st.caption(f"{total:,} parameters. Gated PixelCNN (van den Oord et al. 2016): a vertical stack that sees the "
-               f"rows above and a horizontal stack that sees the current row to the left, {config.hidden} feature "
-               "maps each, gated by tanh x sigmoid, with a 1x1 link from vertical to horizontal and residual "
-               "connections; together they see every earlier pixel, so there is no blind spot.")
-else:
-    st.caption(f"{total:,} parameters. Each residual block is Figure 5 of the paper: ReLU, 1x1 "
-               f"({config.hidden} to {config.hidden // 2}), ReLU, 3x3 type B, ReLU, 1x1 back to {config.hidden}, "
-               "plus the skip connection.")
-if config.kind == "rgb":
-    st.markdown("**rgb** keeps these layers but masks the channels as the paper does: every feature map belongs "
-                "to a colour, and at the current pixel red sees no colour, green sees red, blue sees red and "
-                "green, so the channels of a pixel are drawn in turn:")
-    st.latex(r"p(\mathbf{x}) = \prod_{i=1}^{784} \prod_{c \in \{R,G,B\}} "
-             r"p\left(x_i^{c} \mid x_i^{<c}, \mathbf{x}_{<i}\right)")
+st.caption(f"{total:,} parameters.")
+st.markdown(kind_of(config).describe(config))
 
 st.header("Masks A and B")
 left, right, text = st.columns([1, 1, 2])

@@ -7,7 +7,7 @@ from pixelcnn.checkpoint import CHECKPOINT_NAME
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import loss_figure
 from pixelcnn.metrics import curves, progress_of
-from pixelcnn.model import PRESETS
+from pixelcnn.models import PRESETS
 from pixelcnn.progress import format_seconds
 from pixelcnn.runs import (active_run, check_run_name, list_runs, new_run_name, resume_run, run_status,
                            start_run, stop_run)

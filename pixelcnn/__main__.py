@@ -70,7 +70,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .model import KINDS, PRESETS
+    from .models import KINDS, PRESETS
 
     parser = _Parser(prog="python -m pixelcnn", description="PixelCNN on colored MNIST.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int,
                    help="images per optimizer step, over all processes under torchrun (default 128)")
     p.add_argument("--lr", type=_positive_float, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--kind", choices=KINDS,
+    p.add_argument("--kind", choices=list(KINDS),
                    help="pixelcnn, rgb (channel-autoregressive) or gated (overrides the preset)")
     p.add_argument("--hidden", type=_positive_int,
                    help="width: the residual stream, or the feature maps per stack for gated (overrides the preset)")
@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    from .model import PRESETS
+    from .models import PRESETS
 
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", help="a checkpoint file or run folder")
@@ -193,7 +193,7 @@ def load_servable(path: str, device: Any = "cpu"):
 
 
 def _load_model(args: argparse.Namespace, device: str = "cpu"):
-    from .model import get_preset
+    from .models import get_preset
     from .receptive import random_model
 
     if args.checkpoint:
@@ -235,7 +235,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from .data import load_data
-    from .model import get_preset
+    from .models import get_preset
     from .progress import ProgressBar, format_seconds
     from .train import TrainConfig, check_run_dir, resume_config, train
 

@@ -36,7 +36,7 @@ import time
 
 import torch
 
-from .model import PRESETS, build_model
+from .models import PRESETS, build_model
 from .reference import ReferencePixelCNN
 
 
@@ -244,7 +244,7 @@ def bench_sample(naive_rows: int, n: int) -> None:
 
 
 def bench_kinds(batch: int, steps: int, n: int, repeats: int) -> None:
-    from .model import count_parameters
+    from .models import count_parameters
 
     print(f"the three kinds at about the same size: training (batch {batch}, {steps} timed steps), "
           f"{n} cached samples, one receptive field")

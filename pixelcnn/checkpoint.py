@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from .errors import CheckpointError, ConfigError
-from .model import PixelCNNConfig, build_model
+from .models import PixelCNNConfig, build_model
 
 FORMAT = "pixelcnn-checkpoint"
 VERSION = 1

@@ -80,7 +80,7 @@ def training_load(preset: str = "lecture", seconds: float = 900) -> Iterator[sub
 def _train_forever(preset: str, seconds: float) -> None:
     import torch
 
-    from .model import PRESETS, build_model
+    from .models import PRESETS, build_model
     from .runtime import micro_batch_size, prepare_cpu
     from .train import make_optimizer, train_step
 

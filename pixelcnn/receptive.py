@@ -8,7 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import ConfigError
-from .model import PixelCNNConfig, build_model, kernel_mask
+from .models import PixelCNNConfig, build_model, kind_of
 
 
 def random_model(config: PixelCNNConfig, seed: int = 0) -> nn.Module:
@@ -42,7 +42,7 @@ def gradient_field(model: nn.Module, image: np.ndarray, row: int, col: int, chan
         raise ConfigError(f"image must have shape ({size}, {size}, {config.channels}), got {images.shape[1:]}")
     was_training = model.training
     model.eval()
-    param = model.output_logits.weight
+    param = next(model.parameters())
     x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).to(param.device, param.dtype)
     x.requires_grad_(True)
     with torch.enable_grad():
@@ -52,50 +52,6 @@ def gradient_field(model: nn.Module, image: np.ndarray, row: int, col: int, chan
         (grad,) = torch.autograd.grad(log_p, x)
     model.train(was_training)
     return grad.abs().amax(dim=1).mean(dim=0).double().cpu().numpy()
-
-
-def _spread(reach: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Input positions that feed any output in ``reach`` through a causal kernel's live taps.
-
-    ``mask`` is a (rows, k) array whose last row is the output's own row and
-    whose middle column is its own column: output (r, c) reads input
-    (r - (rows - 1) + i, c - k // 2 + j) for each live tap (i, j).
-    """
-    rows, k = mask.shape
-    height, width = reach.shape
-    out = np.zeros_like(reach)
-    for i, j in zip(*np.nonzero(mask)):
-        dr, dc = i - (rows - 1), j - k // 2  # input offset relative to the output, dr <= 0
-        # out[r + dr, c + dc] |= reach[r, c]
-        src = reach[max(0, -dr):height - max(0, dr), max(0, -dc):width - max(0, dc)]
-        out[max(0, dr):height - max(0, -dr), max(0, dc):width - max(0, -dc)] |= src
-    return out
-
-
-def _gated_masks(kernel_size: int, first: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The taps of a gated layer's vertical and horizontal kernels in :func:`_spread`'s layout."""
-    q, shift = kernel_size // 2, int(first)
-    vertical = np.zeros((q + 1 + shift, kernel_size), dtype=bool)
-    vertical[:q + 1] = True  # rows r - q - shift .. r - shift
-    horizontal = np.zeros((1, 2 * (q + shift) + 1), dtype=bool)
-    horizontal[0, :q + 1] = True  # columns c - q - shift .. c - shift
-    return vertical, horizontal
-
-
-def _gated_field(config: PixelCNNConfig, reach: np.ndarray, layers: int) -> np.ndarray:
-    """Walk a gated model backwards from the horizontal stack at ``reach`` through ``layers`` gated layers
-    after the first, then the first: the input pixels it reads.
-
-    A layer's vertical output and the vertical pre-activation that its horizontal
-    stack adds at the same position both read the vertical window below them.
-    """
-    horizontal_reach, vertical_reach = reach, np.zeros_like(reach)
-    vertical, horizontal = _gated_masks(config.block_kernel, first=False)
-    for _ in range(layers):
-        horizontal_reach, vertical_reach = (_spread(horizontal_reach, horizontal),
-                                            _spread(horizontal_reach | vertical_reach, vertical))
-    vertical, horizontal = _gated_masks(config.first_kernel, first=True)
-    return _spread(horizontal_reach | vertical_reach, vertical) | _spread(horizontal_reach, horizontal)
 
 
 def analytic_field(config: PixelCNNConfig, row: int, col: int, n_blocks: int | None = None,
@@ -111,15 +67,4 @@ def analytic_field(config: PixelCNNConfig, row: int, col: int, n_blocks: int | N
     blocks = config.n_blocks if n_blocks is None else n_blocks
     if not 0 <= blocks <= config.n_blocks:
         raise ConfigError(f"n_blocks must be in [0, {config.n_blocks}], got {n_blocks}")
-    size = config.image_size
-    reach = np.zeros((size, size), dtype=bool)
-    reach[row, col] = True
-    if config.kind == "gated":
-        return _gated_field(config, reach, blocks)
-    block_mask = kernel_mask(config.block_kernel, "B").numpy().astype(bool)
-    for _ in range(blocks):
-        reach = reach | _spread(reach, block_mask)
-    field = _spread(reach, kernel_mask(config.first_kernel, "A").numpy().astype(bool))
-    if config.kind == "rgb" and channel > 0:
-        field[row, col] = True
-    return field
+    return kind_of(config).analytic_field(config, row, col, blocks, channel)

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import ConfigError
-from .model import PixelCNN, PixelCNNConfig
+from .models import PixelCNN, PixelCNNConfig
 
 
 class DenseMaskedConv2d(nn.Conv2d):

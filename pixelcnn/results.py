@@ -18,7 +18,7 @@ import numpy as np
 from .checkpoint import Checkpoint, atomic_write
 from .metrics import METRICS_NAME, progress_of, read_events
 from .errors import ConfigError
-from .model import count_parameters
+from .models import count_parameters
 from .train import MAX_EPOCHS, evaluate, read_json_object
 
 RESULTS_NAME = "results.json"

@@ -26,7 +26,7 @@ from .contention import background_training_environment, lower_priority
 from .data import PROJECT_ROOT
 from .errors import CheckpointError, ConfigError, ModelError
 from .metrics import METRICS_NAME, read_last_events
-from .model import PixelCNNConfig
+from .models import PixelCNNConfig
 from .serving import check_servable
 from .train import CONFIG_NAME, STOP_NAME, TrainConfig, check_run_dir, read_json_object, read_run_config, request_stop
 

@@ -13,7 +13,7 @@ import os
 
 from .data import IMAGE_SHAPE, LEVELS
 from .errors import ModelError
-from .model import PixelCNNConfig
+from .models import PixelCNNConfig
 
 SERVED_SAMPLES = 100
 

@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from .checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint, save_checkpoint
 from .errors import CheckpointError, ConfigError, ModelError
 from .metrics import METRICS_NAME, append_event, read_events, rewrite_events
-from .model import PixelCNNConfig, bits_per_dim, build_model
+from .models import PixelCNNConfig, bits_per_dim, build_model
 from . import distributed
 from .runtime import micro_batch_size
 

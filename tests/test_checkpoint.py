@@ -8,7 +8,7 @@ import torch
 
 from pixelcnn.checkpoint import load_checkpoint, read_checkpoint_file, save_checkpoint
 from pixelcnn.errors import CheckpointError
-from pixelcnn.model import PRESETS, PixelCNN
+from pixelcnn.models import PRESETS, PixelCNN
 
 
 @pytest.fixture

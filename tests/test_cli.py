@@ -107,7 +107,7 @@ def test_data_command(mnist_dir):
 
 
 def test_report_writes_the_exercise_images(tmp_path, small_data, capsys):
-    from pixelcnn.model import PixelCNNConfig
+    from pixelcnn.models import PixelCNNConfig
     from pixelcnn.train import TrainConfig, train
 
     run = tmp_path / "run"
@@ -125,7 +125,7 @@ def test_report_writes_the_exercise_images(tmp_path, small_data, capsys):
 
 
 def test_results_measures_and_tabulates(tmp_path, small_data, capsys):
-    from pixelcnn.model import PixelCNNConfig
+    from pixelcnn.models import PixelCNNConfig
     from pixelcnn.results import measure, write_results
     from pixelcnn.train import TrainConfig, train
 
@@ -149,7 +149,7 @@ def test_results_measures_and_tabulates(tmp_path, small_data, capsys):
 
 def test_dashboard_jobs_keep_the_kind():
     from pixelcnn.__main__ import build_parser
-    from pixelcnn.model import PixelCNNConfig
+    from pixelcnn.models import PixelCNNConfig
     from pixelcnn.runs import train_command
     from pixelcnn.train import TrainConfig
 

@@ -14,7 +14,7 @@ import torch.multiprocessing as mp
 from pixelcnn.checkpoint import load_checkpoint
 from pixelcnn.data import synthetic_colored_mnist
 from pixelcnn.metrics import read_events
-from pixelcnn.model import PixelCNNConfig
+from pixelcnn.models import PixelCNNConfig
 from pixelcnn.receptive import random_model
 from pixelcnn.train import TrainConfig, train
 

@@ -352,7 +352,7 @@ def test_responsive_while_a_run_trains(server, browser, artifacts, mnist_dir, mo
     background as the Train page starts it, plus two busy processes: a browser, a screen share). The
     figures are printed and kept; the ratios are for people and the benchmark, not a timed assertion."""
     from pixelcnn.contention import busy_processes
-    from pixelcnn.model import PRESETS
+    from pixelcnn.models import PRESETS
     from pixelcnn.runs import run_status, start_run, stop_run
     from pixelcnn.train import TrainConfig
 

@@ -22,7 +22,7 @@ from pixelcnn.checkpoint import load_checkpoint, save_checkpoint
 from pixelcnn.data import MNIST_FILES, IdxFile, parse_idx
 from pixelcnn.errors import CheckpointError, ConfigError, DataError, PixelCNNError
 from pixelcnn.metrics import read_events
-from pixelcnn.model import PRESETS, PixelCNN, PixelCNNConfig
+from pixelcnn.models import PRESETS, PixelCNN, PixelCNNConfig
 from pixelcnn.runs import MAX_UPLOAD_BYTES, check_run_name, import_checkpoint, list_runs, run_status
 from pixelcnn.train import TrainConfig, train
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from pixelcnn.errors import ConfigError
-from pixelcnn.model import PRESETS, PixelCNN, PixelCNNConfig, bits_per_dim, build_model, count_parameters
+from pixelcnn.models import PRESETS, PixelCNN, PixelCNNConfig, bits_per_dim, build_model, count_parameters
 from pixelcnn.reference import reference_from
 
 TARGETS = [(0, 0), (0, 27), (14, 14), (27, 27), (27, 0), (3, 25)]
@@ -95,7 +95,7 @@ def test_rgb_masks_group_the_colours():
 
 
 def test_architecture_table_sums_to_the_parameter_count():
-    from pixelcnn.model import architecture_table
+    from pixelcnn.models import architecture_table
 
     for config in PRESETS.values():
         rows = architecture_table(config)

@@ -229,7 +229,7 @@ def test_two_sessions_share_one_run(tmp_path, monkeypatch, real_data):
 def test_a_model_without_blocks_alone_on_the_receptive_field_page(app, no_data, tmp_path):
     """Red-team finding 10: a legal model with 0 blocks once crashed the depth slider (min = max)."""
     from pixelcnn.checkpoint import save_checkpoint
-    from pixelcnn.model import PixelCNNConfig, build_model
+    from pixelcnn.models import PixelCNNConfig, build_model
 
     run = tmp_path / "runs" / "no-blocks"
     run.mkdir(parents=True)

@@ -26,7 +26,7 @@ from pixelcnn.checkpoint import load_checkpoint, save_checkpoint
 from pixelcnn.data import MNIST_FILES, IdxFile, cache_path, load_colored_mnist, load_course_pickle, read_idx
 from pixelcnn.errors import CheckpointError, ConfigError, DataError, ModelError
 from pixelcnn.metrics import read_events
-from pixelcnn.model import PixelCNNConfig, build_model
+from pixelcnn.models import PixelCNNConfig, build_model
 from pixelcnn.runs import import_checkpoint, run_status, start_run, stop_run
 from pixelcnn.sampling import sample
 from pixelcnn.serving import check_servable

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from pixelcnn.errors import ConfigError
-from pixelcnn.model import PRESETS, PixelCNNConfig
+from pixelcnn.models import PRESETS, PixelCNNConfig
 from pixelcnn.receptive import random_model
 from pixelcnn.sampling import sample, teacher_forced_logits
 

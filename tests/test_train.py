@@ -9,7 +9,7 @@ import torch
 from pixelcnn.checkpoint import load_checkpoint
 from pixelcnn.errors import ConfigError
 from pixelcnn.metrics import read_events
-from pixelcnn.model import PixelCNNConfig
+from pixelcnn.models import PixelCNNConfig
 from pixelcnn.train import TrainConfig, batch_order, evaluate, learning_rate, resume_config, train
 
 TINY = PixelCNNConfig(hidden=16, n_blocks=2)

@@ -1,9 +1,12 @@
-"""Glue shared by the pages: cached loaders and the model picker's state. UI only; logic lives in pixelcnn."""
+"""Glue shared by the pages: the page list, cached loaders and the model picker. UI only; logic lives in
+pixelcnn. A package (``pages/common/``), not a file in ``pages/``, so that Streamlit's legacy multipage
+mode, which lists every ``pages/*.py``, never shows it as a page."""
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import value_counts
 from pixelcnn.memo import SharedMemo
 from pixelcnn.metrics import METRICS_NAME, curves, read_events
-from pixelcnn.model import PRESETS, get_preset
+from pixelcnn.models import PRESETS, get_preset
 from pixelcnn.receptive import analytic_field, gradient_field, random_model
 from pixelcnn.runs import RunInfo, list_runs
 from pixelcnn.serving import check_servable
@@ -202,26 +205,46 @@ RANDOM = "Random weights"
 
 
 _HANDED_OVER = "_handed_to_entry_script"
+_this_run = threading.local()  # the script thread of the current run: did it start in streamlit_app.py?
+
+
+def app_pages() -> list:
+    """The dashboard's pages, in order; the Train page is left out in lecture mode."""
+    pages = [
+        st.Page("pages/overview.py", title="Overview", icon=":material/school:", default=True),
+        st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/samples.py", title="Samples", icon=":material/grid_view:"),
+        st.Page("pages/receptive_field.py", title="Receptive field", icon=":material/center_focus_strong:"),
+        st.Page("pages/models.py", title="Models", icon=":material/leaderboard:"),
+    ]
+    return [page for page in pages if not (lecture_mode() and page.title == "Train")]
+
+
+def entered_through_the_entry_script() -> None:
+    """Called by ``streamlit_app.py`` before it runs the page: this run went through the entry script."""
+    _this_run.entered = True
 
 
 def _run_through_the_entry_script() -> None:
     """Make every page run through ``streamlit_app.py`` and its ``st.navigation``, deep links included.
 
     Streamlit treats a ``pages/`` folder beside the entry script as a legacy
-    multipage app until the entry script has called ``st.navigation`` once. So
-    when the first request after a server start is a link to a page (say
-    ``/samples``), that page runs alone: every file in ``pages/`` is listed in
-    the sidebar and lecture mode is not applied. The legacy page and ours share
-    their URL path, hence their page hash, so turning the legacy mode off and
-    rerunning lands on the same page, through the entry script. Once per
-    session at most: ``AppTest`` restores the legacy mode before every run, and
-    a rerun there would swallow the widget event that started the run.
+    multipage app until some script has called ``st.navigation``. So when the
+    first request after a server start is a link to a page (say ``/samples``),
+    that page runs alone: every file in ``pages/`` is listed and lecture mode is
+    not applied. Such a page calls the public ``st.navigation`` with the app's
+    own page list, which ends the legacy mode for the server, and reruns: the
+    rerun lands on the same page (the URL path is the same), through the entry
+    script. Once per session at most: ``AppTest`` restores the legacy mode
+    before every run, and a rerun there would swallow the widget event that
+    started the run.
     """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory and not st.session_state.get(_HANDED_OVER):
+    entered = getattr(_this_run, "entered", False)
+    _this_run.entered = False
+    if not entered and not st.session_state.get(_HANDED_OVER):
         st.session_state[_HANDED_OVER] = True
-        PagesManager.uses_pages_directory = False
+        st.navigation(app_pages(), position="hidden")
         st.rerun()
 
 

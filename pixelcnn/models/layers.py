@@ -1,0 +1,168 @@
+"""The pieces every kind is built from: input scaling, masks, masked convolutions, gates, and the
+geometry and matrices that the cached samplers and analytic fields derive from them. Imports no model.
+
+A masked kernel only ever uses the rows at and above its centre, so
+:class:`MaskedConv2d` stores just those rows (4x7 instead of 7x7, 2x3 instead
+of 3x3) and pads the input at the top: the taps a mask zeroes below the centre
+are never computed. With colour groups (the ``rgb`` kind) every feature map
+belongs to a colour (R, G or B, in thirds); at the centre tap a group-g output
+sees input groups < g (type A) or <= g (type B).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def scale_values(x: torch.Tensor, levels: int, dtype: torch.dtype) -> torch.Tensor:
+    """Map values 0..levels-1 to [-1, 1] in ``dtype``: every kind's input scaling."""
+    return x.to(dtype) * (2.0 / (levels - 1)) - 1.0
+
+
+def kernel_mask(kernel_size: int, mask_type: str) -> torch.Tensor:
+    """The live taps of a masked kernel's stored rows: a (k // 2 + 1, k) 0/1 tensor.
+
+    Rows above the centre are all live; in the centre row the taps left of the
+    centre are live, and the centre itself only for type B.
+    """
+    if mask_type not in ("A", "B"):
+        raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
+    k = kernel_size
+    mask = torch.ones(k // 2 + 1, k, device="cpu")  # masks stay on the CPU even under a meta build
+    centre = k // 2
+    mask[-1, centre + (mask_type == "B"):] = 0
+    return mask
+
+
+def colour_groups(n: int, colours: int, interleaved: bool = False) -> torch.Tensor:
+    """The colour each of ``n`` feature maps belongs to: in contiguous blocks, or
+    interleaved (``i % colours``, how the logits are laid out as (levels, channels)).
+    """
+    index = torch.arange(n, device="cpu")
+    return index % colours if interleaved else index * colours // n
+
+
+def channel_mask(kernel_size: int, mask_type: str, groups_in: torch.Tensor,
+                 groups_out: torch.Tensor) -> torch.Tensor:
+    """A channel-autoregressive mask (out, in, k // 2 + 1, k): :func:`kernel_mask` off the centre; at the
+    centre a group-g output sees input groups < g (type A) or <= g (type B)."""
+    spatial = kernel_mask(kernel_size, "B")
+    mask = spatial.expand(len(groups_out), len(groups_in), *spatial.shape).clone()
+    sees = groups_in[None, :] < groups_out[:, None] if mask_type == "A" else groups_in[None, :] <= groups_out[:, None]
+    mask[:, :, -1, kernel_size // 2] = sees.to(mask.dtype)
+    return mask
+
+
+class MaskedConv2d(nn.Module):
+    """A causal ``k x k`` convolution that keeps spatial size.
+
+    Only the ``k // 2 + 1`` kernel rows at and above the centre are stored
+    (``weight`` has shape (out, in, k // 2 + 1, k)); the input is padded by
+    ``k // 2`` on the top, left and right. Type A hides the centre tap, type B
+    shows it. With ``groups = (groups_in, groups_out)`` (see :func:`colour_groups`)
+    the centre tap is masked channel-autoregressively instead (:func:`channel_mask`);
+    ``k = 1`` then gives the masked 1x1 convolution of the ``rgb`` model.
+
+    Shape: (B, in, H, W) -> (B, out, H, W).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, mask_type: str,
+                 groups: tuple[torch.Tensor, torch.Tensor] | None = None):
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        self.mask_type = mask_type
+        rows = kernel_size // 2 + 1
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, rows, kernel_size))
+        self.bias = nn.Parameter(torch.empty(out_channels))
+        mask = kernel_mask(kernel_size, mask_type) if groups is None else channel_mask(kernel_size, mask_type, *groups)
+        self.register_buffer("mask", mask, persistent=False)
+        self.reset_parameters()
+
+    def live_weights(self) -> int:
+        """How many entries of ``weight`` the mask leaves live."""
+        per_tap = 1 if self.mask.dim() == 4 else self.in_channels * self.out_channels
+        return int(self.mask.sum()) * per_tap
+
+    def reset_parameters(self) -> None:
+        fan_in = max(1, self.live_weights() // self.out_channels)
+        bound = 1.0 / math.sqrt(fan_in)
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def masked_weight(self) -> torch.Tensor:
+        return self.weight * self.mask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.kernel_size // 2
+        return F.conv2d(F.pad(x, (p, p, p, 0)), self.masked_weight(), self.bias)
+
+    def extra_repr(self) -> str:
+        k = self.kernel_size
+        return f"{self.in_channels}, {self.out_channels}, kernel_size={k}x{k}, mask={self.mask_type}"
+
+
+def pointwise(in_channels: int, out_channels: int, colours: int | None = None,
+              interleaved_out: bool = False) -> nn.Module:
+    """A 1x1 convolution; with ``colours``, masked type B between colour groups."""
+    if colours is None:
+        return nn.Conv2d(in_channels, out_channels, 1)
+    groups = colour_groups(in_channels, colours), colour_groups(out_channels, colours, interleaved_out)
+    return MaskedConv2d(in_channels, out_channels, 1, "B", groups)
+
+
+def bits_per_dim(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Mean negative log-likelihood in bits per dimension (a uniform model scores log2(levels))."""
+    return F.cross_entropy(logits, x.long()) / math.log(2.0)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters, counting only the taps a mask leaves live."""
+    total = 0
+    for module in model.modules():
+        if isinstance(module, MaskedConv2d):
+            total += module.live_weights() + module.bias.numel()
+        elif isinstance(module, nn.Conv2d):
+            total += sum(p.numel() for p in module.parameters())
+    return total
+
+
+def gate(x: torch.Tensor) -> torch.Tensor:
+    """tanh of the first half of the channels times sigmoid of the second: (B, 2p, ...) -> (B, p, ...)."""
+    a, b = x.chunk(2, dim=1)
+    return torch.tanh(a) * torch.sigmoid(b)
+
+
+def conv_matrix(conv: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """A convolution (masked or not) as the weight matrix and bias of one output position.
+
+    The kernel (out, in, rows, k) becomes (rows * k * in, out), the layout of a
+    (rows, k, in) patch of a channels-last buffer flattened row-major: one
+    output pixel is then ``patch @ weight + bias``, which is how the cached
+    samplers compute one pixel's column through a network.
+    """
+    weight = conv.masked_weight() if isinstance(conv, MaskedConv2d) else conv.weight
+    return weight.permute(2, 3, 1, 0).reshape(-1, weight.shape[0]), conv.bias
+
+
+def spread(reach: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """Input positions that feed any output in ``reach`` (a bool (H, W) map) through a causal kernel.
+
+    ``taps`` is a (rows, k) bool array whose last row is the output's own row
+    and whose middle column is its own column: output (r, c) reads input
+    (r - (rows - 1) + i, c - k // 2 + j) for each live tap (i, j).
+    """
+    rows, k = taps.shape
+    height, width = reach.shape
+    out = np.zeros_like(reach)
+    for i, j in zip(*np.nonzero(taps)):
+        dr, dc = i - (rows - 1), j - k // 2  # input offset relative to the output, dr <= 0
+        src = reach[max(0, -dr):height - max(0, dr), max(0, -dc):width - max(0, dc)]
+        out[max(0, dr):height - max(0, -dr), max(0, dc):width - max(0, -dc)] |= src
+    return out

@@ -1,0 +1,192 @@
+"""Kind ``pixelcnn``: the exercise's model, Table 1 of "Pixel Recurrent Neural Networks" (2016).
+
+A 7x7 masked convolution of type A, ``n_blocks`` residual blocks of Figure 5
+(ReLU, 1x1, ReLU, 3x3 type B, ReLU, 1x1, plus skip), then ReLU, 1x1, ReLU,
+1x1 to ``channels * levels`` logits. Channels are conditionally independent
+given the previous pixels, p(x) = prod_i prod_c p(x_i^c | x_<i), so a type A
+mask hides the whole current pixel and a type B mask shows it; 1x1
+convolutions need no mask. The module takes a ``colours`` switch that the
+``rgb`` kind (:mod:`pixelcnn.models.rgb`) uses for its channel masks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+from .config import PixelCNNConfig
+from .kind import ModelKind
+from .layers import (MaskedConv2d, colour_groups, conv_matrix, count_parameters, kernel_mask, pointwise,
+                     scale_values, spread)
+
+
+class ResidualBlock(nn.Module):
+    """Figure 5: ReLU, 1x1 (2h -> h), ReLU, kxk type B (h -> h), ReLU, 1x1 (h -> 2h), plus skip.
+
+    With ``colours`` every layer is masked channel-autoregressively (type B).
+
+    Shape: (B, 2h, H, W) -> (B, 2h, H, W).
+    """
+
+    def __init__(self, hidden: int, kernel_size: int = 3, colours: int | None = None):
+        super().__init__()
+        half = hidden // 2
+        self.reduce = pointwise(hidden, half, colours)
+        groups = None if colours is None else (colour_groups(half, colours), colour_groups(half, colours))
+        self.masked = MaskedConv2d(half, half, kernel_size, "B", groups)
+        self.expand = pointwise(half, hidden, colours)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.reduce(F.relu(x))
+        h = self.masked(F.relu(h))
+        return x + self.expand(F.relu(h))
+
+
+class PixelCNN(nn.Module):
+    """PixelCNN over images of ``channels`` channels with ``levels`` values each.
+
+    ``forward(x)`` takes x of shape (B, C, H, W) holding values in 0..levels-1,
+    as a LongTensor or as a floating tensor (so that gradients with respect to
+    the input can be taken), and returns logits of shape (B, levels, C, H, W),
+    ready for ``F.cross_entropy(logits, x)``. With ``colours`` (the ``rgb``
+    kind) every layer is masked between colour groups.
+    """
+
+    def __init__(self, config: PixelCNNConfig | None = None, colours: bool = False):
+        super().__init__()
+        self.config = config = config or PixelCNNConfig()
+        groups = config.channels if colours else None
+        input_groups = None if groups is None else (colour_groups(config.channels, groups),
+                                                    colour_groups(config.hidden, groups))
+        self.input_conv = MaskedConv2d(config.channels, config.hidden, config.first_kernel, "A", input_groups)
+        self.blocks = nn.ModuleList(
+            ResidualBlock(config.hidden, config.block_kernel, groups) for _ in range(config.n_blocks)
+        )
+        self.output_hidden = pointwise(config.hidden, config.hidden, groups)
+        self.output_logits = pointwise(config.hidden, config.levels * config.channels, groups, interleaved_out=True)
+
+    def scale_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Map values 0..levels-1 to [-1, 1] in the parameters' dtype."""
+        return scale_values(x, self.config.levels, self.output_logits.weight.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, height, width = x.shape
+        h = self.scale_input(x)
+        if h.device.type == "cpu":
+            h = h.contiguous(memory_format=torch.channels_last)
+        h = self.input_conv(h)
+        for block in self.blocks:
+            h = block(h)
+        h = self.output_hidden(F.relu(h))
+        logits = self.output_logits(F.relu(h))
+        return logits.reshape(b, self.config.levels, c, height, width)
+
+
+class CachedPixelCNN:
+    """Evaluates a :class:`PixelCNN` one pixel at a time, in raster order, reusing earlier work
+    (Ramachandran et al. 2017): each masked layer keeps its inputs in a padded channels-last buffer,
+    and a new pixel needs only its own column through the network. See :class:`~.kind.PixelCache`.
+    """
+
+    def __init__(self, model: PixelCNN, n: int):
+        cfg = model.config
+        self.model = model
+        p = cfg.first_kernel // 2
+        q = cfg.block_kernel // 2
+        self.p, self.q = p, q
+        weight = model.output_logits.weight
+        size = cfg.image_size
+        # Channels-last buffers, zero-padded like the full forward: top, left and right.
+        self.image = torch.zeros(n, size + p, size + 2 * p, cfg.channels, dtype=weight.dtype, device=weight.device)
+        self.hidden = [torch.zeros(n, size + q, size + 2 * q, cfg.hidden // 2, dtype=weight.dtype,
+                                   device=weight.device) for _ in model.blocks]
+        self.input_w, self.input_b = conv_matrix(model.input_conv)
+        self.blocks = [(*conv_matrix(b.reduce), *conv_matrix(b.masked), *conv_matrix(b.expand))
+                       for b in model.blocks]
+        self.out1 = conv_matrix(model.output_hidden)
+        self.out2 = conv_matrix(model.output_logits)
+        self.n = n
+
+    def write(self, r: int, c: int, values: torch.Tensor) -> None:
+        self.image[:, r + self.p, c + self.p] = self.model.scale_input(values)
+
+    def step(self, r: int, c: int) -> torch.Tensor:
+        p, q, n = self.p, self.q, self.n
+        k1, k2 = 2 * p + 1, 2 * q + 1
+        patch = self.image[:, r:r + p + 1, c:c + k1].reshape(n, -1)
+        h = torch.addmm(self.input_b, patch, self.input_w)
+        for buffer, (w_in, b_in, w_mid, b_mid, w_out, b_out) in zip(self.hidden, self.blocks):
+            buffer[:, r + q, c + q] = F.relu(torch.addmm(b_in, F.relu(h), w_in))
+            patch = buffer[:, r:r + q + 1, c:c + k2].reshape(n, -1)
+            mid = torch.addmm(b_mid, patch, w_mid)
+            h = h + torch.addmm(b_out, F.relu(mid), w_out)
+        h = torch.addmm(self.out1[1], F.relu(h), self.out1[0])
+        logits = torch.addmm(self.out2[1], F.relu(h), self.out2[0])
+        cfg = self.model.config
+        return logits.view(n, cfg.levels, cfg.channels)
+
+
+def masked_stack_field(config: PixelCNNConfig, row: int, col: int, n_blocks: int) -> np.ndarray:
+    """The pixels before (row, col) that a type A first layer and ``n_blocks`` type B blocks reach."""
+    reach = np.zeros((config.image_size, config.image_size), dtype=bool)
+    reach[row, col] = True
+    block_taps = kernel_mask(config.block_kernel, "B").numpy().astype(bool)
+    for _ in range(n_blocks):
+        reach = reach | spread(reach, block_taps)
+    return spread(reach, kernel_mask(config.first_kernel, "A").numpy().astype(bool))
+
+
+def masked_stack_rows(model: PixelCNN, colour: bool) -> list[dict[str, Any]]:
+    """The architecture rows of :class:`PixelCNN`; ``colour`` marks the channel-masked layers."""
+    cfg = model.config
+    h, k1, k2 = cfg.hidden, cfg.first_kernel, cfg.block_kernel
+    tag = " (colour)" if colour else ""
+    one = "B (colour)" if colour else "-"
+    return [
+        {"layer": "input", "kernel": f"{k1}x{k1}", "mask": f"A{tag}", "in": cfg.channels, "out": h,
+         "parameters": count_parameters(model.input_conv)},
+        {"layer": f"residual blocks x{cfg.n_blocks}: 1x1, {k2}x{k2}, 1x1", "kernel": f"1x1, {k2}x{k2}, 1x1",
+         "mask": f"{one}, B{tag}, {one}", "in": h, "out": h, "parameters": count_parameters(model.blocks)},
+        {"layer": "output 1", "kernel": "1x1", "mask": f"B{tag}", "in": h, "out": h,
+         "parameters": count_parameters(model.output_hidden)},
+        {"layer": "output 2 (logits)", "kernel": "1x1", "mask": f"B{tag}", "in": h,
+         "out": cfg.levels * cfg.channels, "parameters": count_parameters(model.output_logits)},
+    ]
+
+
+class PixelCNNKind(ModelKind):
+    name = "pixelcnn"
+    summary = "the exercise's PixelCNN: masked convolutions, channels independent given earlier pixels"
+
+    def test_config(self) -> PixelCNNConfig:
+        return PixelCNNConfig(hidden=16, n_blocks=2, image_size=10)
+
+    def check(self, config: PixelCNNConfig) -> None:
+        if config.hidden % 2:
+            raise ConfigError(f"hidden must be even (the bottleneck is hidden // 2), got {config.hidden}")
+
+    def build(self, config: PixelCNNConfig) -> nn.Module:
+        return PixelCNN(config)
+
+    def cache(self, model: nn.Module, n: int) -> CachedPixelCNN:
+        return CachedPixelCNN(model, n)
+
+    def analytic_field(self, config: PixelCNNConfig, row: int, col: int, n_blocks: int,
+                       channel: int) -> np.ndarray:
+        return masked_stack_field(config, row, col, n_blocks)
+
+    def architecture(self, model: nn.Module) -> list[dict[str, Any]]:
+        return masked_stack_rows(model, colour=False)
+
+    def describe(self, config: PixelCNNConfig) -> str:
+        return (f"Each residual block is Figure 5 of the paper: ReLU, 1x1 ({config.hidden} to "
+                f"{config.hidden // 2}), ReLU, {config.block_kernel}x{config.block_kernel} type B, ReLU, 1x1 "
+                f"back to {config.hidden}, plus the skip connection.")
+
+
+KIND = PixelCNNKind()

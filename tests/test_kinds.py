@@ -1,0 +1,120 @@
+"""Every promise of a model kind, for every kind in the registry, on the small config it declares.
+
+A new kind added to ``pixelcnn.models.registry.KINDS`` is tested here without a new line of test code.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from pixelcnn.checkpoint import load_checkpoint, save_checkpoint
+from pixelcnn.models import KINDS, count_parameters, kind_of
+from pixelcnn.receptive import analytic_field, gradient_field, random_model
+from pixelcnn.sampling import sample, teacher_forced_logits
+
+ALL_KINDS = pytest.mark.parametrize("name", sorted(KINDS))
+
+
+def small(name: str):
+    config = KINDS[name].test_config()
+    assert config.kind == name and config.image_size <= 12
+    return config
+
+
+def targets(size: int) -> list[tuple[int, int]]:
+    return [(0, 0), (0, size - 1), (size // 2, size // 2), (size - 1, 0), (size - 1, size - 1), (2, size - 2)]
+
+
+def own_channels_seen(kind, config, channel: int) -> torch.Tensor:
+    """The channels of its own pixel that a conditional may see: those the kind draws at earlier steps."""
+    seen = torch.zeros(config.channels, dtype=torch.bool)
+    for group in kind.channel_steps(config):
+        if channel in group:
+            break
+        seen[group] = True
+    return seen
+
+
+@ALL_KINDS
+def test_autoregressive_property(name):
+    """d logits(r, c, ch) / d input is exactly zero at every later pixel and at (r, c) itself, except for
+    the channels of (r, c) that the kind draws before ch; and nonzero somewhere before (r, c)."""
+    config = small(name)
+    kind = kind_of(config)
+    model = random_model(config, seed=0).double()
+    size, channels = config.image_size, config.channels
+    # Several images: in one image a path can hide behind ReLUs that happen to be inactive.
+    x = torch.randint(0, config.levels, (4, channels, size, size)).double().requires_grad_(True)
+    logits = model(x)
+    order = torch.arange(size * size).view(size, size)
+    for r, c in targets(size):
+        for ch in range(channels):
+            (grad,) = torch.autograd.grad(logits[:, :, ch, r, c].sum(), x, retain_graph=True)
+            field = grad.abs().amax(dim=(0, 1))
+            assert field[order > r * size + c].eq(0).all(), (name, r, c, ch)
+            own = grad[:, :, r, c].abs().amax(dim=0) > 0
+            assert torch.equal(own, own_channels_seen(kind, config, ch)), (name, r, c, ch, own)
+            if (r, c) != (0, 0):
+                assert field[order < r * size + c].gt(0).any(), (name, r, c, ch)
+
+
+@ALL_KINDS
+def test_cached_logits_equal_the_full_forward(name):
+    config = small(name)
+    model = random_model(config, seed=3).double()
+    image = torch.randint(0, config.levels, (2, config.channels, config.image_size, config.image_size))
+    with torch.no_grad():
+        full = model(image)
+    cached = teacher_forced_logits(model, image)
+    assert (cached - full).abs().max().item() < 1e-10
+
+
+@ALL_KINDS
+def test_cached_sampler_draws_what_the_naive_one_draws(name):
+    model = random_model(small(name), seed=1).double()
+    cached = sample(model, 5, seed=7, method="cached")
+    naive = sample(model, 5, seed=7, method="naive")
+    assert np.array_equal(cached, naive) and len(np.unique(cached)) > 1
+
+
+@ALL_KINDS
+def test_gradient_field_equals_the_analytic_field(name):
+    config = small(name)
+    model = random_model(config, seed=0).double()
+    images = np.random.default_rng(0).integers(0, config.levels, (3, config.image_size, config.image_size,
+                                                                  config.channels))
+    for r, c in targets(config.image_size):
+        for ch in range(config.channels):
+            measured = gradient_field(model, images, r, c, ch)
+            assert np.array_equal(measured > 0, analytic_field(config, r, c, channel=ch)), (name, r, c, ch)
+
+
+@ALL_KINDS
+def test_fields_grow_with_depth_up_to_the_full_field(name):
+    config = small(name)
+    r = c = config.image_size // 2
+    sizes = [analytic_field(config, r, c, n_blocks=depth).sum() for depth in range(config.n_blocks + 1)]
+    assert sizes == sorted(sizes) and sizes[-1] == analytic_field(config, r, c).sum()
+
+
+@ALL_KINDS
+def test_checkpoint_round_trip(name, tmp_path):
+    config = small(name)
+    model = random_model(config, seed=5)
+    save_checkpoint(tmp_path / "c.pt", model, summary={"note": name})
+    loaded = load_checkpoint(tmp_path / "c.pt")
+    assert loaded.config == config and loaded.summary == {"note": name}
+    x = torch.randint(0, config.levels, (2, config.channels, config.image_size, config.image_size))
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded.model(x))
+
+
+@ALL_KINDS
+def test_architecture_rows_count_every_parameter(name):
+    config = small(name)
+    kind = kind_of(config)
+    model = kind.build(config)
+    rows = kind.architecture(model)
+    assert sum(row["parameters"] for row in rows) == count_parameters(model)
+    assert {"layer", "kernel", "mask", "in", "out", "parameters"} <= set(rows[0])
+    assert kind.describe(config) and kind.summary
