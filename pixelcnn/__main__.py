@@ -69,8 +69,15 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-file", help="the course's mnist_colored.pkl instead of the IDX files")
 
 
+MODEL_OPTIONS = ("kind", "hidden", "n_blocks", "first_kernel", "block_kernel")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from .models import KINDS, PRESETS
+    from dataclasses import fields
+
+    from .models import KINDS, PRESETS, PixelCNNConfig
+    from .options import add_options
+    from .train import TrainConfig
 
     parser = _Parser(prog="python -m pixelcnn", description="PixelCNN on colored MNIST.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -88,31 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
                               "Several processes: torchrun --nproc_per_node=N -m pixelcnn train ...; --batch-size\n"
                               "is then the global batch (images per optimizer step over all processes).")
     p.add_argument("--out", required=True, help="run folder (config.json, metrics.jsonl, checkpoint.pt)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="paper", help="model size (default: paper)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--preset", choices=sorted(PRESETS), help="model size (default: paper)")
+    source.add_argument("--config", help="a config.json holding the model and training settings (how the "
+                                         "dashboard starts a run); options given as well override it")
+    add_options(p, PixelCNNConfig, MODEL_OPTIONS, choices={"kind": list(KINDS)}, default_note="default: the preset's")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=_positive_int, help="budget in epochs (default 1)")
-    budget.add_argument("--steps", type=_positive_int, help="budget in optimizer steps")
-    p.add_argument("--batch-size", type=_positive_int,
-                   help="images per optimizer step, over all processes under torchrun (default 128)")
-    p.add_argument("--lr", type=_positive_float, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--kind", choices=list(KINDS),
-                   help="pixelcnn, rgb (channel-autoregressive) or gated (overrides the preset)")
-    p.add_argument("--hidden", type=_positive_int,
-                   help="width: the residual stream, or the feature maps per stack for gated (overrides the preset)")
-    p.add_argument("--n-blocks", type=_nonnegative_int, help="number of residual blocks (overrides the preset)")
-    p.add_argument("--train-limit", type=_positive_int, help="train on the first N training images only")
-    p.add_argument("--val-limit", type=_positive_int, help="validate on the first N validation images only")
-    p.add_argument("--eval-every", type=_positive_int, help="also validate every N steps")
-    p.add_argument("--grad-clip", type=_positive_float, help="clip the gradient norm to this value")
-    p.add_argument("--lr-schedule", choices=["constant", "cosine"],
-                   help="constant, or cosine decay to 0 over the budget (default constant)")
-    p.add_argument("--amp", action="store_true", default=None,
-                   help="bfloat16 autocast for forward and backward (CUDA only; ignored on CPU)")
-    p.add_argument("--compile", action="store_true", default=None, help="wrap the model in torch.compile")
-    p.add_argument("--checkpoint-minutes", type=_positive_float,
-                   help="save a resumable checkpoint at least this often (default 2)")
-    p.add_argument("--seed", type=_seed, help="seed for initialisation and batch order (default 0)")
-    p.add_argument("--device", help="auto (cuda, then mps, then cpu), cpu, cuda or mps (default auto)")
+    add_options(budget, TrainConfig, ["epochs", "steps"])
+    add_options(p, TrainConfig, [f.name for f in fields(TrainConfig) if f.name not in ("epochs", "steps")])
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     _add_data_args(p)
 
@@ -232,12 +222,13 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from dataclasses import replace
+    from dataclasses import fields, replace
 
     from .data import load_data
-    from .models import get_preset
+    from .models import PixelCNNConfig, get_preset
+    from .options import given_options
     from .progress import ProgressBar, format_seconds
-    from .train import TrainConfig, check_run_dir, resume_config, train
+    from .train import TrainConfig, check_run_dir, read_config_file, resume_config, train
 
     stop = threading.Event()
 
@@ -248,16 +239,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     check_output_path(args.out, "--out", folder=True)
-    model_config = get_preset(args.preset)
-    overrides = {k: v for k, v in (("kind", args.kind), ("hidden", args.hidden), ("n_blocks", args.n_blocks))
-                 if v is not None}
-    model_config = replace(model_config, **overrides)
-    given = {name: getattr(args, name) for name in
-             ("epochs", "steps", "batch_size", "lr", "seed", "eval_every", "train_limit", "val_limit",
-              "grad_clip", "lr_schedule", "device", "amp", "compile") if getattr(args, name) is not None}
-    if args.checkpoint_minutes is not None:
-        given["checkpoint_seconds"] = args.checkpoint_minutes * 60
-    config = resume_config(args.out, given) if args.resume else TrainConfig(**given)
+    model_config, config = get_preset(args.preset or "paper"), TrainConfig()
+    if args.config:
+        model_config, config = read_config_file(args.config)
+    model_config = replace(model_config, **given_options(args, PixelCNNConfig, MODEL_OPTIONS))
+    given = given_options(args, TrainConfig, [f.name for f in fields(TrainConfig)])
+    config = resume_config(args.out, given) if args.resume else replace(config, **given)
     check_run_dir(Path(args.out), args.resume)
     main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone reports
     data_bar, progress = _progress_printer()

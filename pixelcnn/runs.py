@@ -28,7 +28,8 @@ from .errors import CheckpointError, ConfigError, ModelError
 from .metrics import METRICS_NAME, read_last_events
 from .models import PixelCNNConfig
 from .serving import check_servable
-from .train import CONFIG_NAME, STOP_NAME, TrainConfig, check_run_dir, read_json_object, read_run_config, request_stop
+from .train import (CONFIG_NAME, STOP_NAME, TrainConfig, check_run_dir, read_json_object, read_run_config,
+                    request_stop, write_config_file)
 
 JOB_NAME = "job.json"
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
@@ -161,18 +162,11 @@ def active_run() -> RunInfo | None:
     return None
 
 
-def train_command(run_dir: Path, model: PixelCNNConfig, config: TrainConfig) -> list[str]:
-    """The ``python -m pixelcnn train`` command line for a new job."""
-    cmd = [sys.executable, "-m", "pixelcnn", "train", "--out", str(run_dir), "--kind", model.kind,
-           "--hidden", str(model.hidden), "--n-blocks", str(model.n_blocks),
-           "--batch-size", str(config.batch_size), "--lr", repr(config.lr), "--seed", str(config.seed),
-           "--lr-schedule", config.lr_schedule, "--device", config.device]
-    cmd += ["--steps", str(config.steps)] if config.steps else ["--epochs", str(config.epochs or 1)]
-    for flag, value in (("--train-limit", config.train_limit), ("--val-limit", config.val_limit),
-                        ("--eval-every", config.eval_every), ("--grad-clip", config.grad_clip)):
-        if value is not None:
-            cmd += [flag, str(value)]
-    return cmd
+def train_command(run_dir: Path) -> list[str]:
+    """The ``python -m pixelcnn train`` command line of a job: it trains from the run folder's
+    ``config.json``, so every setting reaches the trainer as the dashboard validated it."""
+    return [sys.executable, "-m", "pixelcnn", "train", "--out", str(run_dir),
+            "--config", str(Path(run_dir) / CONFIG_NAME)]
 
 
 def _prepare_child() -> None:
@@ -216,7 +210,8 @@ def start_run(name: str, model: PixelCNNConfig, config: TrainConfig, data_dir: s
         if run_dir.exists():
             raise ConfigError(f"a run named {name} exists already; choose another name")
         run_dir.mkdir(parents=True)
-        _launch(run_dir, train_command(run_dir, model, config), data_dir)
+        write_config_file(run_dir / CONFIG_NAME, model, config)
+        _launch(run_dir, train_command(run_dir), data_dir)
     return RunInfo(name, run_dir, "run", "running", {"model": model.to_dict(), "train": config.to_dict()})
 
 

@@ -28,6 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from .checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint, save_checkpoint
 from .errors import CheckpointError, ConfigError, ModelError
 from .metrics import METRICS_NAME, append_event, read_events, rewrite_events
+from .options import check_fields, option
 from .models import PixelCNNConfig, bits_per_dim, build_model
 from . import distributed
 from .runtime import micro_batch_size
@@ -57,44 +58,25 @@ class TrainConfig:
     elsewhere); ``compile`` wraps the model in ``torch.compile``.
     """
 
-    epochs: int | None = None
-    steps: int | None = None
-    batch_size: int = 128
-    lr: float = 1e-3
-    seed: int = 0
-    eval_every: int | None = None
-    train_limit: int | None = None
-    val_limit: int | None = None
-    grad_clip: float | None = None
-    lr_schedule: str = "constant"
-    amp: bool = False
-    compile: bool = False
-    checkpoint_seconds: float = 120.0
-    device: str = "auto"
+    epochs: int | None = option(None, "budget in epochs (1 if neither this nor --steps)", low=1, high=MAX_EPOCHS)
+    steps: int | None = option(None, "budget in optimizer steps", low=1, high=MAX_STEPS)
+    batch_size: int = option(128, "images per optimizer step, over all processes under torchrun", low=1,
+                             high=MAX_BATCH)
+    lr: float = option(1e-3, "Adam learning rate", above=0, high=1)
+    seed: int = option(0, "seed for initialisation and batch order", low=0, high=2**31 - 1)
+    eval_every: int | None = option(None, "also validate every N steps", low=1, high=MAX_STEPS)
+    train_limit: int | None = option(None, "train on the first N training images only", low=1, high=10_000_000)
+    val_limit: int | None = option(None, "validate on the first N validation images only", low=1, high=10_000_000)
+    grad_clip: float | None = option(None, "clip the gradient norm to this value", above=0)
+    lr_schedule: str = option("constant", "constant, or cosine decay to 0 over the budget", choices=LR_SCHEDULES)
+    amp: bool = option(False, "bfloat16 autocast for forward and backward (CUDA only; ignored on CPU)")
+    compile: bool = option(False, "wrap the model in torch.compile")
+    checkpoint_seconds: float = option(120.0, "save a resumable checkpoint at least this often, in minutes",
+                                       above=0, flag="--checkpoint-minutes", scale=60.0)
+    device: str = option("auto", "auto (cuda, then mps, then cpu), cpu, cuda or mps")
 
     def __post_init__(self) -> None:
-        def check_int(name: str, low: int, high: int, optional: bool = True) -> None:
-            value = getattr(self, name)
-            if value is None and optional:
-                return
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ConfigError(f"{name.replace('_', '-')} must be an integer in [{low}, {high}], got {value!r}")
-
-        check_int("epochs", 1, MAX_EPOCHS)
-        check_int("steps", 1, MAX_STEPS)
-        check_int("batch_size", 1, MAX_BATCH, optional=False)
-        check_int("seed", 0, 2**31 - 1, optional=False)
-        check_int("eval_every", 1, MAX_STEPS)
-        check_int("train_limit", 1, 10_000_000)
-        check_int("val_limit", 1, 10_000_000)
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and 0 < self.lr <= 1):
-            raise ConfigError(f"lr must be a number in (0, 1], got {self.lr!r}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ConfigError(f"lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
-        if self.grad_clip is not None and not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
-            raise ConfigError(f"grad-clip must be a positive number, got {self.grad_clip!r}")
-        if not (math.isfinite(self.checkpoint_seconds) and self.checkpoint_seconds > 0):
-            raise ConfigError(f"checkpoint interval must be positive, got {self.checkpoint_seconds!r}")
+        check_fields(self)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,25 +163,6 @@ def make_optimizer(model: torch.nn.Module, lr: float, device: torch.device) -> t
     return torch.optim.Adam(model.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"))
 
 
-class _Run:
-    """Where a training job's events go: ``metrics.jsonl`` (rank 0 only) and the callback."""
-
-    def __init__(self, run_dir: Path, callback: Callback | None, writes: bool = True):
-        self.dir = run_dir
-        self.metrics = run_dir / METRICS_NAME
-        self.callback = callback
-        self.writes = writes
-
-    def emit(self, event: dict[str, Any]) -> None:
-        if not self.writes:
-            return
-        if event["event"] in ("start", "end"):
-            event["time"] = time.time()
-        append_event(self.metrics, event)
-        if self.callback:
-            self.callback(event)
-
-
 def check_run_dir(run_dir: Path, resume: bool) -> None:
     """Refuse to start over a run that saved weights, or to resume one that has neither weights nor config.
 
@@ -254,182 +217,248 @@ def train(run_dir: str | Path, model_config: PixelCNNConfig, config: TrainConfig
     check_run_dir(run_dir, resume)
     world, device = distributed.setup(config.device)
     try:
-        return _train(run_dir, model_config, config, data, world, device, resume=resume, callback=callback,
-                      stop=stop, data_spec=data_spec)
+        distributed.barrier(world)  # every rank has checked the folder before rank 0 writes to it
+        job = TrainingRun(run_dir, config, data, world, device, callback=callback, stop=stop, data_spec=data_spec)
+        job.restore(model_config, resume)
+        return job.run()
     finally:
         distributed.teardown(world)
 
 
-def _train(run_dir: Path, model_config: PixelCNNConfig, config: TrainConfig, data: dict[str, np.ndarray],
-           world: distributed.Distributed, device: torch.device, *, resume: bool, callback: Callback | None,
-           stop: threading.Event | None, data_spec: dict[str, Any] | None) -> dict[str, Any]:
-    """:func:`train` once the process group (if any) is up; rank 0 alone writes the run folder."""
-    local_batch = distributed.local_batch_size(config.batch_size, world)
-    distributed.barrier(world)  # every rank has checked the folder before rank 0 writes to it
-    if world.is_main:
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise ConfigError(f"cannot create the run folder {run_dir} ({err.strerror})") from None
-    torch.manual_seed(config.seed)
+class TrainingRun:
+    """One training job in a run folder: :meth:`restore`, then :meth:`run`, which steps, validates,
+    saves and finishes. Under torchrun every rank holds one; rank 0 alone writes the folder.
 
-    train_x = to_tensor(data["train"][: config.train_limit])
-    if device.type == "cuda":
-        train_x = train_x.pin_memory()
-    val_x = to_tensor(data["val"][: config.val_limit])
-    test_x = to_tensor(data["test"])
-    n = len(train_x)
-    if n == 0:
-        raise ConfigError("the training set is empty; check --train-limit and the data")
-    steps_per_epoch = math.ceil(n / config.batch_size)
-    total_steps = config.steps or (config.epochs or 1) * steps_per_epoch
+    Its state is what a checkpoint holds (the model, the optimizer, the step, the
+    wall clock so far and the best validation score), so a stopped or killed run
+    resumes exactly: the batch order is a pure function of (seed, epoch).
+    """
 
-    if resume and not (run_dir / CHECKPOINT_NAME).exists():
-        model_config, resume = stored_model_config(run_dir), False  # died before its first checkpoint: restart
-    start_step, elapsed_before, best_val = 0, 0.0, math.inf
-    model = build_model(model_config)
-    optimizer_state = None
-    if resume:
-        ckpt = load_checkpoint(run_dir / CHECKPOINT_NAME)
-        model, model_config = ckpt.model, ckpt.config
-        start_step = int(ckpt.train.get("step", 0))
-        if start_step >= total_steps:
-            raise ConfigError(f"{run_dir} has already trained {start_step} of {total_steps} steps; to train on, "
-                              f"resume with a larger budget (--steps or --epochs)")
-        elapsed_before = float(ckpt.train.get("elapsed", 0.0))
-        best_val = float(ckpt.summary.get("best_val_bits_per_dim") or math.inf)
-        optimizer_state = ckpt.optimizer
-        if optimizer_state is None:
-            raise CheckpointError(f"{run_dir / CHECKPOINT_NAME} holds no optimizer state, so it cannot be resumed")
-    if world.is_main:
-        kept = [e for e in read_events(run_dir / METRICS_NAME) if e.get("step", 0) <= start_step
-                and e.get("event") not in ("end", "test")] if resume else []
-        rewrite_events(run_dir / METRICS_NAME, kept)
-    model.to(device).train()
-    if device.type == "cuda":
-        model.to(memory_format=torch.channels_last)
-    trainable = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
-        if world.active else model
-    if config.compile:
-        trainable = torch.compile(trainable)
-    optimizer = make_optimizer(model, config.lr, device)
-    if optimizer_state is not None:
-        try:
-            optimizer.load_state_dict(optimizer_state)
-        except (ValueError, KeyError, RuntimeError):
-            raise CheckpointError(f"{run_dir / CHECKPOINT_NAME}: optimizer state does not fit the model") from None
-
-    # Slicing pays on CPU caches only; an accelerator takes the whole batch at once.
-    micro = micro_batch_size(local_batch, model_config.hidden, model_config.image_size) \
-        if device.type == "cpu" else local_batch
-
-    if world.is_main:
-        atomic_write(run_dir / CONFIG_NAME, lambda f: f.write(json.dumps({
-            "model": model_config.to_dict(), "train": config.to_dict(), "data": data_spec or {},
-            "total_steps": total_steps, "steps_per_epoch": steps_per_epoch, "processes": world.world_size,
-        }, indent=2).encode()))
-
-    run = _Run(run_dir, callback, writes=world.is_main)
-    t0 = time.perf_counter()
-    last_save = time.monotonic()
-
-    def elapsed() -> float:
-        return elapsed_before + time.perf_counter() - t0
-
-    def summary(step: int, status: str, **extra: Any) -> dict[str, Any]:
-        return {"status": status, "step": step, "total_steps": total_steps, "epochs": step / steps_per_epoch,
-                "best_val_bits_per_dim": best_val if math.isfinite(best_val) else None,
-                "elapsed": elapsed(), "train_images": n, **extra}
-
-    def save(step: int, status: str, **extra: Any) -> None:
-        if not world.is_main:
-            return
-        save_checkpoint(run_dir / CHECKPOINT_NAME, model, summary=summary(step, status, **extra),
-                        data=data_spec, optimizer=optimizer.state_dict(),
-                        train={**config.to_dict(), "step": step, "elapsed": elapsed()})
-        run.emit({"event": "checkpoint", "step": step, "elapsed": elapsed()})
-
-    def validate(step: int) -> None:
-        nonlocal best_val
-        if not world.is_main:
-            return  # the other ranks wait for rank 0 at their next collective
-        value = evaluate(model, val_x, device=device)
-        best_val = min(best_val, value)
-        run.emit({"event": "val", "step": step, "epoch": step / steps_per_epoch,
-                  "bits_per_dim": value, "elapsed": elapsed(), "n_images": len(val_x)})
-        model.train()
-
-    def finish(step: int, status: str, **extra: Any) -> dict[str, Any]:
-        checksums = distributed.replica_checksums(model, world)
-        if len(set(checksums)) > 1:
-            status, extra = "failed", {**extra, "message": f"the {world.world_size} processes ended with "
-                                                          f"different weights ({checksums}); do not use this run"}
-        if world.active:
-            extra["replica_checksums"] = checksums
-        run.emit({"event": "end", "status": status, "step": step, "elapsed": elapsed(), **extra})
-        return summary(step, status, **extra)
-
-    step = start_step
-    try:
-        run.emit({"event": "start", "step": start_step, "total_steps": total_steps,
-                  "steps_per_epoch": steps_per_epoch, "resumed": resume, "device": str(device),
-                  "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-                  "model": model_config.to_dict(), "train": config.to_dict(), "elapsed": elapsed(),
-                  "processes": world.world_size})
-        if not resume:
-            save(step, "running")  # from the first moment on, a killed run can be resumed
-        order, order_epoch = None, -1
-        average = (lambda loss: distributed.mean_and_any(loss, False, world)[0]) if world.active else (lambda x: x)
-        while step < total_steps:
-            if distributed.any_rank((stop is not None and stop.is_set()) or stop_requested(run_dir), world):
-                save(step, "stopped")
-                if world.is_main:
-                    (run_dir / STOP_NAME).unlink(missing_ok=True)  # honoured: a resume must not see it again
-                return finish(step, "stopped")
-            epoch, index = divmod(step, steps_per_epoch)
-            if epoch != order_epoch:
-                order, order_epoch = distributed.local_order(batch_order(config.seed, epoch, n), world), epoch
-            batch = train_x[order[index * local_batch:(index + 1) * local_batch]]
-            step_start = time.perf_counter()
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(config.lr, config.lr_schedule, step, total_steps)
-            loss_value = train_step(trainable, optimizer, batch, micro, device, config.grad_clip, average, config.amp)
-            if not math.isfinite(loss_value):
-                message = (f"loss became {loss_value} at step {step + 1}; the run stopped and its last "
-                           f"checkpoint is kept. Lower the learning rate or set --grad-clip")
-                return finish(step, "failed", message=message)
-            step += 1
-            seconds = time.perf_counter() - step_start
-            run.emit({"event": "train", "step": step, "epoch": step / steps_per_epoch,
-                      "bits_per_dim": loss_value, "elapsed": elapsed(),
-                      "images_per_s": len(batch) * world.world_size / max(seconds, 1e-9)})
-            at_epoch_end = step % steps_per_epoch == 0
-            if at_epoch_end or (config.eval_every and step % config.eval_every == 0):
-                validate(step)
-                save(step, "running")
-                last_save = time.monotonic()
-            elif time.monotonic() - last_save > config.checkpoint_seconds:
-                save(step, "running")
-                last_save = time.monotonic()
-        if step % steps_per_epoch and not (config.eval_every and step % config.eval_every == 0):
-            validate(step)
-        extra = {}
+    def __init__(self, run_dir: Path, config: TrainConfig, data: dict[str, np.ndarray],
+                 world: distributed.Distributed, device: torch.device, *, callback: Callback | None = None,
+                 stop: threading.Event | None = None, data_spec: dict[str, Any] | None = None):
+        self.dir, self.config, self.world, self.device = run_dir, config, world, device
+        self.callback, self.stop, self.data_spec = callback, stop, data_spec or {}
         if world.is_main:
-            extra["test_bits_per_dim"] = evaluate(model, test_x, device=device)
-            run.emit({"event": "test", "step": step, "bits_per_dim": extra["test_bits_per_dim"],
-                      "elapsed": elapsed(), "n_images": len(test_x)})
-            save(step, "finished", **extra)
-        return finish(step, "finished", **extra)
-    except OSError as err:
-        message = f"could not write to {run_dir} ({err.strerror or err}); the run stopped, earlier files are intact"
-        if callback:
-            callback({"event": "end", "status": "failed", "message": message})
-        return summary(step, "failed", message=message)
-    except (CheckpointError, ModelError) as err:
-        message = f"{err}; the run stopped"
-        if callback:
-            callback({"event": "end", "status": "failed", "message": message})
-        return summary(step, "failed", message=message)
+            try:
+                run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise ConfigError(f"cannot create the run folder {run_dir} ({err.strerror})") from None
+        self.local_batch = distributed.local_batch_size(config.batch_size, world)
+        self.train_x = to_tensor(data["train"][: config.train_limit])
+        if device.type == "cuda":
+            self.train_x = self.train_x.pin_memory()
+        self.val_x = to_tensor(data["val"][: config.val_limit])
+        self.test_x = to_tensor(data["test"])
+        if len(self.train_x) == 0:
+            raise ConfigError("the training set is empty; check --train-limit and the data")
+        self.steps_per_epoch = math.ceil(len(self.train_x) / config.batch_size)
+        self.total_steps = config.steps or (config.epochs or 1) * self.steps_per_epoch
+        self.step, self.elapsed_before, self.best_val = 0, 0.0, math.inf
+        self.resumed = False
+        self._t0 = time.perf_counter()
+
+    # --- state -------------------------------------------------------------------------------------
+
+    def restore(self, model_config: PixelCNNConfig, resume: bool) -> None:
+        """A fresh model of ``model_config``, or, with ``resume``, the folder's checkpoint (a folder whose
+        run died before its first checkpoint restarts from its stored config instead)."""
+        checkpoint_path = self.dir / CHECKPOINT_NAME
+        if resume and not checkpoint_path.exists():
+            model_config, resume = stored_model_config(self.dir), False
+        torch.manual_seed(self.config.seed)
+        model, optimizer_state = build_model(model_config), None
+        if resume:
+            ckpt = load_checkpoint(checkpoint_path)
+            model, model_config = ckpt.model, ckpt.config
+            self.step = int(ckpt.train.get("step", 0))
+            if self.step >= self.total_steps:
+                raise ConfigError(f"{self.dir} has already trained {self.step} of {self.total_steps} steps; to "
+                                  f"train on, resume with a larger budget (--steps or --epochs)")
+            self.elapsed_before = float(ckpt.train.get("elapsed", 0.0))
+            self.best_val = float(ckpt.summary.get("best_val_bits_per_dim") or math.inf)
+            optimizer_state = ckpt.optimizer
+            if optimizer_state is None:
+                raise CheckpointError(f"{checkpoint_path} holds no optimizer state, so it cannot be resumed")
+        if self.world.is_main:  # events past the checkpoint never happened, as far as the record goes
+            kept = [e for e in read_events(self.dir / METRICS_NAME) if e.get("step", 0) <= self.step
+                    and e.get("event") not in ("end", "test")] if resume else []
+            rewrite_events(self.dir / METRICS_NAME, kept)
+        self.resumed, self.model_config = resume, model_config
+        self.model = model.to(self.device).train()
+        if self.device.type == "cuda":
+            self.model.to(memory_format=torch.channels_last)
+        self.trainable = DistributedDataParallel(
+            self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None) \
+            if self.world.active else self.model
+        if self.config.compile:
+            self.trainable = torch.compile(self.trainable)
+        self.optimizer = make_optimizer(self.model, self.config.lr, self.device)
+        if optimizer_state is not None:
+            try:
+                self.optimizer.load_state_dict(optimizer_state)
+            except (ValueError, KeyError, RuntimeError):
+                raise CheckpointError(f"{checkpoint_path}: optimizer state does not fit the model") from None
+        # Slicing pays on CPU caches only; an accelerator takes the whole batch at once.
+        self.micro = micro_batch_size(self.local_batch, model_config.hidden, model_config.image_size) \
+            if self.device.type == "cpu" else self.local_batch
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self._t0
+
+    def summary(self, status: str, **extra: Any) -> dict[str, Any]:
+        return {"status": status, "step": self.step, "total_steps": self.total_steps,
+                "epochs": self.step / self.steps_per_epoch,
+                "best_val_bits_per_dim": self.best_val if math.isfinite(self.best_val) else None,
+                "elapsed": self.elapsed(), "train_images": len(self.train_x), **extra}
+
+    # --- what the folder receives ------------------------------------------------------------------
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """One event to ``metrics.jsonl`` and the callback (rank 0 only)."""
+        if not self.world.is_main:
+            return
+        if event["event"] in ("start", "end"):
+            event["time"] = time.time()
+        append_event(self.dir / METRICS_NAME, event)
+        if self.callback:
+            self.callback(event)
+
+    def write_config(self) -> None:
+        if self.world.is_main:
+            atomic_write(self.dir / CONFIG_NAME, lambda f: f.write(json.dumps({
+                "model": self.model_config.to_dict(), "train": self.config.to_dict(), "data": self.data_spec,
+                "total_steps": self.total_steps, "steps_per_epoch": self.steps_per_epoch,
+                "processes": self.world.world_size,
+            }, indent=2).encode()))
+
+    def save(self, status: str, **extra: Any) -> None:
+        if not self.world.is_main:
+            return
+        save_checkpoint(self.dir / CHECKPOINT_NAME, self.model, summary=self.summary(status, **extra),
+                        data=self.data_spec, optimizer=self.optimizer.state_dict(),
+                        train={**self.config.to_dict(), "step": self.step, "elapsed": self.elapsed()})
+        self.emit({"event": "checkpoint", "step": self.step, "elapsed": self.elapsed()})
+
+    # --- the steps of a run ------------------------------------------------------------------------
+
+    def stopping(self) -> bool:
+        """Whether any rank was asked to stop (a signal, or the folder's stop file)."""
+        asked = (self.stop is not None and self.stop.is_set()) or stop_requested(self.dir)
+        return distributed.any_rank(asked, self.world)
+
+    def train_step(self, batches: "_BatchOrder", average: Callable[[float], float]) -> float:
+        """One optimizer step on the next batch; emits its event. Returns the (mean over ranks) bits/dim."""
+        batch = batches.batch(self.step)
+        start = time.perf_counter()
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.config.lr, self.config.lr_schedule, self.step, self.total_steps)
+        loss = train_step(self.trainable, self.optimizer, batch, self.micro, self.device, self.config.grad_clip,
+                          average, self.config.amp)
+        if math.isfinite(loss):
+            self.step += 1
+            self.emit({"event": "train", "step": self.step, "epoch": self.step / self.steps_per_epoch,
+                       "bits_per_dim": loss, "elapsed": self.elapsed(),
+                       "images_per_s": len(batch) * self.world.world_size / max(time.perf_counter() - start, 1e-9)})
+        return loss
+
+    def validate(self) -> None:
+        if not self.world.is_main:
+            return  # the other ranks wait for rank 0 at their next collective
+        value = evaluate(self.model, self.val_x, device=self.device)
+        self.best_val = min(self.best_val, value)
+        self.emit({"event": "val", "step": self.step, "epoch": self.step / self.steps_per_epoch,
+                   "bits_per_dim": value, "elapsed": self.elapsed(), "n_images": len(self.val_x)})
+        self.model.train()
+
+    def validates_now(self) -> bool:
+        every = self.config.eval_every
+        return self.step % self.steps_per_epoch == 0 or bool(every and self.step % every == 0)
+
+    def test(self) -> dict[str, Any]:
+        if not self.world.is_main:
+            return {}
+        value = evaluate(self.model, self.test_x, device=self.device)
+        self.emit({"event": "test", "step": self.step, "bits_per_dim": value, "elapsed": self.elapsed(),
+                   "n_images": len(self.test_x)})
+        return {"test_bits_per_dim": value}
+
+    def finish(self, status: str, **extra: Any) -> dict[str, Any]:
+        checksums = distributed.replica_checksums(self.model, self.world)
+        if len(set(checksums)) > 1:
+            status, extra = "failed", {**extra, "message": f"the {self.world.world_size} processes ended with "
+                                                          f"different weights ({checksums}); do not use this run"}
+        if self.world.active:
+            extra["replica_checksums"] = checksums
+        self.emit({"event": "end", "status": status, "step": self.step, "elapsed": self.elapsed(), **extra})
+        return self.summary(status, **extra)
+
+    def run(self) -> dict[str, Any]:
+        """Train to the budget, then validate, test and save; a stop or a non-finite loss ends it early."""
+        try:
+            self.write_config()
+            self.emit({"event": "start", "step": self.step, "total_steps": self.total_steps,
+                       "steps_per_epoch": self.steps_per_epoch, "resumed": self.resumed, "device": str(self.device),
+                       "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda"
+                       else "cpu", "model": self.model_config.to_dict(), "train": self.config.to_dict(),
+                       "elapsed": self.elapsed(), "processes": self.world.world_size})
+            if not self.resumed:
+                self.save("running")  # from the first moment on, a killed run can be resumed
+            last_save = time.monotonic()
+            batches = _BatchOrder(self.train_x, self.config.seed, self.steps_per_epoch, self.local_batch, self.world)
+            average = (lambda loss: distributed.mean_and_any(loss, False, self.world)[0]) if self.world.active \
+                else (lambda loss: loss)
+            while self.step < self.total_steps:
+                if self.stopping():
+                    self.save("stopped")
+                    if self.world.is_main:
+                        (self.dir / STOP_NAME).unlink(missing_ok=True)  # honoured: a resume must not see it
+                    return self.finish("stopped")
+                loss = self.train_step(batches, average)
+                if not math.isfinite(loss):
+                    return self.finish("failed", message=f"loss became {loss} at step {self.step + 1}; the run "
+                                       f"stopped and its last checkpoint is kept. Lower the learning rate or set "
+                                       f"--grad-clip")
+                if self.validates_now():
+                    self.validate()
+                    self.save("running")
+                    last_save = time.monotonic()
+                elif time.monotonic() - last_save > self.config.checkpoint_seconds:
+                    self.save("running")
+                    last_save = time.monotonic()
+            if not self.validates_now():
+                self.validate()
+            extra = self.test()
+            self.save("finished", **extra)
+            return self.finish("finished", **extra)
+        except OSError as err:
+            return self._failed(f"could not write to {self.dir} ({err.strerror or err}); the run stopped, "
+                                f"earlier files are intact")
+        except (CheckpointError, ModelError) as err:
+            return self._failed(f"{err}; the run stopped")
+
+    def _failed(self, message: str) -> dict[str, Any]:
+        """The end of a run that could not write its folder: the callback hears it, the summary says it."""
+        if self.callback:
+            self.callback({"event": "end", "status": "failed", "message": message})
+        return self.summary("failed", message=message)
+
+
+class _BatchOrder:
+    """The batches of each epoch: a permutation that is a pure function of (seed, epoch), this rank's share."""
+
+    def __init__(self, images: torch.Tensor, seed: int, steps_per_epoch: int, local_batch: int,
+                 world: distributed.Distributed):
+        self.images, self.seed, self.steps_per_epoch = images, seed, steps_per_epoch
+        self.local_batch, self.world = local_batch, world
+        self.epoch, self.order = -1, None
+
+    def batch(self, step: int) -> torch.Tensor:
+        epoch, index = divmod(step, self.steps_per_epoch)
+        if epoch != self.epoch:
+            self.order = distributed.local_order(batch_order(self.seed, epoch, len(self.images)), self.world)
+            self.epoch = epoch
+        return self.images[self.order[index * self.local_batch:(index + 1) * self.local_batch]]
 
 
 def read_json_object(path: str | Path) -> dict[str, Any]:
@@ -444,6 +473,24 @@ def read_json_object(path: str | Path) -> dict[str, Any]:
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:
     """The run folder's ``config.json``, or {} if it is missing or unreadable."""
     return read_json_object(Path(run_dir) / CONFIG_NAME)
+
+
+def read_config_file(path: str | Path) -> tuple[PixelCNNConfig, TrainConfig]:
+    """The model and training settings of a ``config.json`` (as a run folder or the dashboard writes it),
+    each checked; a one-line ConfigError for a file that is missing, unreadable or invalid."""
+    stored = read_json_object(path)
+    if not isinstance(stored.get("model"), dict) or not isinstance(stored.get("train"), dict):
+        raise ConfigError(f"{path}: not a run config (a JSON object with 'model' and 'train' settings)")
+    try:
+        return PixelCNNConfig.from_dict(stored["model"]), TrainConfig.from_dict(stored["train"])
+    except TypeError as err:
+        raise ConfigError(f"{path}: invalid settings ({err})") from None
+
+
+def write_config_file(path: Path, model: PixelCNNConfig, config: TrainConfig) -> None:
+    """Write the settings a run starts from, atomically (what :func:`read_config_file` reads)."""
+    atomic_write(Path(path), lambda f: f.write(json.dumps(
+        {"model": model.to_dict(), "train": config.to_dict()}, indent=2).encode()))
 
 
 def resume_config(run_dir: str | Path, overrides: dict[str, Any]) -> TrainConfig:

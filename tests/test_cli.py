@@ -147,12 +147,18 @@ def test_results_measures_and_tabulates(tmp_path, small_data, capsys):
     assert "no results.json" in capsys.readouterr().err
 
 
-def test_dashboard_jobs_keep_the_kind():
+def test_dashboard_jobs_keep_the_kind_and_every_other_setting(tmp_path):
+    """The dashboard writes the validated configs to the run folder and starts the trainer on that file,
+    so nothing is dropped on the way (once amp, compile, the checkpoint interval and the kernels were)."""
     from pixelcnn.__main__ import build_parser
     from pixelcnn.models import PixelCNNConfig
     from pixelcnn.runs import train_command
-    from pixelcnn.train import TrainConfig
+    from pixelcnn.train import TrainConfig, read_config_file, write_config_file
 
-    command = train_command("runs/x", PixelCNNConfig(kind="gated", hidden=16, n_blocks=2), TrainConfig(steps=5))
-    args = build_parser().parse_args(command[3:])
-    assert (args.kind, args.hidden, args.n_blocks, args.steps) == ("gated", 16, 2, 5)
+    model = PixelCNNConfig(kind="gated", hidden=16, n_blocks=2, first_kernel=5, block_kernel=5)
+    config = TrainConfig(steps=5, amp=True, compile=True, checkpoint_seconds=30.0, grad_clip=0.5, eval_every=3,
+                         lr_schedule="cosine", train_limit=100, val_limit=10, batch_size=32, lr=3e-3, seed=9)
+    write_config_file(tmp_path / "config.json", model, config)
+    args = build_parser().parse_args(train_command(tmp_path)[3:])
+    assert read_config_file(args.config) == (model, config)
+    assert read_config_file(args.config)[0].kind == "gated"

@@ -12,17 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable
 
 from ..errors import ConfigError
-
-LIMITS = {
-    "channels": (1, 4),
-    "levels": (2, 256),
-    "image_size": (2, 256),
-    "hidden": (2, 1024),
-    "n_blocks": (0, 64),
-    "first_kernel": (3, 15),
-    "block_kernel": (1, 15),
-}
-
+from ..options import check_fields, option
 
 _KIND_CHECKS: dict[str, Callable[["PixelCNNConfig"], None]] = {}
 
@@ -40,22 +30,20 @@ class PixelCNNConfig:
     The constructor checks the limits every kind shares, then the kind's own rules.
     """
 
-    kind: str = "pixelcnn"
-    channels: int = 3
-    levels: int = 4
-    image_size: int = 28
-    hidden: int = 128
-    n_blocks: int = 12
-    first_kernel: int = 7
-    block_kernel: int = 3
+    kind: str = option("pixelcnn", "the kind of model (see pixelcnn.models.registry)")
+    channels: int = option(3, "channels per pixel", low=1, high=4)
+    levels: int = option(4, "values per channel", low=2, high=256)
+    image_size: int = option(28, "image height and width", low=2, high=256)
+    hidden: int = option(128, "width: the residual stream, or the feature maps per stack for gated", low=2,
+                         high=1024)
+    n_blocks: int = option(12, "residual blocks (gated: gated layers after the first)", low=0, high=64)
+    first_kernel: int = option(7, "kernel size of the first, type A layer (odd)", low=3, high=15)
+    block_kernel: int = option(3, "kernel size of the blocks' masked convolutions (odd)", low=1, high=15)
 
     def __post_init__(self) -> None:
         if self.kind not in _KIND_CHECKS:
             raise ConfigError(f"kind must be one of {', '.join(_KIND_CHECKS)}, got {self.kind!r}")
-        for name, (low, high) in LIMITS.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ConfigError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+        check_fields(self)
         for name in ("first_kernel", "block_kernel"):
             if getattr(self, name) % 2 == 0:
                 raise ConfigError(f"{name} must be odd, got {getattr(self, name)}")
