@@ -142,6 +142,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--npy", help="also save the field, float (28, 28), as .npy")
     p.add_argument("--linear", action="store_true", help="brightness linear in |gradient| (default: log scale)")
 
+    p = sub.add_parser("bits", help="where the bits go: -log2 p of every value of one image", formatter_class=fmt,
+                       epilog="examples:\n  python -m pixelcnn bits --checkpoint checkpoints/paper --split test "
+                              "--index 0 --out heat.png\n"
+                              "  python -m pixelcnn bits --checkpoint checkpoints/rgb --image digit.npy --npy bits.npy\n"
+                              "\nThe last line is the image's bits/dim, what evaluate reports for that image alone.")
+    _add_model_args(p)
+    _add_image_args(p)
+    p.add_argument("--out", help="PNG of the bits per value: the three channels and their sum")
+    p.add_argument("--npy", help="save the bits, float32 (28, 28, 3), as .npy")
+    _add_data_args(p)
+
+    p = sub.add_parser("predict", help="what the model predicts at one pixel of an image", formatter_class=fmt,
+                       epilog="example:\n  python -m pixelcnn predict --checkpoint checkpoints/paper --split test "
+                              "--index 0 --row 14 --col 14 --json")
+    _add_model_args(p)
+    _add_image_args(p)
+    p.add_argument("--row", type=_nonnegative_int, required=True)
+    p.add_argument("--col", type=_nonnegative_int, required=True)
+    p.add_argument("--temperature", type=_positive_float, default=1.0,
+                   help="the distributions as sampling at this temperature draws from (bits stay at 1)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    _add_data_args(p)
+
     p = sub.add_parser("report", help="the exercise's images for a checkpoint", formatter_class=fmt,
                        epilog="example:\n  python -m pixelcnn report --checkpoint checkpoints/paper\n\n"
                               "Writes curves.svg (train and validation bits/dim), samples.png (100 samples),\n"
@@ -180,6 +203,35 @@ def load_servable(path: str, device: Any = "cpu"):
     ckpt = load_checkpoint(path, device=device)
     check_servable(ckpt.config)
     return ckpt
+
+
+def _add_image_args(p: argparse.ArgumentParser) -> None:
+    image = p.add_mutually_exclusive_group(required=True)
+    image.add_argument("--split", choices=["train", "val", "test"], help="an image of this split (with --index)")
+    image.add_argument("--image", help="an image as .npy: integers 0..3 of shape (28, 28, 3)")
+    p.add_argument("--index", type=_nonnegative_int, default=0, help="which image of --split (default 0)")
+
+
+def _load_image(args: argparse.Namespace):
+    """The image that --split/--index or --image names, checked: uint8 (28, 28, 3) in 0..3."""
+    import numpy as np
+
+    from .data import IMAGE_SHAPE, LEVELS, load_data
+    from .errors import DataError
+
+    if args.image is not None:
+        try:
+            image = np.load(args.image, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise DataError(f"{args.image}: not a readable .npy file ({err})") from None
+        if image.shape != IMAGE_SHAPE or image.dtype.kind not in "ui" or image.min() < 0 or image.max() >= LEVELS:
+            raise DataError(f"{args.image}: expected integers 0..{LEVELS - 1} of shape {IMAGE_SHAPE}, got "
+                            f"{image.dtype} {image.shape}")
+        return image.astype(np.uint8)
+    images = load_data(args.data_dir, args.data_file)[args.split]
+    if args.index >= len(images):
+        raise DataError(f"--index {args.index} is past the {len(images)} images of {args.split}")
+    return images[args.index]
 
 
 def _load_model(args: argparse.Namespace, device: str = "cpu"):
@@ -349,6 +401,39 @@ def cmd_receptive_field(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bits(args: argparse.Namespace) -> int:
+    from .analysis import bits_per_value
+    from .figures import bits_image, save_png
+
+    for flag, path in (("--out", args.out), ("--npy", args.npy)):
+        if path is not None:
+            check_output_path(path, flag)
+    model = _load_model(args)
+    bits = bits_per_value(model, _load_image(args))
+    if args.out:
+        save_png(bits_image(bits), args.out)
+    if args.npy:
+        save_npy(bits, args.npy)
+    per_channel = ", ".join(f"{name} {value:.4f}" for name, value in zip("RGB", bits.mean(axis=(0, 1))))
+    print(f"bits/dim per channel: {per_channel}")
+    print(f"bits/dim: {bits.mean():.4f}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .analysis import predict
+
+    model = _load_model(args)
+    result = predict(model, _load_image(args), args.row, args.col, args.temperature)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for channel, (value, probs, bits) in enumerate(zip(result["values"], result["probabilities"], result["bits"])):
+        bars = "  ".join(f"{level}: {p:.3f}" for level, p in enumerate(probs))
+        print(f"{'RGB'[channel]} (true {value}, {bits:.3f} bits)  {bars}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -407,11 +492,11 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample,
-            "receptive-field": cmd_receptive_field,
+            "receptive-field": cmd_receptive_field, "bits": cmd_bits, "predict": cmd_predict,
             "report": cmd_report, "results": cmd_results}
 
 
-INTERACTIVE_COMMANDS = {"sample", "receptive-field"}
+INTERACTIVE_COMMANDS = {"sample", "receptive-field", "bits", "predict"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -62,6 +62,29 @@ def field_image(field: np.ndarray, row: int, col: int, scale: int = 10, binary: 
     return rgb
 
 
+def heat_colors(values: np.ndarray, top: float) -> np.ndarray:
+    """Values in [0, top] as RGB uint8 on a black-red-yellow-white scale, square-root spaced so that small
+    costs stay visible beside a few large ones (the first pixels of an image cost about 2 bits each)."""
+    t = np.sqrt(np.clip(values / max(top, 1e-12), 0.0, 1.0))[..., None]
+    stops = np.array([[0, 0, 0], [180, 20, 20], [250, 200, 40], [255, 255, 255]], dtype=np.float64)
+    position = t * (len(stops) - 1)
+    low = np.floor(position).astype(int).clip(0, len(stops) - 2)
+    frac = position - low
+    return (stops[low[..., 0]] * (1 - frac) + stops[low[..., 0] + 1] * frac).round().astype(np.uint8)
+
+
+def bits_image(bits: np.ndarray, scale: int = 8, pad: int = 4) -> np.ndarray:
+    """Bits per value (H, W, C) as one RGB image: a heat map per channel, then their sum (each on its
+    own scale, from 0 to its own maximum), side by side on a grey background."""
+    panels = [bits[..., ch] for ch in range(bits.shape[-1])] + [bits.sum(axis=-1)]
+    height, width = bits.shape[:2]
+    out = np.full((height * scale + 2 * pad, len(panels) * (width * scale + pad) + pad, 3), SEPARATOR, np.uint8)
+    for i, panel in enumerate(panels):
+        x = pad + i * (width * scale + pad)
+        out[pad:pad + height * scale, x:x + width * scale] = upscale(heat_colors(panel, float(panel.max())), scale)
+    return out
+
+
 def png_bytes(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
