@@ -1,6 +1,7 @@
 """The teaching views' engine: bits per value, predictions at a pixel, recorded generations, completion."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from pixelcnn.sampling import sample
 from pixelcnn.train import evaluate
 
 ALL_KINDS = pytest.mark.parametrize("name", sorted(KINDS))
-ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def small_model(name: str, seed: int = 0):
