@@ -4,12 +4,15 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from pages.common import (ModelChoice, comparison_options, dataset, events_of, model_for, model_key,
+from pages.common import (ModelChoice, comparison_options, events_of, model_for, model_key, pick_image,
                           picked_model_or_stop, shared_memo, sidebar)
+from pixelcnn.analysis import ERASE_SHAPES, complete, erase_mask
 from pixelcnn.errors import PixelCNNError
-from pixelcnn.figures import image_grid, png_bytes, upscale
+from pixelcnn.figures import image_grid, pixel_picker_figure, png_bytes, upscale
 from pixelcnn.results import recorded_test_bits_per_dim
 from pixelcnn.sampling import sample
+
+DRAWN = "what I draw on the image"
 
 sidebar()
 st.title("Samples")
@@ -87,38 +90,59 @@ else:
             continue
         show_samples(where, shown_model, shown_choice)
 
-st.header("Image completion")
-data = dataset()
-if data is None:
-    st.info("Completion needs the test images: open the Data page to fetch MNIST.")
-    st.stop()
-c1, c2, c3 = st.columns(3)
-index = int(c1.number_input("Test image", 0, len(data["test"]) - 1, 0, key="complete_index"))
-rows = int(c2.slider("Rows kept from the top", 0, 27, 14, key="complete_rows"))
-count = int(c3.number_input("Completions", 1, 10, 5, key="complete_count"))
-original = data["test"][index]
-known = np.zeros(original.shape[:2], dtype=bool)
-known[:rows] = True
-ckey = ("complete", model_key(choice), index, rows, count, seed, temperature)
+st.header("Erase and complete")
+st.markdown(
+    "Erase part of a test image (pick a shape, or draw a box or lasso on the image), then let the model "
+    "redraw exactly the erased pixels, several times. Each erased pixel is drawn from the pixels *before* "
+    "it in raster order only: known pixels below or to the right of an erased one cannot shape it. Erase "
+    "the middle band and the completions ignore the rows under it; erase the top rows and the digit below "
+    "cannot help. Known pixels are kept as they are when the sampler reaches them."
+)
+image, source = pick_image("complete")
+if st.session_state.pop("complete_use_drawn", False):
+    st.session_state.complete_shape = DRAWN  # before the widget exists in this run
+c1, c2 = st.columns(2)
+shape = c1.selectbox("Erase", list(ERASE_SHAPES) + [DRAWN], key="complete_shape",
+                     help="A named region, or the box or lasso you draw on the image below.")
+count = int(c2.number_input("Completions", 1, 10, 5, key="complete_count"))
+left, right = st.columns([2, 3])
+with left:
+    drawn = st.session_state.get("complete_drawn")
+    erased = erase_mask(shape) if shape != DRAWN else (drawn if drawn is not None else np.zeros((28, 28), bool))
+    event = st.plotly_chart(pixel_picker_figure(image, erased=erased, height=360), on_select="rerun",
+                            selection_mode=["box", "lasso"], key="complete_picker")
+    points = event.selection.points if event and event.selection else []
+    if points:
+        selected = np.zeros((28, 28), dtype=bool)
+        for point in points:
+            selected[int(round(point["y"])), int(round(point["x"]))] = True
+        if drawn is None or not np.array_equal(selected, drawn):  # a new box or lasso, not the last one
+            st.session_state.complete_drawn = selected
+            st.session_state.complete_use_drawn = True
+            st.rerun()  # the user's selection: show it erased
+    st.caption(f"{source}: {int(erased.sum())} pixels erased (grey).")
+ckey = ("complete", model_key(choice), image.tobytes(), erased.tobytes(), count, seed, temperature)
 
 
-def complete() -> np.ndarray:
+def completions_of() -> np.ndarray:
     bar = st.progress(0.0, text="completing")
-    completions = sample(model, count, seed=seed, temperature=temperature, prefix=(original, known),
-                         progress=lambda f: bar.progress(f, text=f"completing: {f:.0%}"))
+    done = complete(model, image, erased, count, seed=seed, temperature=temperature,
+                    progress=lambda f: bar.progress(f, text=f"completing: {f:.0%}"))
     bar.empty()
-    return completions
+    return done
 
 
 completions = memo.get(ckey)
-if completions is None and st.button("Complete", key="complete_go"):
-    try:
-        completions, _ = memo.get_or_compute(ckey, complete)
-    except PixelCNNError as err:
-        st.error(str(err))
-        st.stop()
-masked = original.copy()
-masked[~known] = 0
-shown = [original, masked] + list(completions if completions is not None else [])
-st.image(upscale(image_grid(np.stack(shown), ncols=len(shown)), 4),
-         caption="original, the kept rows, then the completions")
+with right:
+    if not erased.any():
+        st.info("Nothing erased yet: pick a shape, or draw a box or lasso on the image.")
+    elif completions is None and st.button("Complete", type="primary", key="complete_go"):
+        try:
+            completions, _ = memo.get_or_compute(ckey, completions_of)
+        except PixelCNNError as err:
+            st.error(str(err))
+    masked = image.copy()
+    masked[erased] = 0
+    row = [image, masked] + list(completions if completions is not None else [])
+    st.image(upscale(image_grid(np.stack(row), ncols=len(row)), 4),
+             caption="the original, the erased input (black), then the completions")

@@ -62,6 +62,17 @@ def run_form() -> None:
     st.rerun()
 
 
+def live_strip(run_dir: Path, events: list[dict]) -> None:
+    """What the model drew at its latest validations (the trainer's live samples), oldest first."""
+    drawn = [e for e in events if e.get("event") == "samples" and (run_dir / str(e.get("file"))).is_file()]
+    if not drawn:
+        return
+    st.markdown("**What it draws as it learns**: the same 16 samples (seed 0) at each validation.")
+    shown = drawn[-6:]
+    for column, event in zip(st.columns(len(shown)), shown):
+        column.image(str(run_dir / event["file"]), caption=f"step {event['step']:,}", width="stretch")
+
+
 def show_run(run_dir: Path, status: str) -> None:
     """The live view of one run; while it trains, a fragment polls its metrics file every second.
 
@@ -104,6 +115,7 @@ def show_run(run_dir: Path, status: str) -> None:
             value = progress[key]
             col.metric(f"{label} bits/dim", "-" if value is None else f"{value:.4f}")
         st.plotly_chart(loss_figure({run_dir.name: curves(events)}, smoothing), key="train_chart")
+        live_strip(run_dir, events)
         if message:
             (st.error if now == "failed" else st.info)(message)
 

@@ -280,6 +280,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .models import PixelCNNConfig, get_preset
     from .options import given_options
     from .progress import ProgressBar, format_seconds
+    from .metrics import METRICS_NAME, read_events
     from .train import TrainConfig, check_run_dir, read_config_file, resume_config, train
 
     stop = threading.Event()
@@ -340,6 +341,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if summary["status"] == "failed":
         print(f"error: {summary['message']}", file=sys.stderr)
         return 1
+    live = sum(e.get("seconds", 0.0) for e in read_events(Path(args.out) / METRICS_NAME) if e["event"] == "samples")
+    if live:
+        print(f"live samples: {live:.1f} s of {summary['elapsed']:.1f} s of training ({live / summary['elapsed']:.1%})")
     if summary.get("best_val_bits_per_dim") is not None:
         print(f"best validation bits/dim: {summary['best_val_bits_per_dim']:.4f}")
     print(f"test bits/dim: {summary['test_bits_per_dim']:.4f}")

@@ -53,8 +53,12 @@ def bits_per_value(model: torch.nn.Module, image: np.ndarray) -> np.ndarray:
     Its mean is the image's bits/dim, what ``evaluate`` reports for that image alone.
     """
     image = _check_image(model, image)
-    logp = log_probabilities(model, image)
-    true = np.take_along_axis(logp, image[..., None].astype(np.int64), axis=-1)[..., 0]
+    return bits_from(log_probabilities(model, image), image)
+
+
+def bits_from(log_probs: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """-log2 of each true value's probability, from :func:`log_probabilities` of ``image``: float32 (H, W, C)."""
+    true = np.take_along_axis(log_probs, np.asarray(image)[..., None].astype(np.int64), axis=-1)[..., 0]
     return (-true / math.log(2.0)).astype(np.float32)
 
 

@@ -268,3 +268,49 @@ def curves_svg(series: dict[str, list[tuple[float, float]]], steps_per_epoch: in
                f'<line x1="{width - 110}" x2="{width - 85}" y1="{top + 8}" y2="{top + 8}" stroke="#d62728" '
                f'stroke-width="2"/><text x="{width - 80}" y="{top + 12}">validation</text></svg>')
     return "".join(out)
+
+
+COLOURS = ("red", "green", "blue")
+
+
+def pixel_picker_figure(image: np.ndarray, *, marked: tuple[int, int] | None = None,
+                        erased: np.ndarray | None = None, height: int = 420):
+    """An image (H, W, 3) in 0..3 whose pixels can be clicked, or box- and lasso-selected: an invisible
+    marker sits on every pixel (plotly selects points, not image cells). ``marked`` outlines one
+    pixel in red; ``erased`` (H, W) greys out those pixels."""
+    import plotly.graph_objects as go
+
+    rgb = to_rgb(image).astype(np.float64)
+    if erased is not None:
+        rgb[erased] = rgb[erased] * 0.25 + 0.75 * SEPARATOR
+    size = image.shape[0]
+    rows, cols = np.mgrid[:size, :size]
+    figure = go.Figure(go.Image(z=rgb.round().astype(np.uint8), hoverinfo="skip"))
+    figure.add_trace(go.Scatter(x=cols.ravel(), y=rows.ravel(), mode="markers",
+                                marker={"size": max(4, height // size - 2), "opacity": 0.01, "symbol": "square"},
+                                hovertemplate="row %{y}, column %{x}<extra></extra>", showlegend=False))
+    if marked is not None:
+        r, c = marked
+        figure.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5,
+                         line={"color": "rgb(230,40,40)", "width": 3})
+    figure.update_layout(height=height, margin={"l": 0, "r": 0, "t": 0, "b": 0}, dragmode="select",
+                         clickmode="event+select")
+    figure.update_xaxes(visible=False, range=[-0.5, size - 0.5])
+    figure.update_yaxes(visible=False, range=[size - 0.5, -0.5], scaleanchor="x")
+    return figure
+
+
+def distribution_figure(probabilities: list[list[float]], values: list[int], title: str = ""):
+    """Each channel's distribution over its levels as bars, the true value's bar outlined in black."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for channel, (probs, value) in enumerate(zip(probabilities, values)):
+        widths = [3 if level == value else 0 for level in range(len(probs))]
+        figure.add_trace(go.Bar(x=[f"{COLOURS[channel]} {level}" for level in range(len(probs))], y=probs,
+                                name=COLOURS[channel], marker={"color": COLOURS[channel],
+                                                               "line": {"color": "black", "width": widths}},
+                                hovertemplate="%{x}: p = %{y:.3f}<extra></extra>"))
+    figure.update_layout(title=title, height=300, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+                         yaxis={"range": [0, 1], "title": "probability"}, showlegend=False, bargap=0.15)
+    return figure

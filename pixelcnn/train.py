@@ -32,10 +32,13 @@ from .options import check_fields, option
 from .models import PixelCNNConfig, bits_per_dim, build_model
 from . import distributed
 from .runtime import micro_batch_size
+from .sampling import sample
+from .figures import image_grid, save_png
 
 Callback = Callable[[dict[str, Any]], None]
 CONFIG_NAME = "config.json"
 STOP_NAME = "stop-requested"
+LIVE_DIR = "live"
 
 MAX_STEPS = 1_000_000
 MAX_EPOCHS = 1_000
@@ -74,6 +77,8 @@ class TrainConfig:
     checkpoint_seconds: float = option(120.0, "save a resumable checkpoint at least this often, in minutes",
                                        above=0, flag="--checkpoint-minutes", scale=60.0)
     device: str = option("auto", "auto (cuda, then mps, then cpu), cpu, cuda or mps")
+    live_samples: int = option(16, "samples drawn (seed 0) at every validation, kept in the run folder's live/ "
+                                   "and shown as the run trains; 0 for none", low=0, high=64)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -369,7 +374,20 @@ class TrainingRun:
         self.best_val = min(self.best_val, value)
         self.emit({"event": "val", "step": self.step, "epoch": self.step / self.steps_per_epoch,
                    "bits_per_dim": value, "elapsed": self.elapsed(), "n_images": len(self.val_x)})
+        if self.config.live_samples:
+            self.draw_live_samples()
         self.model.train()
+
+    def draw_live_samples(self) -> None:
+        """What the model draws now: ``live_samples`` images (seed 0, cached sampler) as a PNG strip in
+        ``live/``, so the room watches blobs turn into strokes; the event records the seconds it took."""
+        start = time.perf_counter()
+        images = sample(self.model, self.config.live_samples, seed=0)
+        name = f"{LIVE_DIR}/step-{self.step:07d}.png"
+        (self.dir / LIVE_DIR).mkdir(exist_ok=True)
+        save_png(image_grid(images, ncols=min(8, len(images))), self.dir / name)
+        self.emit({"event": "samples", "step": self.step, "file": name, "n_images": len(images),
+                   "seconds": time.perf_counter() - start, "elapsed": self.elapsed()})
 
     def validates_now(self) -> bool:
         every = self.config.eval_every

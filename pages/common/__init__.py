@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 import torch.nn as nn
 
+from pixelcnn.analysis import log_probabilities
 from pixelcnn.checkpoint import load_checkpoint
 from pixelcnn.data import load_colored_mnist, load_labels
 from pixelcnn.errors import PixelCNNError
@@ -22,6 +23,7 @@ from pixelcnn.memo import SharedMemo
 from pixelcnn.metrics import METRICS_NAME, curves, read_events
 from pixelcnn.models import PRESETS, get_preset
 from pixelcnn.receptive import analytic_field, gradient_field, random_model
+from pixelcnn.sampling import sample
 from pixelcnn.runs import RunInfo, list_runs
 from pixelcnn.serving import check_servable
 
@@ -84,6 +86,38 @@ def receptive_maps(key: tuple, _choice: ModelChoice, row: int, col: int, channel
     else:
         images = np.random.default_rng(0).integers(0, model.config.levels, (4, 28, 28, 3))
     return gradient_field(model, images, row, col, channel), analytic_field(model.config, row, col, channel=channel)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def image_log_probabilities(key: tuple, _choice: ModelChoice, image: np.ndarray) -> np.ndarray:
+    """Every conditional's log-probabilities (H, W, C, levels) for one image, cached across sessions:
+    picking a pixel or moving the temperature then costs no forward pass."""
+    return log_probabilities(model_for(_choice), image)
+
+
+def pick_image(prefix: str) -> tuple[np.ndarray, str]:
+    """A test image picked by index or by digit (widgets keyed by ``prefix``), with its description.
+
+    Without data it says so and falls back to a sample drawn by the picked model, so the view still
+    shows something true about the model.
+    """
+    data = dataset()
+    if data is None:
+        st.info("No MNIST here yet (the Data page fetches it): showing a sample the picked model drew instead.")
+        model, choice = picked_model_or_stop()
+        return sample(model, 1, seed=0)[0], f"a sample of {choice.label} (seed 0)"
+    test, digit_labels = data["test"], labels()
+    how = st.radio("Pick the test image", ["by index", "by digit"] if digit_labels is not None else ["by index"],
+                   horizontal=True, key=f"{prefix}_pick")
+    if how == "by digit":
+        c1, c2 = st.columns(2)
+        digit = int(c1.selectbox("Digit", list(range(10)), key=f"{prefix}_digit"))
+        indices = np.flatnonzero(digit_labels["test"] == digit)
+        nth = int(c2.number_input(f"Which {digit} (of {len(indices)})", 0, len(indices) - 1, 0, key=f"{prefix}_nth"))
+        index = int(indices[nth])
+    else:
+        index = int(st.number_input("Test image", 0, len(test) - 1, 0, key=f"{prefix}_index"))
+    return test[index], f"test image {index}"
 
 
 def model_for(choice: ModelChoice) -> nn.Module:
@@ -215,6 +249,8 @@ def app_pages() -> list:
         st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/samples.py", title="Samples", icon=":material/grid_view:"),
+        st.Page("pages/bits.py", title="Where the bits go", icon=":material/local_fire_department:"),
+        st.Page("pages/generation.py", title="How a sample is drawn", icon=":material/draw:"),
         st.Page("pages/receptive_field.py", title="Receptive field", icon=":material/center_focus_strong:"),
         st.Page("pages/models.py", title="Models", icon=":material/leaderboard:"),
     ]

@@ -1,0 +1,77 @@
+import numpy as np
+import streamlit as st
+
+from pages.common import (comparison_options, image_log_probabilities, model_key, pick_image,
+                          picked_model_or_stop, sidebar)
+from pixelcnn.analysis import bits_from, probabilities
+from pixelcnn.errors import PixelCNNError
+from pixelcnn.figures import COLOURS, bits_image, distribution_figure, pixel_picker_figure
+
+sidebar()
+st.title("Where the bits go")
+st.markdown(
+    "Bits/dim is an average. Here it is taken apart: every value of one image costs "
+    "-log2 p(value | everything before it) bits, and the heat maps show where the model pays them. "
+    "A well-trained model pays almost nothing for the background and most of its bits where a stroke "
+    "*begins* or where its edge could go either way. Side by side, the cost of treating the three colours "
+    "as independent (paper vs rgb) and of the blind spot (paper vs gated) shows up where it is paid."
+)
+model, choice = picked_model_or_stop()
+image, source = pick_image("bits")
+options = comparison_options()
+others = [label for label, other in options.items() if model_key(other) != model_key(choice)]
+default = [label for label in ("rgb (trained)", "gated (trained)") if label in others]
+compared = st.multiselect("Side by side with (up to two)", others, default=default, max_selections=2,
+                          key="bits_compare")
+shown = [(choice.label, choice)] + [(label, options[label]) for label in compared]
+
+log_probs = {}
+for column, (label, shown_choice) in zip(st.columns(len(shown)), shown):
+    column.subheader(label)
+    try:
+        log_probs[label] = logp = image_log_probabilities(model_key(shown_choice), shown_choice, image)
+    except PixelCNNError as err:
+        column.error(str(err))
+        continue
+    bits = bits_from(logp, image)
+    column.metric(f"bits/dim of {source}", f"{bits.mean():.4f}")
+    column.image(bits_image(bits, scale=4 if len(shown) > 1 else 6),
+                 caption="bits per value: red, green, blue, and the three summed (brighter costs more)")
+    per_channel = ", ".join(f"{name} {value:.3f}" for name, value in zip(COLOURS, bits.mean(axis=(0, 1))))
+    column.caption(f"Per channel: {per_channel}. The costliest pixel: "
+                   f"{tuple(int(v) for v in np.unravel_index(bits.sum(-1).argmax(), bits.shape[:2]))}, "
+                   f"{bits.sum(-1).max():.2f} bits.")
+
+st.header("What the model predicts at a pixel")
+st.markdown(
+    "Click a pixel of the image (or type its row and column). The bars are the model's three 4-way "
+    "distributions at that pixel, each given only the pixels before it (and, for rgb, the earlier colours "
+    "of the same pixel); the true value's bar is outlined. The temperature reshapes them as the sampler "
+    "would: softmax(logits / T), sharper below 1, flatter above."
+)
+st.session_state.setdefault("bits_row", 7)
+st.session_state.setdefault("bits_col", 12)
+left, right = st.columns([2, 3])
+with left:
+    event = st.plotly_chart(pixel_picker_figure(image, marked=(st.session_state.bits_row, st.session_state.bits_col),
+                                                height=380),
+                            on_select="rerun", selection_mode="points", key="bits_picker")
+    points = event.selection.points if event and event.selection else []
+    if points:
+        clicked = (int(round(points[0]["y"])), int(round(points[0]["x"])))
+        if clicked != st.session_state.get("bits_clicked"):  # a new click, not the one already followed
+            st.session_state.bits_clicked = clicked
+            st.session_state.bits_row, st.session_state.bits_col = clicked
+            st.rerun()  # the user's click: draw the outline on the new pixel
+    c1, c2 = st.columns(2)
+    row = int(c1.number_input("Row", 0, 27, key="bits_row"))
+    col = int(c2.number_input("Column", 0, 27, key="bits_col"))
+    temperature = st.slider("Temperature", 0.1, 3.0, 1.0, 0.05, key="bits_temperature")
+with right:
+    values = [int(v) for v in image[row, col]]
+    for label, logp in log_probs.items():
+        probs = probabilities(logp[row, col], temperature).tolist()
+        bits = -np.log2(probabilities(logp[row, col], 1.0)[np.arange(len(values)), values])
+        st.plotly_chart(distribution_figure(probs, values, f"{label} at ({row}, {col}): true values {values}, "
+                                                           f"{bits.sum():.2f} bits"),
+                        key=f"bits_bars_{label}")
