@@ -1,11 +1,11 @@
 import numpy as np
 import streamlit as st
 
-from pages.common import (comparison_options, image_log_probabilities, model_key, pick_image,
-                          picked_model_or_stop, sidebar)
+from pages.common import (bits_png, comparison_options, image_log_probabilities, model_key, pick_image,
+                          picked_model_or_stop, selected_pixels, sidebar)
 from pixelcnn.analysis import bits_from, probabilities
 from pixelcnn.errors import PixelCNNError
-from pixelcnn.figures import COLOURS, bits_image, distribution_figure, pixel_picker_figure
+from pixelcnn.figures import COLOURS, distribution_figure, pixel_picker_figure
 
 sidebar()
 st.title("Where the bits go")
@@ -35,7 +35,7 @@ for column, (label, shown_choice) in zip(st.columns(len(shown)), shown):
         continue
     bits = bits_from(logp, image)
     column.metric(f"bits/dim of {source}", f"{bits.mean():.4f}")
-    column.image(bits_image(bits, scale=4 if len(shown) > 1 else 6),
+    column.image(bits_png(bits, 4 if len(shown) > 1 else 6),
                  caption="bits per value: red, green, blue, and the three summed (brighter costs more)")
     per_channel = ", ".join(f"{name} {value:.3f}" for name, value in zip(COLOURS, bits.mean(axis=(0, 1))))
     column.caption(f"Per channel: {per_channel}. The costliest pixel: "
@@ -51,18 +51,15 @@ st.markdown(
 )
 st.session_state.setdefault("bits_row", 7)
 st.session_state.setdefault("bits_col", 12)
+clicked = selected_pixels(st.session_state.get("bits_picker"))  # the click that started this run, if any
+if clicked and clicked[0] != st.session_state.get("bits_clicked"):  # a new click, not one already followed
+    st.session_state.bits_clicked = clicked[0]
+    st.session_state.bits_row, st.session_state.bits_col = clicked[0]
 left, right = st.columns([2, 3])
 with left:
-    event = st.plotly_chart(pixel_picker_figure(image, marked=(st.session_state.bits_row, st.session_state.bits_col),
-                                                height=380),
-                            on_select="rerun", selection_mode="points", key="bits_picker")
-    points = event.selection.points if event and event.selection else []
-    if points:
-        clicked = (int(round(points[0]["y"])), int(round(points[0]["x"])))
-        if clicked != st.session_state.get("bits_clicked"):  # a new click, not the one already followed
-            st.session_state.bits_clicked = clicked
-            st.session_state.bits_row, st.session_state.bits_col = clicked
-            st.rerun()  # the user's click: draw the outline on the new pixel
+    st.plotly_chart(pixel_picker_figure(image, marked=(st.session_state.bits_row, st.session_state.bits_col),
+                                        height=380, drag=False),
+                    on_select="rerun", selection_mode="points", key="bits_picker")
     c1, c2 = st.columns(2)
     row = int(c1.number_input("Row", 0, 27, key="bits_row"))
     col = int(c2.number_input("Column", 0, 27, key="bits_col"))

@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 from pages.common import (ModelChoice, comparison_options, events_of, model_for, model_key, pick_image,
-                          picked_model_or_stop, shared_memo, sidebar)
+                          picked_model_or_stop, selected_pixels, shared_memo, sidebar)
 from pixelcnn.analysis import ERASE_SHAPES, complete, erase_mask
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import image_grid, pixel_picker_figure, png_bytes, upscale
@@ -99,27 +99,24 @@ st.markdown(
     "cannot help. Known pixels are kept as they are when the sampler reaches them."
 )
 image, source = pick_image("complete")
-if st.session_state.pop("complete_use_drawn", False):
-    st.session_state.complete_shape = DRAWN  # before the widget exists in this run
+selected = selected_pixels(st.session_state.get("complete_picker"))  # a box or lasso that started this run
+if selected and selected != st.session_state.get("complete_selected"):  # new, not the one already followed
+    st.session_state.complete_selected = selected
+    st.session_state.complete_shape = DRAWN
 c1, c2 = st.columns(2)
 shape = c1.selectbox("Erase", list(ERASE_SHAPES) + [DRAWN], key="complete_shape",
                      help="A named region, or the box or lasso you draw on the image below.")
 count = int(c2.number_input("Completions", 1, 10, 5, key="complete_count"))
+erased = np.zeros((28, 28), dtype=bool)
+if shape != DRAWN:
+    erased = erase_mask(shape)
+else:
+    for r, c in st.session_state.get("complete_selected", []):
+        erased[r, c] = True
 left, right = st.columns([2, 3])
 with left:
-    drawn = st.session_state.get("complete_drawn")
-    erased = erase_mask(shape) if shape != DRAWN else (drawn if drawn is not None else np.zeros((28, 28), bool))
-    event = st.plotly_chart(pixel_picker_figure(image, erased=erased, height=360), on_select="rerun",
-                            selection_mode=["box", "lasso"], key="complete_picker")
-    points = event.selection.points if event and event.selection else []
-    if points:
-        selected = np.zeros((28, 28), dtype=bool)
-        for point in points:
-            selected[int(round(point["y"])), int(round(point["x"]))] = True
-        if drawn is None or not np.array_equal(selected, drawn):  # a new box or lasso, not the last one
-            st.session_state.complete_drawn = selected
-            st.session_state.complete_use_drawn = True
-            st.rerun()  # the user's selection: show it erased
+    st.plotly_chart(pixel_picker_figure(image, erased=erased, height=360), on_select="rerun",
+                    selection_mode=["box", "lasso"], key="complete_picker")
     st.caption(f"{source}: {int(erased.sum())} pixels erased (grey).")
 ckey = ("complete", model_key(choice), image.tobytes(), erased.tobytes(), count, seed, temperature)
 
@@ -145,4 +142,5 @@ with right:
     masked[erased] = 0
     row = [image, masked] + list(completions if completions is not None else [])
     st.image(upscale(image_grid(np.stack(row), ncols=len(row)), 4),
-             caption="the original, the erased input (black), then the completions")
+             caption="the original and the erased input (black)" if completions is None else
+             f"the original, the erased input (black), then {len(completions)} completions")

@@ -124,9 +124,8 @@ def show_run(run_dir: Path, status: str) -> None:
 
 running = active_run()
 if running is None and dataset() is None:
-    st.warning("MNIST is not available yet: open the Data page to fetch it.")
-    st.stop()
-if running is None:
+    st.warning("MNIST is not available yet: open the Data page to fetch it. Earlier runs are below.")
+elif running is None:
     run_form()
 else:
     st.caption("One run at a time: the form returns when this run ends (reload the page, or switch pages).")

@@ -274,10 +274,11 @@ COLOURS = ("red", "green", "blue")
 
 
 def pixel_picker_figure(image: np.ndarray, *, marked: tuple[int, int] | None = None,
-                        erased: np.ndarray | None = None, height: int = 420):
+                        erased: np.ndarray | None = None, height: int = 420, drag: str | bool = "select"):
     """An image (H, W, 3) in 0..3 whose pixels can be clicked, or box- and lasso-selected: an invisible
     marker sits on every pixel (plotly selects points, not image cells). ``marked`` outlines one
-    pixel in red; ``erased`` (H, W) greys out those pixels."""
+    pixel in red; ``erased`` (H, W) greys out those pixels. ``drag`` is plotly's drag mode: ``"select"``
+    for boxes, ``False`` where a click alone picks (a click in select mode also clears the selection)."""
     import plotly.graph_objects as go
 
     rgb = to_rgb(image).astype(np.float64)
@@ -293,7 +294,7 @@ def pixel_picker_figure(image: np.ndarray, *, marked: tuple[int, int] | None = N
         r, c = marked
         figure.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5,
                          line={"color": "rgb(230,40,40)", "width": 3})
-    figure.update_layout(height=height, margin={"l": 0, "r": 0, "t": 0, "b": 0}, dragmode="select",
+    figure.update_layout(height=height, margin={"l": 0, "r": 0, "t": 0, "b": 0}, dragmode=drag,
                          clickmode="event+select")
     figure.update_xaxes(visible=False, range=[-0.5, size - 0.5])
     figure.update_yaxes(visible=False, range=[size - 0.5, -0.5], scaleanchor="x")

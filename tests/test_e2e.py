@@ -385,3 +385,100 @@ def test_responsive_while_a_run_trains(server, browser, artifacts, mnist_dir, mo
     print("\ninteractions, idle and under load (a lecture run plus 2 busy processes):")
     print(json.dumps(figures, indent=2))
     page.close()
+
+
+def pixel_position(page, row: int, col: int, index: int = 0) -> tuple[float, float]:
+    """Page coordinates of pixel (row, col) of the index-th plotly image figure."""
+    return tuple(page.evaluate(
+        "([index, row, col]) => { const gd = document.querySelectorAll('.js-plotly-plot')[index];"
+        " const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;"
+        " const box = gd.querySelector('.nsewdrag').getBoundingClientRect();"
+        " return [box.left + xa.l2p(col), box.top + ya.l2p(row)]; }", [index, row, col]))
+
+
+def chart_titles(page) -> list[str]:
+    return page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')]"
+                         ".map(p => (p.layout && p.layout.title && p.layout.title.text) || '')")
+
+
+def test_teaching_views_in_a_browser(server, browser, artifacts):
+    """Issue 14: click a pixel and move the temperature (Where the bits go), scrub a generation (How a
+    sample is drawn), erase a box and complete it (Samples); each interaction timed and printed."""
+    timings = {}
+    page = browser.new_page(viewport={"width": 1400, "height": 1900})
+    page.goto(server["url"])
+    page.wait_for_selector("h1:has-text('PixelCNN on colored MNIST')", timeout=120_000)
+    wait_idle(page)
+
+    go_to(page, "Where the bits go")
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length === 4", timeout=120_000)
+    wait_idle(page)
+    assert all("at (7, 12)" in t for t in chart_titles(page)[1:])
+    page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+    x, y = pixel_position(page, 20, 3)
+    start = time.monotonic()
+    page.mouse.click(x, y)
+    page.wait_for_function("() => { const charts = [...document.querySelectorAll('.js-plotly-plot')].slice(1);"
+                           " return charts.length === 3 && charts.every(p => ((p.layout || {}).title || {}).text"
+                           " && p.layout.title.text.includes('at (20, 3)')); }", timeout=60_000)
+    wait_idle(page)
+    timings["pick a pixel (three models)"] = time.monotonic() - start
+    page.wait_for_timeout(500)  # the click's own rerun (to outline the pixel) has settled
+    wait_idle(page)
+    before = plot_data(page, 1)[0]["y"]
+    slider = page.get_by_role("slider").last
+    slider.focus()
+    start = time.monotonic()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector('[data-testid="stSliderThumbValue"]:has-text("1.05")', timeout=30_000)
+    page.wait_for_function("old => JSON.stringify(document.querySelectorAll('.js-plotly-plot')[1].data[0].y)"
+                           " !== JSON.stringify(old)", arg=before, timeout=60_000)
+    wait_idle(page)
+    timings["move the temperature slider"] = time.monotonic() - start
+    no_exception(page)
+    page.screenshot(path=str(artifacts / "bits.png"), full_page=True)
+
+    go_to(page, "How a sample is drawn")
+    frame = page.frame_locator("iframe").first
+    frame.locator("#label").wait_for(timeout=120_000)
+    first = frame.locator("#label").inner_text()
+    start = time.monotonic()
+    frame.locator("#scrub").fill("700")
+    page.wait_for_function("() => true")
+    label = frame.locator("#label").inner_text()
+    timings["scrub a generation (in the browser)"] = time.monotonic() - start
+    assert label != first and label.startswith("step 701 of 784")
+    frame.locator("#play").click()
+    page.wait_for_timeout(600)
+    assert frame.locator("#label").inner_text() != label  # playing moves on by itself
+    frame.locator("#play").click()
+    no_exception(page)
+    page.screenshot(path=str(artifacts / "generation.png"), full_page=True)
+
+    go_to(page, "Samples")
+    page.wait_for_selector("text=samples (cached", timeout=180_000)
+    wait_idle(page)
+    picker = len(page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')]")) - 1
+    page.locator(".js-plotly-plot").nth(picker).scroll_into_view_if_needed()
+    (x0, y0), (x1, y1) = pixel_position(page, 9, 4, picker), pixel_position(page, 16, 21, picker)
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
+    page.mouse.move(x1, y1, steps=5)
+    page.mouse.up()
+    page.wait_for_selector("text=pixels erased (grey)", timeout=60_000)
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stCaptionContainer\"]')]"
+                           ".some(c => /: (1[0-9][0-9]) pixels erased/.test(c.textContent))", timeout=60_000)
+    wait_idle(page)
+    start = time.monotonic()
+    page.get_by_role("button", name="Complete").click()
+    page.wait_for_selector("text=then 5 completions", timeout=120_000)
+    wait_idle(page)
+    timings["erase a box and draw 5 completions"] = time.monotonic() - start
+    no_exception(page)
+    page.screenshot(path=str(artifacts / "erase-and-complete.png"), full_page=True)
+    (artifacts / "teaching-timings.json").write_text(json.dumps({k: round(v, 2) for k, v in timings.items()},
+                                                                indent=2))
+    print("\nteaching views, interaction times (s):")
+    print(json.dumps({k: round(v, 2) for k, v in timings.items()}, indent=2))
+    page.close()

@@ -256,3 +256,71 @@ def test_a_failed_download_leaves_no_progress_bar_above_its_error(app, no_data, 
     next(b for b in app.button if "Download MNIST" in b.label).click().run()
     assert any("could not be downloaded" in e.value for e in app.error)
     assert len(app.get("progress")) == 0
+
+
+def test_where_the_bits_go_without_data_shows_a_sample_and_says_why(app, no_data):
+    pick_random_weights(app, "tiny")
+    open_page(app, "pages/bits.py")
+    assert any("No MNIST here yet" in i.value for i in app.info)
+    assert len(app.metric) >= 1 and all(float(m.value) > 0 for m in app.metric)
+
+
+def test_where_the_bits_go_side_by_side_and_a_pixel_picked(app, real_data):
+    open_page(app, "pages/bits.py")
+    labels = [m.label for m in app.metric]
+    assert len(labels) == 3, labels  # paper, with rgb and gated by default
+    totals = [float(m.value) for m in app.metric]
+    assert all(0 < t < 2 for t in totals)
+    titles = lambda: [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in app.get("plotly_chart")[1:]]
+    assert all("at (7, 12)" in t for t in titles())
+    app.number_input(key="bits_row").set_value(20).run()
+    app.number_input(key="bits_col").set_value(3).run()
+    assert not app.exception and all("at (20, 3)" in t for t in titles()) and len(titles()) == 3
+
+    def bars() -> list:
+        spec = json.loads(app.get("plotly_chart")[1].proto.spec)
+        return [trace["y"] for trace in spec["data"]]
+
+    before = bars()
+    app.slider(key="bits_temperature").set_value(2.5).run()
+    after = bars()
+    assert before != after and all(abs(sum(ys) - 1) < 1e-6 for ys in after)
+    app.radio(key="bits_pick").set_value("by digit").run()
+    app.selectbox(key="bits_digit").select(3).run()
+    assert not app.exception
+
+
+def test_how_a_sample_is_drawn_embeds_the_player(app, no_data):
+    pick_random_weights(app, "tiny")
+    open_page(app, "pages/generation.py")
+    frames = app.get("iframe")
+    assert len(frames) == 1
+    html = frames[0].proto.srcdoc
+    assert "steps" in html and '"size":28' in html
+    app.number_input(key="generation_seed").set_value(3).run()
+    assert app.get("iframe")[0].proto.srcdoc != html
+
+
+def test_erase_and_complete_draws_completions_of_the_erased_region(app, real_data):
+    pick_random_weights(app, "tiny")
+    open_page(app, "pages/samples.py")
+    app.selectbox(key="complete_shape").select("middle band").run()
+    app.number_input(key="complete_count").set_value(3).run()
+    assert any("224 pixels erased" in c.value for c in app.caption)
+    app.button(key="complete_go").click().run()
+    assert not app.exception
+    assert any("then 3 completions" in c for image in app.image for c in image.captions)
+
+
+def test_the_train_page_shows_what_the_run_draws_as_it_learns(app, tmp_path, small_data, no_data):
+    from pixelcnn.models import PixelCNNConfig
+    from pixelcnn.train import TrainConfig, train
+
+    run = tmp_path / "runs" / "learning"
+    train(run, PixelCNNConfig(hidden=8, n_blocks=1),
+          TrainConfig(steps=4, batch_size=16, eval_every=2, val_limit=8, live_samples=4, device="cpu"), small_data)
+    assert sorted(p.name for p in (run / "live").iterdir()) == ["step-0000002.png", "step-0000004.png"]
+    open_page(app, "pages/train.py")
+    assert not app.exception
+    captions = [c for image in app.image for c in image.captions]
+    assert "step 2" in captions and "step 4" in captions

@@ -18,7 +18,7 @@ from pixelcnn.analysis import log_probabilities
 from pixelcnn.checkpoint import load_checkpoint
 from pixelcnn.data import load_colored_mnist, load_labels
 from pixelcnn.errors import PixelCNNError
-from pixelcnn.figures import value_counts
+from pixelcnn.figures import bits_image, png_bytes, value_counts
 from pixelcnn.memo import SharedMemo
 from pixelcnn.metrics import METRICS_NAME, curves, read_events
 from pixelcnn.models import PRESETS, get_preset
@@ -93,6 +93,19 @@ def image_log_probabilities(key: tuple, _choice: ModelChoice, image: np.ndarray)
     """Every conditional's log-probabilities (H, W, C, levels) for one image, cached across sessions:
     picking a pixel or moving the temperature then costs no forward pass."""
     return log_probabilities(model_for(_choice), image)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def bits_png(bits: np.ndarray, scale: int) -> bytes:
+    """The bits heat map as PNG bytes, encoded once per image and model, not at every rerun."""
+    return png_bytes(bits_image(bits, scale=scale))
+
+
+def selected_pixels(state) -> list[tuple[int, int]]:
+    """The (row, col) of every pixel a pixel-picker chart's selection holds, from its widget state; a
+    page reads it before drawing the chart, so a click is followed in the run it starts."""
+    selection = (state or {}).get("selection") or {}
+    return [(int(round(p["y"])), int(round(p["x"]))) for p in selection.get("points", []) if "x" in p and "y" in p]
 
 
 def pick_image(prefix: str) -> tuple[np.ndarray, str]:
