@@ -30,6 +30,6 @@ try:
 except PixelCNNError as err:
     st.error(str(err))
     st.stop()
-st.iframe(html, height=330)
+st.iframe(html, height=430)
 st.caption(f"Model: {choice.label}, seed {seed}, temperature {temperature:g}. The same seed draws the same "
            "image as the first sample on the Samples page.")
