@@ -88,7 +88,7 @@ def receptive_maps(key: tuple, _choice: ModelChoice, row: int, col: int, channel
     return gradient_field(model, images, row, col, channel), analytic_field(model.config, row, col, channel=channel)
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
+@st.cache_data(max_entries=256, show_spinner="Scoring every value of the image...")
 def image_log_probabilities(key: tuple, _choice: ModelChoice, image: np.ndarray) -> np.ndarray:
     """Every conditional's log-probabilities (H, W, C, levels) for one image, cached across sessions:
     picking a pixel or moving the temperature then costs no forward pass."""
