@@ -1,11 +1,11 @@
 import streamlit as st
 
-from pages.common import curves_of, events_of, lecture_mode, sidebar
+from pages.common import curves_of, digit_reference_text, events_of, lecture_mode, sidebar
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import loss_figure
 from pixelcnn.metrics import progress_of
 from pixelcnn.models import PixelCNNConfig, architecture_table
-from pixelcnn.results import recorded_test_bits_per_dim
+from pixelcnn.results import read_results, recorded_test_bits_per_dim
 from pixelcnn.runs import MAX_UPLOAD_BYTES, import_checkpoint, list_runs
 
 sidebar()
@@ -44,6 +44,7 @@ for run in runs:
         "epochs": round(progress["step"] / steps_per_epoch, 2), "batch": train_cfg.get("batch_size"),
         "lr": train_cfg.get("lr"), "best val bits/dim": min(vals) if vals else None,
         "test bits/dim": recorded_test_bits_per_dim(run.path, events),
+        "digit score": read_results(run.path).get("digit_score"),
     })
 st.dataframe(rows, hide_index=True, width="stretch")
 
@@ -72,5 +73,9 @@ for column, name, bits in zip((c1, c2), pair, scores):
     samples = run.path / "samples.png"
     if samples.is_file():
         column.image(str(samples), caption=f"{name}: 100 samples written by `python -m pixelcnn report`")
+        score = read_results(run.path).get("digit_score")
+        if score is not None:
+            column.markdown(f"**Digit score {score:.2f}**: the share of these samples a small MNIST classifier "
+                            f"reads as one digit with p >= 0.9 (reference: {digit_reference_text()}).")
     else:
         column.caption("No samples.png in this run's folder: draw samples on the Samples page.")

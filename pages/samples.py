@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from pages.common import (ModelChoice, comparison_options, events_of, model_for, model_key, pick_image,
-                          picked_model_or_stop, selected_pixels, shared_memo, sidebar)
+from pages.common import (ModelChoice, comparison_options, digit_score_text, events_of, model_for, model_key,
+                          pick_image, picked_model_or_stop, selected_pixels, shared_memo, sidebar)
 from pixelcnn.analysis import ERASE_SHAPES, complete, erase_mask
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import image_grid, pixel_picker_figure, png_bytes, upscale
@@ -56,7 +56,8 @@ def show_samples(where, shown_model, shown_choice: ModelChoice) -> None:
         seconds = time.perf_counter() - start
         bar.empty()
         grid = image_grid(images)
-        return {"seconds": seconds, "png": png_bytes(grid), "png_large": png_bytes(upscale(grid, 3))}
+        return {"seconds": seconds, "png": png_bytes(grid), "png_large": png_bytes(upscale(grid, 3)),
+                "score": digit_score_text(images)}
 
     key = ("samples", model_key(shown_choice), n, seed, temperature, method)
     result = memo.get(key)
@@ -71,6 +72,7 @@ def show_samples(where, shown_model, shown_choice: ModelChoice) -> None:
         where.image(result["png_large"],
                     caption=f"{n} samples ({method}, seed {seed}, temperature {temperature:g}) "
                             f"in {result['seconds']:.2f} s")
+        where.markdown(result["score"])
         where.download_button("Download PNG", result["png"], file_name=f"samples-seed{seed}.png",
                               mime="image/png", key=f"samples_download_{shown_choice.label}")
 

@@ -165,6 +165,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     _add_data_args(p)
 
+    p = sub.add_parser("score", help="do samples look like digits? the digit score of a model or of images",
+                       formatter_class=fmt,
+                       epilog="examples:\n  python -m pixelcnn score --checkpoint checkpoints/paper --n 100 --seed 0\n"
+                              "  python -m pixelcnn score --images samples.npy\n\n"
+                              "The score is the share of images that a small MNIST classifier reads as one digit\n"
+                              "with probability >= 0.9 (see pixelcnn/digits.py); real colored test images and\n"
+                              "random noise are printed beside it.")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="a checkpoint file or run folder: score n of its samples")
+    source.add_argument("--preset", choices=sorted(PRESETS), help="random weights of this preset")
+    source.add_argument("--images", help="a .npy of colored images (N, 28, 28, 3) in 0..3, e.g. from sample --npy")
+    p.add_argument("--init-seed", type=_seed, default=0, help="seed of the random weights (default 0)")
+    p.add_argument("--n", type=_int_in(1, MAX_SAMPLES), default=100, help="samples to draw (default 100)")
+    p.add_argument("--seed", type=_seed, default=0, help="sampling seed (default 0)")
+    p.add_argument("--temperature", type=_positive_float, default=1.0)
+    p.add_argument("--classifier", help="the classifier's weights (default: checkpoints/digits/classifier.pt)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+
+    p = sub.add_parser("classifier", help="train the digit classifier behind the digit score", formatter_class=fmt,
+                       epilog="example:\n  python -m pixelcnn classifier --out checkpoints/digits/classifier.pt")
+    p.add_argument("--out", help="where to write it (default: checkpoints/digits/classifier.pt)")
+    p.add_argument("--epochs", type=_int_in(1, 50), default=2, help="passes over the 60,000 grey training images")
+    p.add_argument("--data-dir", help="folder with the four MNIST IDX files (default: $PIXELCNN_DATA_DIR, else data/)")
+
     p = sub.add_parser("report", help="the exercise's images for a checkpoint", formatter_class=fmt,
                        epilog="example:\n  python -m pixelcnn report --checkpoint checkpoints/paper\n\n"
                               "Writes curves.svg (train and validation bits/dim), samples.png (100 samples),\n"
@@ -438,6 +462,54 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def score_text(result: dict, reference: dict) -> str:
+    """One line: the digit score, its reference points and the digits read."""
+    refs = ", ".join(f"{name} {value:.2f}" for name, value in reference.items())
+    digits = " ".join(f"{d}:{count}" for d, count in enumerate(result["histogram"]))
+    return f"digit score: {result['score']:.2f} of {result['n']} images ({refs}); digits read: {digits}"
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .digits import CLASSIFIER_PATH, digit_score, load_classifier
+    from .errors import DataError
+    from .sampling import sample
+
+    classifier, record = load_classifier(args.classifier or CLASSIFIER_PATH)
+    if args.images:
+        try:
+            images = np.load(args.images, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise DataError(f"{args.images}: not a readable .npy file ({err})") from None
+        if images.ndim != 4 or images.shape[1:] != (28, 28, 3) or images.dtype.kind not in "ui" \
+                or images.min() < 0 or images.max() > 3:
+            raise DataError(f"{args.images}: expected integers 0..3 of shape (N, 28, 28, 3), got "
+                            f"{images.dtype} {images.shape}")
+    else:
+        images = sample(_load_model(args), args.n, seed=args.seed, temperature=args.temperature)
+    result = digit_score(classifier, images)
+    reference = record.get("reference", {})
+    if args.json:
+        print(json.dumps({**result, "reference": reference}))
+    else:
+        print(score_text(result, reference))
+    return 0
+
+
+def cmd_classifier(args: argparse.Namespace) -> int:
+    from .digits import CLASSIFIER_PATH, build_classifier
+
+    if args.out is None:
+        CLASSIFIER_PATH.parent.mkdir(exist_ok=True)
+    out = check_output_path(args.out or str(CLASSIFIER_PATH), "--out")
+    bar, progress = _progress_printer()
+    record = build_classifier(out, args.data_dir, epochs=args.epochs, progress=progress)
+    bar.close()
+    print(json.dumps(record, indent=2))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -461,7 +533,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         svg = curves_svg(curves(events), start.get("steps_per_epoch"))
         atomic_write(out / "curves.svg", lambda f: f.write(svg.encode()))
         written.append("curves.svg")
-    save_png(image_grid(sample(ckpt.model, 100, seed=args.seed)), out / "samples.png")
+    samples = sample(ckpt.model, 100, seed=args.seed)
+    save_png(image_grid(samples), out / "samples.png")
     written.append("samples.png")
     cfg = ckpt.config
     images = np.random.default_rng(0).integers(0, cfg.levels, (4, cfg.image_size, cfg.image_size, cfg.channels))
@@ -473,9 +546,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         from .data import load_data
         from .results import RESULTS_NAME, measure, write_results
 
-        results = measure(ckpt, load_data(args.data_dir, args.data_file)["test"])
+        results = measure(ckpt, load_data(args.data_dir, args.data_file)["test"], samples)
         write_results(out, results)
-        written.append(f"{RESULTS_NAME} (test {results['test_bits_per_dim']:.4f} bits/dim)")
+        written.append(f"{RESULTS_NAME} (test {results['test_bits_per_dim']:.4f} bits/dim, "
+                       f"digit score {results['digit_score']:.2f})")
     print(f"wrote to {out}: " + ", ".join(written))
     return 0
 
@@ -496,11 +570,12 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample,
-            "receptive-field": cmd_receptive_field, "bits": cmd_bits, "predict": cmd_predict,
+            "receptive-field": cmd_receptive_field, "bits": cmd_bits, "predict": cmd_predict, "score": cmd_score,
+            "classifier": cmd_classifier,
             "report": cmd_report, "results": cmd_results}
 
 
-INTERACTIVE_COMMANDS = {"sample", "receptive-field", "bits", "predict"}
+INTERACTIVE_COMMANDS = {"sample", "receptive-field", "bits", "predict", "score"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

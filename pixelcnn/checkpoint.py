@@ -130,8 +130,9 @@ def _check_state_shapes(path: Path, config: PixelCNNConfig, state: dict[str, tor
                               f"the file is damaged or was edited")
 
 
-def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
-    """The raw payload of a pixelcnn checkpoint, checked for format and version."""
+def read_checkpoint_file(path: str | os.PathLike, kind: str = FORMAT) -> dict[str, Any]:
+    """The raw payload of a pixelcnn file of ``kind`` (a checkpoint, or the digit classifier's weights),
+    checked as an archive, for format and for version; nothing in it runs."""
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
@@ -149,7 +150,7 @@ def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
             payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch.load raises many types for bad files; each becomes one line
         raise CheckpointError(_describe_load_failure(path, err)) from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") != kind:
         raise CheckpointError(f"{path}: not a pixelcnn checkpoint (another program's file?)")
     if payload.get("version") != VERSION:
         raise CheckpointError(f"{path}: checkpoint format version {payload.get('version')!r}, "

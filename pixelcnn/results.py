@@ -42,10 +42,16 @@ def training_record(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def measure(ckpt: Checkpoint, test_images: np.ndarray) -> dict[str, Any]:
-    """Test bits/dim on every test image and on the first :data:`CHECK_IMAGES` (the shipped-model test's check)."""
+def measure(ckpt: Checkpoint, test_images: np.ndarray, samples: np.ndarray) -> dict[str, Any]:
+    """Test bits/dim on every test image and on the first :data:`CHECK_IMAGES` (the shipped-model test's
+    check), and the digit score of ``samples`` (the 100 of ``samples.png``)."""
+    from .digits import digit_score, load_classifier
+
     model = ckpt.model
+    score = digit_score(load_classifier()[0], samples)
     return {
+        "digit_score": score["score"],
+        "digits_read": score["histogram"],
         "kind": ckpt.config.kind,
         "parameters": count_parameters(model),
         "test_bits_per_dim": evaluate(model, test_images),
@@ -80,6 +86,7 @@ RESULT_FIELDS = {
     "devices": lambda v: isinstance(v, list) and all(isinstance(d, str) for d in v),
     "best_val_bits_per_dim": lambda v: v is None or _number(v),
     "test_bits_per_dim": _number,
+    "digit_score": lambda v: v is None or _number(v),
 }
 
 
@@ -92,19 +99,23 @@ def check_results(folder: Path, results: dict[str, Any]) -> dict[str, Any]:
     return results
 
 
+def _optional(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def results_table(run_dirs: list[Path]) -> str:
     """The README's results table (Markdown) for run folders that hold a ``results.json``."""
-    lines = ["| model | kind | parameters | epochs | training time | trained on | best val bits/dim | test bits/dim |",
-             "|---|---|---:|---:|---:|---|---:|---:|"]
+    lines = ["| model | kind | parameters | epochs | training time | trained on | best val bits/dim | test bits/dim "
+             "| digit score |", "|---|---|---:|---:|---:|---|---:|---:|---:|"]
     for folder in run_dirs:
         r = read_results(folder)
         if not r:
             continue
         check_results(folder, r)
-        val = r.get("best_val_bits_per_dim")
+        val, score = r.get("best_val_bits_per_dim"), r.get("digit_score")
         lines.append(f"| `{Path(folder).name}` | {r['kind']} | {r['parameters']:,} | {r['epochs']:g} | "
-                     f"{_minutes(r['train_seconds'])} | {', '.join(r['devices'])} | "
-                     f"{'-' if val is None else f'{val:.4f}'} | {r['test_bits_per_dim']:.4f} |")
+                     f"{_minutes(r['train_seconds'])} | {', '.join(r['devices'])} | {_optional(val, '.4f')} | "
+                     f"{r['test_bits_per_dim']:.4f} | {_optional(score, '.2f')} |")
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ import torch.nn as nn
 from pixelcnn.analysis import log_probabilities
 from pixelcnn.checkpoint import load_checkpoint
 from pixelcnn.data import load_colored_mnist, load_labels
+from pixelcnn.digits import digit_score, load_classifier
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import bits_image, png_bytes, value_counts
 from pixelcnn.memo import SharedMemo
@@ -93,6 +94,34 @@ def image_log_probabilities(key: tuple, _choice: ModelChoice, image: np.ndarray)
     """Every conditional's log-probabilities (H, W, C, levels) for one image, cached across sessions:
     picking a pixel or moving the temperature then costs no forward pass."""
     return log_probabilities(model_for(_choice), image)
+
+
+@st.cache_resource(show_spinner=False)
+def _digit_classifier():
+    return load_classifier()
+
+
+def digit_reference_text() -> str:
+    """The digit score's reference points, as measured when the classifier was trained."""
+    try:
+        _, record = _digit_classifier()
+    except PixelCNNError:
+        return "no classifier to measure them"
+    return ", ".join(f"{name} {value:.2f}" for name, value in record.get("reference", {}).items())
+
+
+def digit_score_text(images: np.ndarray) -> str:
+    """The digit score of ``images`` with its reference points, or why there is none."""
+    try:
+        classifier, _ = _digit_classifier()
+    except PixelCNNError as err:
+        return f"No digit score: {err}"
+    result = digit_score(classifier, images)
+    refs = digit_reference_text()
+    confident = sum(result["histogram"])
+    read = ", ".join(f"{d}: {n}" for d, n in enumerate(result["histogram"]) if n)
+    return (f"**Digit score {result['score']:.2f}**: {confident} of {result['n']} read as one digit with "
+            f"p >= 0.9 (reference: {refs}). Digits read: {read or 'none'}.")
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
