@@ -33,7 +33,9 @@ def run_form() -> None:
                                    help="Residual blocks; for gated, gated layers after the first.")
         lr = c2.number_input("Learning rate", value=1e-3, format="%.5f", step=1e-4, key="train_lr")
         batch = c2.number_input("Batch size", value=128, step=16, key="train_batch")
-        budget_kind = c3.radio("Budget", ["steps", "epochs"], horizontal=True, key="train_budget_kind")
+        budget_kind = c3.radio("Budget", ["steps", "epochs", "minutes"], horizontal=True, key="train_budget_kind",
+                               help="minutes: training stops when the time is up, then validates and tests; the "
+                                    "cosine schedule follows the clock.")
         budget = c3.number_input("Steps or epochs", value=200 if preset == "tiny" else 1, step=1,
                                  key=f"budget_{preset}")
         c4, c5, c6 = st.columns(3)
@@ -49,8 +51,9 @@ def run_form() -> None:
         return
     try:
         model = base.__class__(**{**base.to_dict(), "hidden": int(hidden), "n_blocks": int(n_blocks)})
-        steps, epochs = (int(budget), None) if budget_kind == "steps" else (None, int(budget))
-        config = TrainConfig(steps=steps, epochs=epochs, batch_size=int(batch), lr=float(lr), seed=int(seed),
+        budgets = {"steps": dict(steps=int(budget)), "epochs": dict(epochs=int(budget)),
+                   "minutes": dict(minutes=float(budget))}
+        config = TrainConfig(**budgets[budget_kind], batch_size=int(batch), lr=float(lr), seed=int(seed),
                              eval_every=int(eval_every) or None, train_limit=int(train_limit) or None,
                              val_limit=int(val_limit) or None, lr_schedule=schedule)
         run_name = check_run_name(name.strip() or new_run_name(preset))
@@ -104,7 +107,9 @@ def show_run(run_dir: Path, status: str) -> None:
                 st.error(str(err))
             else:
                 st.rerun()  # the user's click: the page starts polling the resumed run
-        text = f"step {progress['step']:,} of {progress['total']:,}"
+        budget = progress["budget_seconds"]
+        text = f"step {progress['step']:,}" + (f" of a {budget / 60:g}-minute budget" if budget
+                                                 else f" of {progress['total']:,}")
         if progress["images_per_s"]:
             text += f", {progress['images_per_s']:.0f} images/s"
         if now == "running" and progress["eta_seconds"] is not None:

@@ -339,17 +339,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         kind = event["event"]
         if kind == "start":
             state["total"], state["first"] = event["total_steps"], event["step"]
-            state["t0"] = time.monotonic()
+            state["t0"], state["budget"] = time.monotonic(), event.get("budget_seconds")
         elif kind in ("train", "val"):
             state[kind] = event["bits_per_dim"]
-            step, total = event["step"], state["total"]
+            step, total, budget = event["step"], state["total"], state["budget"]
             done = step - state["first"]
             rate = (time.monotonic() - state["t0"]) / max(done, 1)
-            text = f"step {step}/{total}  train {state['train'] or 0:.4f}"
+            text = f"step {step}" + ("" if budget else f"/{total}") + f"  train {state['train'] or 0:.4f}"
             if state["val"] is not None:
                 text += f"  val {state['val']:.4f}"
-            text += f"  bits/dim  ETA {format_seconds(rate * (total - step))}"
-            bar.update(step / total, text)
+            if budget:
+                left, fraction = budget - event["elapsed"], event["elapsed"] / budget
+            else:
+                left, fraction = rate * (total - step), step / total
+            text += f"  bits/dim  ETA {format_seconds(max(left, 0))}"
+            bar.update(min(fraction, 1.0), text)
         elif kind == "test":
             bar.update(1.0, "evaluated on the test set")
 

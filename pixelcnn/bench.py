@@ -17,6 +17,9 @@ by side in one run on this machine.
   preset on whatever device is picked (CUDA, then MPS, then CPU).
 - scaling: images/s of N data-parallel processes (torchrun) against one
   process with the same threads per process, and the scaling efficiency.
+- learning: short CPU training runs of several configs and seeds on the real
+  data (validation bits/dim every quarter of the run, seconds per step), to
+  compare kinds at equal parameters and equal compute (the gated question).
 - load: the dashboard's interactive engine calls (100 samples, a receptive
   field, bits/dim of 256 images; ``paper``) on an idle CPU and under a
   lecture's load (a ``lecture`` training run started as the dashboard starts
@@ -33,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -306,6 +310,53 @@ def bench_load(busy: int) -> None:
         print(f"{INTERACTIVE_CALLS[call]:<32} {threads:>7} {a:>7.2f} {b:>9.2f} {b / a:>11.1f}x{policy}", flush=True)
 
 
+LEARNING_CONFIGS = {
+    "pixelcnn h64 x6": {"hidden": 64, "n_blocks": 6},
+    "gated p21 x6": {"kind": "gated", "hidden": 21, "n_blocks": 6},
+    "gated p28 x3": {"kind": "gated", "hidden": 28, "n_blocks": 3},
+    "gated p32 x6": {"kind": "gated", "hidden": 32, "n_blocks": 6},
+}
+
+
+def _learning_run(model: dict, seed: int, steps: int, batch: int, train_limit: int) -> dict:
+    """Train one config from scratch on real data into a temporary folder; its validation curve."""
+    import tempfile
+
+    from .data import load_data
+    from .models import PixelCNNConfig, count_parameters
+    from .runtime import prepare_cpu
+    from .train import TrainConfig, train
+
+    prepare_cpu()
+    config = PixelCNNConfig(**model)
+    data = load_data()
+    train_config = TrainConfig(steps=steps, batch_size=batch, eval_every=max(1, steps // 4), val_limit=1000,
+                               train_limit=train_limit, live_samples=0, seed=seed, device="cpu")
+    with tempfile.TemporaryDirectory() as folder:
+        summary = train(Path(folder) / "run", config, train_config, data)
+        events = [json.loads(line) for line in (Path(folder) / "run" / "metrics.jsonl").read_text().splitlines()]
+    vals = [(e["step"], e["bits_per_dim"]) for e in events if e["event"] == "val"]
+    step_seconds = [batch / e["images_per_s"] for e in events if e["event"] == "train"]
+    return {"parameters": count_parameters(build_model(config)), "vals": vals,
+            "seconds_per_step": statistics.median(step_seconds), "status": summary["status"]}
+
+
+def bench_learning(names: list[str], seeds: list[int], steps: int, batch: int, train_limit: int) -> None:
+    print(f"learning curves on the CPU: {steps} steps of batch {batch} on the first {train_limit} training "
+          f"images, validation bits/dim (1,000 images) every {max(1, steps // 4)} steps, seeds {seeds}")
+    rows = {}
+    for name in names:
+        runs = [_child({"kind": "learning", "model": LEARNING_CONFIGS[name], "seed": seed, "steps": steps,
+                        "batch": batch, "train_limit": train_limit}) for seed in seeds]
+        rows[name] = runs
+        checkpoints = [step for step, _ in runs[0]["vals"]]
+        means = [statistics.mean(run["vals"][i][1] for run in runs) for i in range(len(checkpoints))]
+        spread = max(abs(run["vals"][-1][1] - means[-1]) for run in runs)
+        curve = "  ".join(f"{step}: {value:.4f}" for step, value in zip(checkpoints, means))
+        print(f"{name:<16} {runs[0]['parameters']:>8,} params  {statistics.mean(r['seconds_per_step'] for r in runs):.3f}"
+              f" s/step  val {curve}  (final +/- {spread:.4f})", flush=True)
+
+
 def bench_receptive(repeats: int) -> None:
     seconds = _child({"kind": "receptive", "repeats": repeats})
     print(f"receptive field recompute (paper, one image): {seconds * 1000:.0f} ms (median of {repeats})", flush=True)
@@ -327,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
             result = _time_sample_call(spec["preset"], spec["n"])
         elif spec["kind"] == "interactive":
             result = _time_interactive(spec["call"], spec["threads"])
+        elif spec["kind"] == "learning":
+            result = _learning_run(spec["model"], spec["seed"], spec["steps"], spec["batch"], spec["train_limit"])
         else:
             result = _time_receptive(spec["repeats"], spec.get("preset", "paper"))
         if result is not None:  # under torchrun only rank 0 has a result to report
@@ -334,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="python -m pixelcnn.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["train", "sample", "receptive", "kinds", "device", "scaling", "load", "all"])
+    parser.add_argument("what", choices=["train", "sample", "receptive", "kinds", "device", "scaling", "load", "learning",
+                                                  "all"])
     parser.add_argument("--nproc", type=int, default=2, help="processes for the scaling benchmark")
     parser.add_argument("--preset", default="tiny", choices=list(PRESETS), help="preset for the scaling benchmark")
     parser.add_argument("--presets", nargs="+", choices=list(PRESETS),
@@ -345,6 +399,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--busy", type=int, default=2, help="busy processes beside the training run (load)")
+    parser.add_argument("--configs", nargs="+", choices=list(LEARNING_CONFIGS), default=list(LEARNING_CONFIGS),
+                        help="configs for the learning benchmark")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="seeds for the learning benchmark")
+    parser.add_argument("--train-limit", type=int, default=20_000, help="training images (learning)")
     args = parser.parse_args(argv)
     if args.what in ("train", "all"):
         bench_train(args.presets or [p for p in PRESETS if PRESETS[p].kind == "pixelcnn"], args.batch_size,
@@ -361,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_scaling(args.preset, args.nproc, args.batch_size, args.steps)
     if args.what in ("load", "all"):
         bench_load(args.busy)
+    if args.what == "learning":
+        bench_learning(args.configs, args.seeds, args.steps, args.batch_size, args.train_limit)
     return 0
 
 

@@ -86,7 +86,18 @@ def progress_of(events: list[dict[str, Any]], window: int = 20) -> dict[str, Any
     rate = sum(recent) / len(recent) if recent else None
     batch = (start.get("train") or {}).get("batch_size") or 128
     eta = (total - step) * batch / rate if rate and total else None
-    latest = {kind: next((e["bits_per_dim"] for e in reversed(events) if e.get("event") == kind), None)
-              for kind in ("train", "val", "test")}
+    budget = start.get("budget_seconds")
+    if isinstance(budget, (int, float)) and budget > 0:  # a time budget: the clock says how far it is
+        elapsed = float(train[-1].get("elapsed", 0.0)) if train else 0.0
+        fraction = min(elapsed / budget, 1.0)
+        return {"step": step, "total": total, "fraction": fraction, "images_per_s": rate,
+                "eta_seconds": max(budget - elapsed, 0.0), "budget_seconds": budget,
+                **_latest(events)}
     return {"step": step, "total": total, "fraction": step / total if total else 0.0, "images_per_s": rate,
-            "eta_seconds": eta, "train": latest["train"], "val": latest["val"], "test": latest["test"]}
+            "eta_seconds": eta, "budget_seconds": None, **_latest(events)}
+
+
+def _latest(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The latest train, validation and test bits/dim."""
+    return {kind: next((e["bits_per_dim"] for e in reversed(events) if e.get("event") == kind), None)
+            for kind in ("train", "val", "test")}

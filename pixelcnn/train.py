@@ -46,11 +46,23 @@ MAX_BATCH = 4_096
 LR_SCHEDULES = ("constant", "cosine")
 
 
+TIME_WARMUP = 0.03  # of a time budget: Adam's first steps at full rate are the noisiest of a short run
+
+
 def learning_rate(base: float, schedule: str, step: int, total_steps: int) -> float:
     """The learning rate for the step after ``step`` steps: constant, or cosine-decayed to 0 over the run."""
-    if schedule == "cosine":
-        return base * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
-    return base
+    return learning_rate_at(base, schedule, min(step, total_steps) / total_steps)
+
+
+def learning_rate_at(base: float, schedule: str, progress: float, warmup: float = 0.0) -> float:
+    """The learning rate at ``progress`` (0 to 1) through a run's budget: constant, or a linear warm-up over
+    the first ``warmup`` of it, then cosine decay to 0 at the end."""
+    progress = min(max(progress, 0.0), 1.0)
+    if schedule != "cosine":
+        return base
+    if progress < warmup:
+        return base * (progress + 1e-3) / warmup
+    return base * 0.5 * (1.0 + math.cos(math.pi * (progress - warmup) / (1.0 - warmup)))
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,9 @@ class TrainConfig:
 
     epochs: int | None = option(None, "budget in epochs (1 if neither this nor --steps)", low=1, high=MAX_EPOCHS)
     steps: int | None = option(None, "budget in optimizer steps", low=1, high=MAX_STEPS)
+    minutes: float | None = option(None, "budget in minutes of wall clock: training stops when they are up, "
+                                         "then validates, tests and saves; the cosine schedule follows the time",
+                                   above=0, high=100_000)
     batch_size: int = option(128, "images per optimizer step, over all processes under torchrun", low=1,
                              high=MAX_BATCH)
     lr: float = option(1e-3, "Adam learning rate", above=0, high=1)
@@ -258,7 +273,11 @@ class TrainingRun:
         if len(self.train_x) == 0:
             raise ConfigError("the training set is empty; check --train-limit and the data")
         self.steps_per_epoch = math.ceil(len(self.train_x) / config.batch_size)
-        self.total_steps = config.steps or (config.epochs or 1) * self.steps_per_epoch
+        self.budget_seconds = config.minutes * 60 if config.minutes else None
+        if config.steps or config.epochs or not self.budget_seconds:
+            self.total_steps = config.steps or (config.epochs or 1) * self.steps_per_epoch
+        else:
+            self.total_steps = MAX_STEPS  # the clock ends a run that has only a time budget
         self.step, self.elapsed_before, self.best_val = 0, 0.0, math.inf
         self.resumed = False
         self._t0 = time.perf_counter()
@@ -277,10 +296,13 @@ class TrainingRun:
             ckpt = load_checkpoint(checkpoint_path)
             model, model_config = ckpt.model, ckpt.config
             self.step = int(ckpt.train.get("step", 0))
+            self.elapsed_before = float(ckpt.train.get("elapsed", 0.0))
+            if self.out_of_time():
+                raise ConfigError(f"{self.dir} has trained its {self.config.minutes:g} minutes; to train on, "
+                                  f"resume with a larger --minutes")
             if self.step >= self.total_steps:
                 raise ConfigError(f"{self.dir} has already trained {self.step} of {self.total_steps} steps; to "
                                   f"train on, resume with a larger budget (--steps or --epochs)")
-            self.elapsed_before = float(ckpt.train.get("elapsed", 0.0))
             self.best_val = float(ckpt.summary.get("best_val_bits_per_dim") or math.inf)
             optimizer_state = ckpt.optimizer
             if optimizer_state is None:
@@ -310,6 +332,17 @@ class TrainingRun:
 
     def elapsed(self) -> float:
         return self.elapsed_before + time.perf_counter() - self._t0
+
+    def out_of_time(self) -> bool:
+        return self.budget_seconds is not None and self.elapsed() >= self.budget_seconds
+
+    def current_lr(self) -> float:
+        """The schedule at this moment: through the steps, or, with a time budget, through the time (so a
+        budget's schedule fits the steps the measured speed reaches, and a resumed run continues it)."""
+        if self.budget_seconds is not None and not (self.config.steps or self.config.epochs):
+            return learning_rate_at(self.config.lr, self.config.lr_schedule, self.elapsed() / self.budget_seconds,
+                                    TIME_WARMUP)
+        return learning_rate(self.config.lr, self.config.lr_schedule, self.step, self.total_steps)
 
     def summary(self, status: str, **extra: Any) -> dict[str, Any]:
         return {"status": status, "step": self.step, "total_steps": self.total_steps,
@@ -356,14 +389,15 @@ class TrainingRun:
         """One optimizer step on the next batch; emits its event. Returns the (mean over ranks) bits/dim."""
         batch = batches.batch(self.step)
         start = time.perf_counter()
+        lr = self.current_lr()
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(self.config.lr, self.config.lr_schedule, self.step, self.total_steps)
+            group["lr"] = lr
         loss = train_step(self.trainable, self.optimizer, batch, self.micro, self.device, self.config.grad_clip,
                           average, self.config.amp)
         if math.isfinite(loss):
             self.step += 1
             self.emit({"event": "train", "step": self.step, "epoch": self.step / self.steps_per_epoch,
-                       "bits_per_dim": loss, "elapsed": self.elapsed(),
+                       "bits_per_dim": loss, "elapsed": self.elapsed(), "lr": lr,
                        "images_per_s": len(batch) * self.world.world_size / max(time.perf_counter() - start, 1e-9)})
         return loss
 
@@ -416,6 +450,7 @@ class TrainingRun:
         try:
             self.write_config()
             self.emit({"event": "start", "step": self.step, "total_steps": self.total_steps,
+                       "budget_seconds": self.budget_seconds,
                        "steps_per_epoch": self.steps_per_epoch, "resumed": self.resumed, "device": str(self.device),
                        "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda"
                        else "cpu", "model": self.model_config.to_dict(), "train": self.config.to_dict(),
@@ -426,7 +461,7 @@ class TrainingRun:
             batches = _BatchOrder(self.train_x, self.config.seed, self.steps_per_epoch, self.local_batch, self.world)
             average = (lambda loss: distributed.mean_and_any(loss, False, self.world)[0]) if self.world.active \
                 else (lambda loss: loss)
-            while self.step < self.total_steps:
+            while self.step < self.total_steps and not self.out_of_time():
                 if self.stopping():
                     self.save("stopped")
                     if self.world.is_main:

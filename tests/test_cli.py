@@ -162,3 +162,27 @@ def test_dashboard_jobs_keep_the_kind_and_every_other_setting(tmp_path):
     args = build_parser().parse_args(train_command(tmp_path)[3:])
     assert read_config_file(args.config) == (model, config)
     assert read_config_file(args.config)[0].kind == "gated"
+
+
+def test_the_gpu_recipes_are_valid_training_commands(tmp_path):
+    """Every recipe parses as a train command and builds a valid config; a folder with a checkpoint resumes."""
+    from pixelcnn.__main__ import MODEL_OPTIONS, build_parser
+    from pixelcnn.models import PixelCNNConfig, get_preset
+    from pixelcnn.options import given_options
+    from pixelcnn.recipes import RECIPES, pack, train_command
+
+    for name in RECIPES:
+        args = build_parser().parse_args(train_command(name, tmp_path / name)[3:])
+        config = get_preset(args.preset)
+        config = PixelCNNConfig(**{**config.to_dict(), **given_options(args, PixelCNNConfig, MODEL_OPTIONS)})
+        assert args.lr_schedule == "cosine" and args.amp and args.device == "cuda"
+        assert config.kind == get_preset(name).kind
+    folder = tmp_path / "paper"
+    folder.mkdir()
+    (folder / "checkpoint.pt").write_bytes(b"x")
+    (folder / "metrics.jsonl").write_text("{}\n")
+    assert train_command("paper", folder)[-1] == "--resume"
+    pack(folder, tmp_path / "paper.tar")
+    import tarfile
+
+    assert sorted(tarfile.open(tmp_path / "paper.tar").getnames()) == ["paper/checkpoint.pt", "paper/metrics.jsonl"]

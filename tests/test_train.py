@@ -150,3 +150,55 @@ def test_cosine_schedule():
 def test_train_config_limits(bad):
     with pytest.raises(ConfigError):
         TrainConfig(**bad)
+
+
+def quick_time(minutes: float, **kw) -> TrainConfig:
+    return TrainConfig(**{**dict(minutes=minutes, batch_size=16, val_limit=8, live_samples=0, device="cpu",
+                                 lr_schedule="cosine", checkpoint_seconds=1e9), **kw})
+
+
+def test_a_time_budget_stops_on_time_then_validates_tests_and_saves(tmp_path, small_data):
+    run = tmp_path / "run"
+    budget = 0.05 * 60
+    summary = train(run, PixelCNNConfig(hidden=8, n_blocks=1), quick_time(0.05), small_data)
+    events = read_events(run / "metrics.jsonl")
+    trains = [e for e in events if e["event"] == "train"]
+    assert summary["status"] == "finished" and len(trains) > 3
+    assert all(e["elapsed"] < budget for e in trains[:-1])  # every later step began before the budget was up
+    assert summary["elapsed"] >= budget
+    assert [e["event"] for e in events[-4:]][-3:] == ["test", "checkpoint", "end"]
+    assert any(e["event"] == "val" and e["step"] == trains[-1]["step"] for e in events)
+    assert load_checkpoint(run).train["step"] == trains[-1]["step"]
+    lrs = [e["lr"] for e in trains]
+    assert max(lrs) <= 1e-3 and lrs[-1] < 0.05 * 1e-3  # the cosine reached the end of the time, whatever the speed
+
+
+def test_resuming_a_time_budget_continues_its_schedule(tmp_path, small_data):
+    run, budget = tmp_path / "run", 0.05 * 60
+    stop = threading.Event()
+
+    def stop_a_third_in(event):
+        if event["event"] == "train" and event["elapsed"] > budget / 3:
+            stop.set()
+
+    first = train(run, PixelCNNConfig(hidden=8, n_blocks=1), quick_time(0.05), small_data, stop=stop,
+                  callback=stop_a_third_in)
+    assert first["status"] == "stopped" and budget / 3 < first["elapsed"] < budget
+    before = [e for e in read_events(run / "metrics.jsonl") if e["event"] == "train"]
+    second = train(run, PixelCNNConfig(hidden=8, n_blocks=1), quick_time(0.05), small_data, resume=True)
+    assert second["status"] == "finished" and second["elapsed"] >= budget
+    events = read_events(run / "metrics.jsonl")
+    resumed = [e for e in events if e["event"] == "train"][len(before):]
+    assert resumed and resumed[0]["lr"] <= before[-1]["lr"]  # no new warm-up: the schedule goes on
+    assert [e["event"] for e in events].count("start") == 2
+    with pytest.raises(ConfigError, match="has trained its 0.05 minutes"):
+        train(run, PixelCNNConfig(hidden=8, n_blocks=1), quick_time(0.05), small_data, resume=True)
+
+
+def test_the_time_schedule_warms_up_then_decays_to_zero():
+    from pixelcnn.train import TIME_WARMUP, learning_rate_at
+
+    assert learning_rate_at(1e-3, "cosine", 0.0, TIME_WARMUP) < 1e-4
+    assert learning_rate_at(1e-3, "cosine", TIME_WARMUP, TIME_WARMUP) == pytest.approx(1e-3)
+    assert learning_rate_at(1e-3, "cosine", 1.0, TIME_WARMUP) == pytest.approx(0, abs=1e-12)
+    assert learning_rate_at(1e-3, "constant", 0.4, TIME_WARMUP) == 1e-3
