@@ -134,15 +134,16 @@ def test_results_measures_and_tabulates(tmp_path, small_data, capsys):
         run = tmp_path / kind
         train(run, PixelCNNConfig(kind=kind, hidden=8, n_blocks=1), TrainConfig(steps=3, batch_size=32,
                                                                                 device="cpu"), small_data)
-        results = measure(load_checkpoint(run), small_data["test"])
+        results = measure(load_checkpoint(run), small_data["test"], small_data["test"][:10])
         assert results["test_images"] == len(small_data["test"]) and results["steps"] == 3
+        assert 0 <= results["digit_score"] <= 1 and sum(results["digits_read"]) <= 10
         assert results["test500_bits_per_dim"] == pytest.approx(results["test_bits_per_dim"])  # < 500 images
         write_results(run, results)
         runs.append(str(run))
     assert main(["results", *runs]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].startswith("| model | kind |") and len(table) == 4
-    assert "| `gated` | gated |" in table[3]
+    assert "| `gated` | gated |" in table[3] and table[0].endswith("| digit score |")
     assert main(["results", *runs, str(tmp_path / "nothing")]) == 2
     assert "no results.json" in capsys.readouterr().err
 
