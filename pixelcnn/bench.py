@@ -6,7 +6,9 @@ by side in one run on this machine.
 
 - train: training images/s per preset, our trainer against a straightforward
   reference (dense masked kernels multiplied by their mask in every forward,
-  NCHW, default Adam, default allocator).
+  NCHW, default Adam), both under the same process settings and
+  micro-batches; the settings' own gain on the reference; our achieved
+  GFLOP/s beside the best convolution throughput measured in the same run.
 - sample: 100 samples from ``paper`` with the cached sampler against the naive
   one; the naive time is measured over the first rows and scaled to 28 rows.
   Also the peak resident memory of the cached sampling process.
@@ -44,7 +46,10 @@ from .models import PRESETS, build_model
 from .reference import ReferencePixelCNN
 
 
-def _time_training(preset: str, impl: str, batch: int, steps: int) -> float:
+def _time_training(preset: str, impl: str, batch: int, steps: int, settings: bool = True) -> float:
+    """Training images/s of ``impl`` (ours or the dense reference). With ``settings``, the process settings
+    (allocator, denormal flush) and the micro-batches our trainer uses; without, PyTorch's defaults and
+    whole batches (the reference as a straightforward script would run it)."""
     from .runtime import micro_batch_size, prepare_cpu
     from .train import make_optimizer, train_step
 
@@ -53,20 +58,49 @@ def _time_training(preset: str, impl: str, batch: int, steps: int) -> float:
     x = torch.randint(0, config.levels, (batch, config.channels, config.image_size, config.image_size),
                       dtype=torch.uint8)
     device = torch.device("cpu")
-    if impl == "ours":
+    if settings:
         prepare_cpu()
+    micro = micro_batch_size(batch, config.hidden, config.image_size) if settings else batch
+    if impl == "ours":
         model = build_model(config)
         optimizer = make_optimizer(model, 1e-3, device)
-        micro = micro_batch_size(batch, config.hidden, config.image_size)
     else:
         model = ReferencePixelCNN(config)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        micro = batch
     train_step(model, optimizer, x, micro, device)  # warm-up
     start = time.perf_counter()
     for _ in range(steps):
         train_step(model, optimizer, x, micro, device)
     return batch * steps / (time.perf_counter() - start)
+
+
+def training_flops_per_image(preset: str) -> float:
+    """Useful floating-point operations of one training image: 2 per multiply-add of every live kernel tap
+    at every position, times 3 for forward and backward."""
+    from .models import MaskedConv2d
+
+    config = PRESETS[preset]
+    model = build_model(config)
+    taps = sum(m.live_weights() if isinstance(m, MaskedConv2d) else m.weight.numel()
+               for m in model.modules() if isinstance(m, (MaskedConv2d, torch.nn.Conv2d)))
+    return 2.0 * 3.0 * taps * config.image_size ** 2
+
+
+def _time_conv_peak(repeats: int = 5) -> float:
+    """GFLOP/s of a large 3x3 convolution's forward and backward (128 channels, 64 images of 28x28,
+    channels-last): the best this machine does with the kind of operation training is made of."""
+    from .runtime import prepare_cpu
+
+    prepare_cpu()
+    x = torch.randn(64, 128, 28, 28).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    conv = torch.nn.Conv2d(128, 128, 3, padding=1).to(memory_format=torch.channels_last)
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        conv(x).sum().backward()
+        times.append(time.perf_counter() - start)
+    flops = 2.0 * 3.0 * 128 * 128 * 9 * 28 * 28 * 64
+    return flops / min(times[1:]) / 1e9
 
 
 def _time_sampling(method: str, rows: int, n: int) -> dict:
@@ -229,13 +263,23 @@ def _child(spec: dict) -> object:
 
 
 def bench_train(presets: list[str], batch: int, steps: int) -> None:
-    print(f"training throughput, batch {batch}, {steps} timed steps after one warm-up, "
-          f"{torch.get_num_threads()} threads")
-    print(f"{'preset':<8} {'reference img/s':>16} {'ours img/s':>11} {'ratio':>6}")
+    print(f"training throughput, batch {batch}, {steps} timed steps after one warm-up, {torch.get_num_threads()} "
+          f"threads; both sides with the same process settings (allocator, denormal flush) and micro-batches")
+    print(f"{'preset':<8} {'reference img/s':>16} {'ours img/s':>11} {'ratio':>6} {'ours GFLOP/s':>13}")
+    gains = {}
     for preset in presets:
-        ref = _child({"kind": "train", "preset": preset, "impl": "reference", "batch": batch, "steps": steps})
-        ours = _child({"kind": "train", "preset": preset, "impl": "ours", "batch": batch, "steps": steps})
-        print(f"{preset:<8} {ref:>16.1f} {ours:>11.1f} {ours / ref:>5.2f}x", flush=True)
+        spec = {"kind": "train", "preset": preset, "batch": batch, "steps": steps}
+        plain = _child({**spec, "impl": "reference", "settings": False})
+        ref = _child({**spec, "impl": "reference", "settings": True})
+        ours = _child({**spec, "impl": "ours", "settings": True})
+        gains[preset] = ref / plain
+        gflops = training_flops_per_image(preset) * ours / 1e9
+        print(f"{preset:<8} {ref:>16.1f} {ours:>11.1f} {ours / ref:>5.2f}x {gflops:>13.1f}", flush=True)
+    print("the process settings alone (the reference with them / with PyTorch's defaults and whole batches): "
+          + ", ".join(f"{preset} {gain:.2f}x" for preset, gain in gains.items()))
+    peak = _child({"kind": "conv_peak"})
+    print(f"best convolution throughput measured here: {peak:.1f} GFLOP/s (3x3, 128 channels, 64 images of "
+          f"28x28, forward and backward)", flush=True)
 
 
 def bench_sample(naive_rows: int, n: int) -> None:
@@ -367,7 +411,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["_child"]:
         spec = json.loads(argv[1])
         if spec["kind"] == "train":
-            result = _time_training(spec["preset"], spec["impl"], spec["batch"], spec["steps"])
+            result = _time_training(spec["preset"], spec["impl"], spec["batch"], spec["steps"],
+                                    spec.get("settings", True))
+        elif spec["kind"] == "conv_peak":
+            result = _time_conv_peak()
         elif spec["kind"] == "sample":
             result = _time_sampling(spec["method"], spec["rows"], spec["n"])
         elif spec["kind"] == "device":

@@ -93,6 +93,14 @@ MAX_CHECKPOINT_BYTES = 1 << 30
 MAX_PARAMETERS = 64_000_000
 
 
+def _is_zip(path: Path) -> bool:
+    """``zipfile.is_zipfile``, which itself raises on some damaged end records (a forged ZIP64 disk count)."""
+    try:
+        return zipfile.is_zipfile(path)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+
+
 def _check_archive(path: Path) -> None:
     """Refuse a damaged or inflating archive before ``torch.load`` reads it.
 
@@ -140,7 +148,7 @@ def read_checkpoint_file(path: str | os.PathLike, kind: str = FORMAT) -> dict[st
         raise CheckpointError(f"{path}: no such checkpoint file")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: empty file; use a checkpoint.pt written by pixelcnn")
-    if not zipfile.is_zipfile(path):
+    if not _is_zip(path):
         raise CheckpointError(f"{path}: not a pixelcnn checkpoint (truncated, or another format); "
                               f"nothing in it was run")
     _check_archive(path)
