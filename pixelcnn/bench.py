@@ -108,7 +108,8 @@ def _time_sampling(method: str, rows: int, n: int) -> dict:
 
     from .receptive import random_model
     from .runtime import prepare_cpu
-    from .sampling import CachedPixelCNN, _draw
+    from .models import kind_of
+    from .sampling import _draw
 
     prepare_cpu()
     model = random_model(PRESETS["paper"], seed=0)
@@ -117,7 +118,7 @@ def _time_sampling(method: str, rows: int, n: int) -> dict:
     generator = torch.Generator().manual_seed(0)
     start = time.perf_counter()
     with torch.inference_mode():
-        cache = CachedPixelCNN(model, n) if method == "cached" else None
+        cache = kind_of(model.config).cache(model, n) if method == "cached" else None
         for r in range(rows):
             for c in range(size):
                 logits = cache.step(r, c) if cache else model(x)[:, :, :, r, c]

@@ -1,0 +1,12 @@
+"""The benchmarks' measuring functions run (tiny sizes; the figures themselves are for people)."""
+
+from pixelcnn import bench
+
+
+def test_the_measuring_functions_run():
+    assert bench._time_sampling("cached", rows=1, n=2)["seconds"] > 0
+    assert bench._time_sampling("naive", rows=1, n=1)["seconds"] > 0
+    assert bench._time_training("tiny", "reference", batch=4, steps=1, settings=False) > 0
+    assert bench._time_training("tiny", "ours", batch=4, steps=1) > 0
+    assert bench._time_receptive(1, "gated") > 0
+    assert bench.training_flops_per_image("paper") > bench.training_flops_per_image("tiny") > 0
