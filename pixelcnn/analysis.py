@@ -18,7 +18,6 @@ import torch
 
 from .errors import ConfigError
 from .models import kind_of
-from .runtime import INTERACTIVE_THREADS, intra_op_threads
 
 
 def _check_image(model: torch.nn.Module, image: np.ndarray) -> np.ndarray:
@@ -103,42 +102,26 @@ class Generation:
     field_offsets: list[tuple[int, int]]
 
 
-@torch.inference_mode()
 def record_generation(model: torch.nn.Module, seed: int = 0, temperature: float = 1.0) -> Generation:
     """Draw one sample with the kind's cached sampler and record every step: which pixel (and
-    channels) was drawn, from which distribution. Draws exactly what ``sample(model, 1, seed,
-    temperature)`` draws (same random numbers in the same order)."""
-    from .sampling import _draw
+    channels) was drawn, from which distribution. It is ``sample(model, 1, seed, temperature)``,
+    listened to step by step, so it draws exactly that image."""
+    from .sampling import sample
 
-    if not (math.isfinite(temperature) and temperature > 0):
-        raise ConfigError(f"temperature must be a number > 0, got {temperature!r}")
     cfg = model.config
-    kind = kind_of(cfg)
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    generator = torch.Generator().manual_seed(int(seed))
-    x = torch.zeros(1, cfg.channels, cfg.image_size, cfg.image_size, dtype=torch.long)
     steps, distributions = [], []
-    with intra_op_threads(INTERACTIVE_THREADS if device.type == "cpu" else torch.get_num_threads()):
-        cache = kind.cache(model, 1)
-        for r in range(cfg.image_size):
-            for c in range(cfg.image_size):
-                uniform = torch.rand(1, cfg.channels, generator=generator, dtype=torch.float64)
-                for group in kind.channel_steps(cfg):
-                    logits = cache.step(r, c)[:, :, group].cpu()  # (1, levels, len(group))
-                    dist = np.zeros((cfg.channels, cfg.levels), dtype=np.float32)
-                    dist[group] = torch.softmax(logits.double() / temperature, dim=1)[0].T.numpy()
-                    x[:, group, r, c] = _draw(logits, temperature, uniform[:, group])
-                    cache.write(r, c, x[:, :, r, c].to(device))
-                    steps.append((r, c, list(group)))
-                    distributions.append(dist)
-    model.train(was_training)
+
+    def record(r: int, c: int, group: list, logits: torch.Tensor) -> None:
+        dist = np.zeros((cfg.channels, cfg.levels), dtype=np.float32)
+        dist[group] = torch.softmax(logits.double() / temperature, dim=1)[0].T.numpy()
+        steps.append((r, c, list(group)))
+        distributions.append(dist)
+
+    image = sample(model, 1, seed=seed, temperature=temperature, on_step=record)[0]
     centre = cfg.image_size // 2
-    field = kind.analytic_field(cfg, centre, centre, cfg.n_blocks, 0)
+    field = kind_of(cfg).analytic_field(cfg, centre, centre, cfg.n_blocks, 0)
     offsets = [(int(r - centre), int(c - centre)) for r, c in zip(*np.nonzero(field))]
-    return Generation(image=x[0].permute(1, 2, 0).numpy().astype(np.uint8), steps=steps,
-                      distributions=np.stack(distributions), field_offsets=offsets)
+    return Generation(image=image, steps=steps, distributions=np.stack(distributions), field_offsets=offsets)
 
 
 def erase_mask(shape: str, size: int = 28) -> np.ndarray:

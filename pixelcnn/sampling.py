@@ -30,6 +30,7 @@ from .models import kind_of
 from .runtime import INTERACTIVE_THREADS, intra_op_threads
 
 ProgressFn = Callable[[float], None]
+StepFn = Callable[[int, int, list, torch.Tensor], None]
 METHODS = ("cached", "naive")
 MAX_SAMPLES = 1024
 
@@ -61,13 +62,14 @@ def _prepare_prefix(prefix, n: int, size: int, channels: int) -> tuple[torch.Ten
 @torch.inference_mode()
 def sample(model: torch.nn.Module, n: int, seed: int = 0, temperature: float = 1.0, method: str = "cached",
            prefix: tuple[np.ndarray, np.ndarray] | None = None,
-           progress: ProgressFn | None = None) -> np.ndarray:
+           progress: ProgressFn | None = None, on_step: StepFn | None = None) -> np.ndarray:
     """Draw ``n`` images from ``model``: uint8 (n, H, W, C) with values 0..levels-1.
 
     Deterministic for a given ``seed`` and ``method``. ``temperature`` divides
     the logits. ``prefix = (image, known)`` completes images: ``image`` is
     (H, W, C) or (n, H, W, C), ``known`` a boolean (H, W) or (n, H, W) mask of
-    pixels to keep; the others are sampled. ``progress`` gets the fraction done.
+    pixels to keep; the others are sampled. ``progress`` gets the fraction done; ``on_step(r, c, channels,
+    logits)`` hears every step, with the logits (n, levels, len(channels)) its channels were drawn from.
     """
     if method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -103,7 +105,10 @@ def sample(model: torch.nn.Module, n: int, seed: int = 0, temperature: float = 1
                         model.train(was_training)
                         raise ModelError(f"the model's logits at pixel ({r}, {c}) are not finite (its weights "
                                          f"overflow); retrain it or pick another checkpoint")
-                    values = _draw(logits[:, :, group].cpu(), temperature, uniform[:, group])
+                    drawn_from = logits[:, :, group].cpu()
+                    values = _draw(drawn_from, temperature, uniform[:, group])
+                    if on_step is not None:
+                        on_step(r, c, group, drawn_from)
                     if known is not None:
                         keep = known[1][:, r, c].unsqueeze(1)
                         values = torch.where(keep, known[0][:, group, r, c], values)
