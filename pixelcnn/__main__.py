@@ -236,22 +236,33 @@ def _add_image_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index", type=_nonnegative_int, default=0, help="which image of --split (default 0)")
 
 
-def _load_image(args: argparse.Namespace):
-    """The image that --split/--index or --image names, checked: uint8 (28, 28, 3) in 0..3."""
+def load_npy_images(path: str, batch: bool):
+    """Colored images from a .npy file, checked: uint8 (28, 28, 3) in 0..3, or (N, 28, 28, 3) with ``batch``."""
     import numpy as np
 
-    from .data import IMAGE_SHAPE, LEVELS, load_data
+    from .data import IMAGE_SHAPE, LEVELS
+    from .errors import DataError
+
+    try:
+        images = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: not a readable .npy file ({err})") from None
+    shape, wanted = (images.shape[1:], f"(N, {', '.join(map(str, IMAGE_SHAPE))})") if batch \
+        else (images.shape, str(IMAGE_SHAPE))
+    if shape != IMAGE_SHAPE or (batch and images.ndim != 4) or images.dtype.kind not in "ui" or images.size == 0 \
+            or images.min() < 0 or images.max() >= LEVELS:
+        raise DataError(f"{path}: expected integers 0..{LEVELS - 1} of shape {wanted}, got {images.dtype} "
+                        f"{images.shape}")
+    return images.astype(np.uint8)
+
+
+def _load_image(args: argparse.Namespace):
+    """The image that --split/--index or --image names, checked: uint8 (28, 28, 3) in 0..3."""
+    from .data import load_data
     from .errors import DataError
 
     if args.image is not None:
-        try:
-            image = np.load(args.image, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise DataError(f"{args.image}: not a readable .npy file ({err})") from None
-        if image.shape != IMAGE_SHAPE or image.dtype.kind not in "ui" or image.min() < 0 or image.max() >= LEVELS:
-            raise DataError(f"{args.image}: expected integers 0..{LEVELS - 1} of shape {IMAGE_SHAPE}, got "
-                            f"{image.dtype} {image.shape}")
-        return image.astype(np.uint8)
+        return load_npy_images(args.image, batch=False)
     images = load_data(args.data_dir, args.data_file)[args.split]
     if args.index >= len(images):
         raise DataError(f"--index {args.index} is past the {len(images)} images of {args.split}")
@@ -474,22 +485,12 @@ def score_text(result: dict, reference: dict) -> str:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from .digits import CLASSIFIER_PATH, digit_score, load_classifier
-    from .errors import DataError
     from .sampling import sample
 
     classifier, record = load_classifier(args.classifier or CLASSIFIER_PATH)
     if args.images:
-        try:
-            images = np.load(args.images, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise DataError(f"{args.images}: not a readable .npy file ({err})") from None
-        if images.ndim != 4 or images.shape[1:] != (28, 28, 3) or images.dtype.kind not in "ui" \
-                or images.min() < 0 or images.max() > 3:
-            raise DataError(f"{args.images}: expected integers 0..3 of shape (N, 28, 28, 3), got "
-                            f"{images.dtype} {images.shape}")
+        images = load_npy_images(args.images, batch=True)
     else:
         images = sample(_load_model(args), args.n, seed=args.seed, temperature=args.temperature)
     result = digit_score(classifier, images)
