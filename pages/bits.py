@@ -68,7 +68,7 @@ with right:
     values = [int(v) for v in image[row, col]]
     for label, logp in log_probs.items():
         probs = probabilities(logp[row, col], temperature).tolist()
-        bits = -np.log2(probabilities(logp[row, col], 1.0)[np.arange(len(values)), values])
+        bits = bits_from(logp, image)[row, col]
         st.plotly_chart(distribution_figure(probs, values, f"{label} at ({row}, {col}): true values {values}, "
                                                            f"{bits.sum():.2f} bits"),
                         key=f"bits_bars_{label}")
