@@ -1,17 +1,20 @@
 from pathlib import Path
 
 import streamlit as st
+import torch
 
 from pages.common import data_dir, dataset, events_of, lecture_mode, sidebar
 from pixelcnn.checkpoint import CHECKPOINT_NAME
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import loss_figure
 from pixelcnn.metrics import curves, progress_of
-from pixelcnn.models import PRESETS
+from pixelcnn.models import PRESETS, PixelCNNConfig
 from pixelcnn.progress import format_seconds
 from pixelcnn.runs import (active_run, check_run_name, list_runs, new_run_name, resume_run, run_status,
                            start_run, stop_run)
-from pixelcnn.train import TrainConfig
+from pixelcnn.runtime import bf16_is_fast
+from pixelcnn.speed import TRAIN_IMAGES, expect, measure_training_speed
+from pixelcnn.train import TrainConfig, preset_train_config
 
 sidebar()
 st.title("Train")
@@ -19,43 +22,80 @@ if lecture_mode():
     st.info("Training is off in lecture mode.")
     st.stop()
 RUN_KEY = "train_run_dir"
+DEFAULT_PRESET = "live"
+
+
+@st.cache_data(show_spinner="Measuring this machine's training speed (a few steps)...", max_entries=32)
+def training_speed(model: dict, batch_size: int, amp: bool) -> float:
+    """Training images/s on this machine, measured once per server for each (model, batch, bf16) setting."""
+    return measure_training_speed(PixelCNNConfig.from_dict(model), TrainConfig(batch_size=batch_size, amp=amp))
+
+
+def expectation(model: PixelCNNConfig, config: TrainConfig) -> None:
+    """What the run will do here: the measured speed, and the steps and epochs its budget comes to."""
+    try:
+        speed = training_speed(model.to_dict(), config.batch_size, config.amp)
+    except (PixelCNNError, RuntimeError) as err:
+        st.caption(f"Could not measure the training speed here ({err}).")
+        return
+    expected = expect(config, speed, config.train_limit or TRAIN_IMAGES)
+    st.caption(f"**What to expect** from these settings: {expected.text()}. The chart below updates every second, "
+               f"and at each validation the run draws 16 samples, shown under the chart as they come.")
 
 
 def run_form() -> None:
-    """Hyperparameters, each checked by the engine's own limits; Start launches a background job."""
-    preset = st.segmented_control("Preset", list(PRESETS), default="tiny", key="train_preset") or "tiny"
-    base = PRESETS[preset]
+    """Hyperparameters, each checked by the engine's own limits, from the preset's training settings (the
+    ``live`` preset's five minutes); what the run will do here; Start launches a background job."""
+    names = list(PRESETS)
+    preset = st.segmented_control("Preset", names, default=DEFAULT_PRESET, key="train_preset") or DEFAULT_PRESET
+    base, start_from = PRESETS[preset], preset_train_config(preset)
+    budget_kinds = ["steps", "epochs", "minutes"]
+    default_kind = "minutes" if start_from.minutes else "steps" if preset == "tiny" or start_from.steps else "epochs"
+    default_budget = {"minutes": start_from.minutes, "steps": start_from.steps or 200,
+                      "epochs": start_from.epochs or 1}[default_kind]
     with st.form("train_form", border=True):
         c1, c2, c3 = st.columns(3)
         hidden = c1.number_input("Width", value=base.hidden, step=8, key=f"hidden_{preset}",
                                  help="Residual stream width; for gated, feature maps per stack.")
         n_blocks = c1.number_input("Blocks", value=base.n_blocks, step=1, key=f"blocks_{preset}",
                                    help="Residual blocks; for gated, gated layers after the first.")
-        lr = c2.number_input("Learning rate", value=1e-3, format="%.5f", step=1e-4, key="train_lr")
-        batch = c2.number_input("Batch size", value=128, step=16, key="train_batch")
-        budget_kind = c3.radio("Budget", ["steps", "epochs", "minutes"], horizontal=True, key="train_budget_kind",
+        lr = c2.number_input("Learning rate", value=start_from.lr, format="%.5f", step=1e-4, key=f"lr_{preset}")
+        batch = c2.number_input("Batch size", value=start_from.batch_size, step=16, key=f"batch_{preset}")
+        budget_kind = c3.radio("Budget", budget_kinds, index=budget_kinds.index(default_kind), horizontal=True,
+                               key=f"budget_kind_{preset}",
                                help="minutes: training stops when the time is up, then validates and tests; the "
                                     "cosine schedule follows the clock.")
-        budget = c3.number_input("Steps or epochs", value=200 if preset == "tiny" else 1, step=1,
+        budget = c3.number_input("Steps, epochs or minutes", value=float(default_budget), min_value=0.0, step=1.0,
                                  key=f"budget_{preset}")
         c4, c5, c6 = st.columns(3)
         train_limit = c4.number_input("Training images (0 = all 55,000)", value=0, step=1000, key="train_limit")
-        val_limit = c4.number_input("Validation images (0 = all 5,000)", value=1000, step=500, key="val_limit")
-        eval_every = c5.number_input("Validate every N steps (0 = each epoch)", value=50, step=10,
-                                     key="eval_every")
+        val_limit = c4.number_input("Validation images (0 = all 5,000)", value=start_from.val_limit or 1000,
+                                    step=500, key=f"val_limit_{preset}")
+        eval_every = c5.number_input("Validate every N steps (0 = each epoch)", value=start_from.eval_every or 50,
+                                     step=10, key=f"eval_every_{preset}")
         seed = c5.number_input("Seed", value=0, step=1, key="train_seed")
-        schedule = c6.selectbox("Learning-rate schedule", ["constant", "cosine"], key="train_schedule")
+        schedule = c6.selectbox("Learning-rate schedule", ["constant", "cosine"],
+                                index=["constant", "cosine"].index(start_from.lr_schedule), key=f"schedule_{preset}")
+        amp = c6.checkbox("bfloat16 autocast", value=start_from.amp, key=f"amp_{preset}",
+                          help="Forward and backward in bfloat16 where this machine does it fast (about twice "
+                               "the speed here); evaluation stays float32." if bf16_is_fast(torch.device("cpu"))
+                          else "This CPU has no fast bfloat16, so training runs in float32 either way.")
         name = c6.text_input("Run name (optional)", key="train_name", placeholder=new_run_name(preset))
         start = st.form_submit_button("Start training", type="primary")
-    if not start:
-        return
     try:
         model = base.__class__(**{**base.to_dict(), "hidden": int(hidden), "n_blocks": int(n_blocks)})
         budgets = {"steps": dict(steps=int(budget)), "epochs": dict(epochs=int(budget)),
                    "minutes": dict(minutes=float(budget))}
-        config = TrainConfig(**budgets[budget_kind], batch_size=int(batch), lr=float(lr), seed=int(seed),
-                             eval_every=int(eval_every) or None, train_limit=int(train_limit) or None,
-                             val_limit=int(val_limit) or None, lr_schedule=schedule)
+        config = start_from.with_budget(**budgets[budget_kind], batch_size=int(batch), lr=float(lr), seed=int(seed),
+                                        eval_every=int(eval_every) or None, train_limit=int(train_limit) or None,
+                                        val_limit=int(val_limit) or None, lr_schedule=schedule, amp=bool(amp))
+    except PixelCNNError as err:
+        st.error(str(err))
+        return
+    if not start:
+        expectation(model, config)
+        return
+    try:
         run_name = check_run_name(name.strip() or new_run_name(preset))
         info = start_run(run_name, model, config, data_dir=data_dir())
     except PixelCNNError as err:

@@ -64,6 +64,18 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _settings_text(settings: dict[str, Any]) -> str:
+    """Training settings as their flags: ``--minutes 5 --batch-size 64 --amp``."""
+    from dataclasses import fields
+
+    from .options import flag_of
+    from .train import TrainConfig
+
+    by_name = {f.name: f for f in fields(TrainConfig)}
+    return " ".join(flag_of(by_name[name]) + ("" if value is True else f" {value:g}" if isinstance(value, float)
+                                              else f" {value}") for name, value in settings.items())
+
+
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="folder with the four MNIST IDX files (default: $PIXELCNN_DATA_DIR, else data/)")
     p.add_argument("--data-file", help="the course's mnist_colored.pkl instead of the IDX files")
@@ -77,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .models import KINDS, PRESETS, PixelCNNConfig
     from .options import add_options
-    from .train import TrainConfig
+    from .train import PRESET_TRAINING, TrainConfig
 
     parser = _Parser(prog="python -m pixelcnn", description="PixelCNN on colored MNIST.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -88,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
 
     p = sub.add_parser("train", help="train a PixelCNN into a run folder", formatter_class=fmt,
-                       epilog="examples:\n  python -m pixelcnn train --preset tiny --steps 200 --out runs/tiny\n"
+                       epilog="examples:\n  python -m pixelcnn train --preset live --out runs/live\n"
+                              "  python -m pixelcnn train --preset tiny --steps 200 --out runs/tiny\n"
                               "  python -m pixelcnn train --preset paper --epochs 10 --out runs/paper\n"
                               "  python -m pixelcnn train --out runs/paper --resume --epochs 15\n"
                               "\nWith --resume, the run keeps its stored settings except those given again.\n"
@@ -96,7 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
                               "is then the global batch (images per optimizer step over all processes).")
     p.add_argument("--out", required=True, help="run folder (config.json, metrics.jsonl, checkpoint.pt)")
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--preset", choices=sorted(PRESETS), help="model size (default: paper)")
+    source.add_argument("--preset", choices=sorted(PRESETS),
+                        help="model size (default: paper); " + "; ".join(
+                            f"{name!r} also brings training settings ({_settings_text(settings)}) under the "
+                            f"options given" for name, settings in PRESET_TRAINING.items()))
     source.add_argument("--config", help="a config.json holding the model and training settings (how the "
                                          "dashboard starts a run); options given as well override it")
     add_options(p, PixelCNNConfig, MODEL_OPTIONS, choices={"kind": list(KINDS)}, default_note="default: the preset's")
@@ -316,7 +332,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .options import given_options
     from .progress import ProgressBar, format_seconds
     from .metrics import METRICS_NAME, read_events
-    from .train import TrainConfig, check_run_dir, read_config_file, resume_config, train
+    from .train import TrainConfig, check_run_dir, preset_train_config, read_config_file, resume_config, train
 
     stop = threading.Event()
 
@@ -327,12 +343,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     check_output_path(args.out, "--out", folder=True)
-    model_config, config = get_preset(args.preset or "paper"), TrainConfig()
+    model_config, config = get_preset(args.preset or "paper"), preset_train_config(args.preset)
     if args.config:
         model_config, config = read_config_file(args.config)
     model_config = replace(model_config, **given_options(args, PixelCNNConfig, MODEL_OPTIONS))
     given = given_options(args, TrainConfig, [f.name for f in fields(TrainConfig)])
-    config = resume_config(args.out, given) if args.resume else replace(config, **given)
+    config = resume_config(args.out, given) if args.resume else config.with_budget(**given)
     check_run_dir(Path(args.out), args.resume)
     main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone reports
     data_bar, progress = _progress_printer()

@@ -46,10 +46,12 @@ from .models import PRESETS, build_model
 from .reference import ReferencePixelCNN
 
 
-def _time_training(preset: str, impl: str, batch: int, steps: int, settings: bool = True) -> float:
+def _time_training(preset: str, impl: str, batch: int, steps: int, settings: bool = True,
+                   amp: bool = False) -> float:
     """Training images/s of ``impl`` (ours or the dense reference). With ``settings``, the process settings
     (allocator, denormal flush) and the micro-batches our trainer uses; without, PyTorch's defaults and
-    whole batches (the reference as a straightforward script would run it)."""
+    whole batches (the reference as a straightforward script would run it). ``amp``: bfloat16 autocast
+    where it is fast (see :func:`~pixelcnn.runtime.bf16_is_fast`), as ``train --amp`` runs it."""
     from .runtime import micro_batch_size, prepare_cpu
     from .train import make_optimizer, train_step
 
@@ -67,10 +69,10 @@ def _time_training(preset: str, impl: str, batch: int, steps: int, settings: boo
     else:
         model = ReferencePixelCNN(config)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    train_step(model, optimizer, x, micro, device)  # warm-up
+    train_step(model, optimizer, x, micro, device, amp=amp)  # warm-up
     start = time.perf_counter()
     for _ in range(steps):
-        train_step(model, optimizer, x, micro, device)
+        train_step(model, optimizer, x, micro, device, amp=amp)
     return batch * steps / (time.perf_counter() - start)
 
 
@@ -86,10 +88,11 @@ def training_flops_per_image(preset: str) -> float:
     return 2.0 * 3.0 * taps * config.image_size ** 2
 
 
-def _time_conv_peak(repeats: int = 5) -> float:
+def _time_conv_peak(amp: bool = False, repeats: int = 5) -> float:
     """GFLOP/s of a large 3x3 convolution's forward and backward (128 channels, 64 images of 28x28,
-    channels-last): the best this machine does with the kind of operation training is made of."""
-    from .runtime import prepare_cpu
+    channels-last), in float32 or, with ``amp``, under the same bfloat16 autocast as training: the best
+    this machine does with the kind of operation training is made of."""
+    from .runtime import autocast, prepare_cpu
 
     prepare_cpu()
     x = torch.randn(64, 128, 28, 28).contiguous(memory_format=torch.channels_last).requires_grad_(True)
@@ -97,7 +100,9 @@ def _time_conv_peak(repeats: int = 5) -> float:
     times = []
     for _ in range(repeats + 1):
         start = time.perf_counter()
-        conv(x).sum().backward()
+        with autocast(torch.device("cpu"), amp):
+            y = conv(x)
+        y.float().sum().backward()
         times.append(time.perf_counter() - start)
     flops = 2.0 * 3.0 * 128 * 128 * 9 * 28 * 28 * 64
     return flops / min(times[1:]) / 1e9
@@ -264,23 +269,38 @@ def _child(spec: dict) -> object:
 
 
 def bench_train(presets: list[str], batch: int, steps: int) -> None:
+    """Our trainer against the reference, every column under the same process settings and micro-batches.
+    "ours" is what ``train`` runs: float32, then with ``--amp`` (bfloat16 autocast) where the CPU has fast
+    bfloat16; the reference is also measured under that autocast, so its share of the gain is visible."""
+    from .runtime import bf16_is_fast
+
+    amp = bf16_is_fast(torch.device("cpu"))
     print(f"training throughput, batch {batch}, {steps} timed steps after one warm-up, {torch.get_num_threads()} "
-          f"threads; both sides with the same process settings (allocator, denormal flush) and micro-batches")
-    print(f"{'preset':<8} {'reference img/s':>16} {'ours img/s':>11} {'ratio':>6} {'ours GFLOP/s':>13}")
+          f"threads; every column with the same process settings (allocator, denormal flush) and micro-batches; "
+          f"bfloat16 autocast {'fast here (AVX-512 BF16 / AMX)' if amp else 'not fast here: bf16 columns skipped'}")
+    print(f"{'preset':<8} {'reference img/s':>16} {'ours fp32':>10} {'ratio':>6} {'ref bf16':>9} {'ours bf16':>10} "
+          f"{'ratio':>6} {'ours/ref fp32':>14} {'GFLOP/s fp32':>13} {'GFLOP/s bf16':>13}")
     gains = {}
     for preset in presets:
         spec = {"kind": "train", "preset": preset, "batch": batch, "steps": steps}
         plain = _child({**spec, "impl": "reference", "settings": False})
-        ref = _child({**spec, "impl": "reference", "settings": True})
-        ours = _child({**spec, "impl": "ours", "settings": True})
+        ref = _child({**spec, "impl": "reference"})
+        ours = _child({**spec, "impl": "ours"})
+        ref_bf16 = _child({**spec, "impl": "reference", "amp": True}) if amp else float("nan")
+        ours_bf16 = _child({**spec, "impl": "ours", "amp": True}) if amp else float("nan")
         gains[preset] = ref / plain
-        gflops = training_flops_per_image(preset) * ours / 1e9
-        print(f"{preset:<8} {ref:>16.1f} {ours:>11.1f} {ours / ref:>5.2f}x {gflops:>13.1f}", flush=True)
+        flops = training_flops_per_image(preset) / 1e9
+        print(f"{preset:<8} {ref:>16.1f} {ours:>10.1f} {ours / ref:>5.2f}x {ref_bf16:>9.1f} {ours_bf16:>10.1f} "
+              f"{ours_bf16 / ref_bf16:>5.2f}x {max(ours, ours_bf16) / ref:>13.2f}x {flops * ours:>13.1f} "
+              f"{flops * ours_bf16:>13.1f}", flush=True)
+    print("ours/ref fp32: our trainer as `train` runs it (bf16 where fast) against the float32 reference")
     print("the process settings alone (the reference with them / with PyTorch's defaults and whole batches): "
           + ", ".join(f"{preset} {gain:.2f}x" for preset, gain in gains.items()))
     peak = _child({"kind": "conv_peak"})
-    print(f"best convolution throughput measured here: {peak:.1f} GFLOP/s (3x3, 128 channels, 64 images of "
-          f"28x28, forward and backward)", flush=True)
+    line = f"best convolution throughput measured here: {peak:.1f} GFLOP/s in float32"
+    if amp:
+        line += f", {_child({'kind': 'conv_peak', 'amp': True}):.1f} GFLOP/s in bfloat16"
+    print(line + " (3x3, 128 channels, 64 images of 28x28, forward and backward)", flush=True)
 
 
 def bench_sample(naive_rows: int, n: int) -> None:
@@ -413,9 +433,9 @@ def main(argv: list[str] | None = None) -> int:
         spec = json.loads(argv[1])
         if spec["kind"] == "train":
             result = _time_training(spec["preset"], spec["impl"], spec["batch"], spec["steps"],
-                                    spec.get("settings", True))
+                                    spec.get("settings", True), spec.get("amp", False))
         elif spec["kind"] == "conv_peak":
-            result = _time_conv_peak()
+            result = _time_conv_peak(spec.get("amp", False))
         elif spec["kind"] == "sample":
             result = _time_sampling(spec["method"], spec["rows"], spec["n"])
         elif spec["kind"] == "device":

@@ -89,6 +89,27 @@ def intra_op_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def bf16_is_fast(device: torch.device) -> bool:
+    """Whether bfloat16 autocast speeds up training on ``device``: CUDA, or a CPU with native bfloat16
+    (AVX-512 BF16 or AMX; oneDNN reports it). Elsewhere bfloat16 is emulated and slower than float32."""
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast for a forward pass when ``amp`` asks for it and :func:`bf16_is_fast` on ``device``;
+    otherwise nothing. The weights, the optimizer and the loss stay float32."""
+    if amp and bf16_is_fast(device):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 MAX_BLOCK_BYTES = 32 * 1024 * 1024
 MAX_MICRO_BATCH = 64
 

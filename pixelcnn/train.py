@@ -31,7 +31,7 @@ from .metrics import METRICS_NAME, append_event, read_events, rewrite_events
 from .options import check_fields, option
 from .models import PixelCNNConfig, bits_per_dim, build_model
 from . import distributed
-from .runtime import micro_batch_size
+from .runtime import autocast, micro_batch_size
 from .sampling import sample
 from .figures import image_grid, save_png
 
@@ -69,8 +69,10 @@ def learning_rate_at(base: float, schedule: str, progress: float, warmup: float 
 class TrainConfig:
     """How to train. The budget is ``steps`` if given, else ``epochs`` (1 if neither).
 
-    ``amp`` runs forward and backward in bfloat16 autocast on CUDA (ignored
-    elsewhere); ``compile`` wraps the model in ``torch.compile``.
+    ``amp`` runs forward and backward in bfloat16 autocast where that is fast
+    (CUDA, and CPUs with native bfloat16: AVX-512 BF16 or AMX; ignored
+    elsewhere); evaluation always runs in float32. ``compile`` wraps the model
+    in ``torch.compile``.
     """
 
     epochs: int | None = option(None, "budget in epochs (1 if neither this nor --steps)", low=1, high=MAX_EPOCHS)
@@ -87,7 +89,8 @@ class TrainConfig:
     val_limit: int | None = option(None, "validate on the first N validation images only", low=1, high=10_000_000)
     grad_clip: float | None = option(None, "clip the gradient norm to this value", above=0)
     lr_schedule: str = option("constant", "constant, or cosine decay to 0 over the budget", choices=LR_SCHEDULES)
-    amp: bool = option(False, "bfloat16 autocast for forward and backward (CUDA only; ignored on CPU)")
+    amp: bool = option(False, "bfloat16 autocast for forward and backward where the device has fast bfloat16 (CUDA, CPUs with "
+                                  "AVX-512 BF16 or AMX); ignored elsewhere")
     compile: bool = option(False, "wrap the model in torch.compile")
     checkpoint_seconds: float = option(120.0, "save a resumable checkpoint at least this often, in minutes",
                                        above=0, flag="--checkpoint-minutes", scale=60.0)
@@ -105,6 +108,29 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+    def with_budget(self, **overrides: Any) -> "TrainConfig":
+        """This config with ``overrides`` applied; a budget among them (epochs, steps or minutes) replaces
+        this config's budget instead of combining with it."""
+        if any(name in overrides for name in BUDGETS):
+            return replace(self, **{**dict.fromkeys(BUDGETS), **overrides})
+        return replace(self, **overrides)
+
+
+BUDGETS = ("epochs", "steps", "minutes")
+
+# What a preset brings to training besides its model, under the settings a user gives.
+# ``live``: the best validation bits/dim after five minutes on two CPU cores (the closing note of the
+# issue "Live training that means something in five minutes" has the table of what was tried).
+PRESET_TRAINING: dict[str, dict[str, Any]] = {
+    "live": dict(minutes=5.0, batch_size=64, lr=3e-3, lr_schedule="cosine", grad_clip=1.0, amp=True,
+                 eval_every=300),
+}
+
+
+def preset_train_config(preset: str | None) -> TrainConfig:
+    """The training settings a preset starts from (the defaults for a preset without its own)."""
+    return TrainConfig(**PRESET_TRAINING.get(preset or "", {}))
 
 
 @torch.inference_mode()
@@ -164,9 +190,8 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: 
     for i, part in enumerate(parts):
         x = part.to(device, non_blocking=True).long()
         last = i == len(parts) - 1
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda" \
-            else contextlib.nullcontext()
-        with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync(), autocast:
+        with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync(), \
+                autocast(device, amp):
             loss = bits_per_dim(model(x).float(), x)
             (loss * (len(part) / len(batch))).backward()
         loss_sum += loss.detach() * len(part)
@@ -550,8 +575,6 @@ def resume_config(run_dir: str | Path, overrides: dict[str, Any]) -> TrainConfig
     """The stored training config of a run, with ``overrides`` applied; a new budget replaces the old one."""
     stored = read_run_config(run_dir).get("train")
     base = TrainConfig.from_dict(stored) if isinstance(stored, dict) else TrainConfig()
-    if "epochs" in overrides or "steps" in overrides:
-        base = replace(base, epochs=None, steps=None)
-    return replace(base, **overrides)
+    return base.with_budget(**overrides)
 
 

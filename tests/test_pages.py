@@ -157,10 +157,12 @@ def test_every_page_with_real_data(app, real_data):
 @pytest.mark.slow
 def test_train_page_starts_a_run_that_writes_metrics_and_a_checkpoint(app, real_data, tmp_path):
     open_page(app, "pages/train.py")
-    app.number_input(key="budget_tiny").set_value(6)
+    assert any("What to expect" in c.value and "images/s" in c.value for c in app.caption)  # the live preset
+    app.radio(key="budget_kind_live").set_value("steps")
+    app.number_input(key="budget_live").set_value(6)
     app.number_input(key="train_limit").set_value(512)
-    app.number_input(key="val_limit").set_value(64)
-    app.number_input(key="eval_every").set_value(3)
+    app.number_input(key="val_limit_live").set_value(64)
+    app.number_input(key="eval_every_live").set_value(3)
     app.text_input(key="train_name").input("apptest-run")
     app.button[0].click().run()
     assert not app.exception and not app.error, [e.value for e in app.error]
@@ -173,6 +175,8 @@ def test_train_page_starts_a_run_that_writes_metrics_and_a_checkpoint(app, real_
         time.sleep(1)
     kinds = [e["event"] for e in read_events(run / "metrics.jsonl")]
     assert kinds.count("train") == 6 and "val" in kinds and kinds[-1] == "end"
+    stored = json.loads((run / "config.json").read_text())["train"]  # the live preset's settings, budget replaced
+    assert stored["steps"] == 6 and stored["minutes"] is None and stored["amp"] and stored["grad_clip"] == 1.0
     assert (run / "checkpoint.pt").is_file()
     app.run()
     assert not app.exception
@@ -204,7 +208,8 @@ def test_two_sessions_share_one_run(tmp_path, monkeypatch, real_data):
     for at in (first, second):
         at.run()
         open_page(at, "pages/train.py")
-    first.number_input(key="budget_tiny").set_value(5000)
+    first.radio(key="budget_kind_live").set_value("steps")
+    first.number_input(key="budget_live").set_value(5000)
     first.number_input(key="train_limit").set_value(1024)
     first.text_input(key="train_name").input("shared-run")
     first.button[0].click().run()

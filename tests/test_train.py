@@ -206,3 +206,50 @@ def test_the_time_schedule_warms_up_then_decays_to_zero():
     assert learning_rate_at(1e-3, "cosine", TIME_WARMUP, TIME_WARMUP) == pytest.approx(1e-3)
     assert learning_rate_at(1e-3, "cosine", 1.0, TIME_WARMUP) == pytest.approx(0, abs=1e-12)
     assert learning_rate_at(1e-3, "constant", 0.4, TIME_WARMUP) == 1e-3
+
+
+def test_the_live_preset_brings_its_training_settings_and_a_given_budget_replaces_its_own():
+    from pixelcnn.models import PRESETS
+    from pixelcnn.train import PRESET_TRAINING, preset_train_config
+
+    live = preset_train_config("live")
+    assert live.minutes == 5 and live.amp and live.lr_schedule == "cosine"
+    assert preset_train_config("paper") == TrainConfig() and preset_train_config(None) == TrainConfig()
+    assert set(PRESET_TRAINING) <= set(PRESETS)
+    stepped = live.with_budget(steps=6, lr=1e-3)
+    assert (stepped.steps, stepped.minutes, stepped.lr, stepped.amp) == (6, None, 1e-3, True)
+    assert live.with_budget(batch_size=32).minutes == 5  # no budget given: the preset's stays
+    # Table 1's architecture, only narrower: 7x7 type A, 3x3 type B blocks, the pixelcnn kind.
+    config = PRESETS["live"]
+    assert (config.kind, config.first_kernel, config.block_kernel, config.n_blocks) == ("pixelcnn", 7, 3, 12)
+
+
+def test_a_new_budget_on_resume_replaces_the_stored_one(tmp_path, small_data):
+    train(tmp_path / "run", TINY, quick(steps=2), small_data)
+    config = resume_config(tmp_path / "run", {"minutes": 2.0})
+    assert (config.steps, config.epochs, config.minutes) == (None, None, 2.0)
+
+
+def test_bf16_autocast_trains_on_a_cpu_that_has_it_and_falls_back_where_not(monkeypatch):
+    from pixelcnn import runtime
+    from pixelcnn.models import build_model
+    from pixelcnn.train import make_optimizer, train_step
+
+    cpu = torch.device("cpu")
+    for fast in (True, False):
+        monkeypatch.setattr(runtime, "bf16_is_fast", lambda device, fast=fast: fast)
+        with runtime.autocast(cpu, amp=True):
+            assert torch.is_autocast_enabled("cpu") == fast
+    with runtime.autocast(cpu, amp=False):
+        assert not torch.is_autocast_enabled("cpu")
+    monkeypatch.setattr(runtime, "bf16_is_fast", lambda device: True)  # bf16 on any CPU: slow, still correct
+    torch.manual_seed(0)
+    model = build_model(TINY)
+    optimizer = make_optimizer(model, 3e-3, cpu)
+    batch = torch.randint(0, 4, (8, 3, 28, 28), dtype=torch.uint8)
+    first = train_step(model, optimizer, batch, 4, cpu, amp=True)
+    for _ in range(5):
+        last = train_step(model, optimizer, batch, 4, cpu, amp=True)
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # weights stay float32
+    assert math.isfinite(first) and last < first
+    assert evaluate(model, batch) == pytest.approx(last, abs=0.05)  # float32 evaluation agrees

@@ -1,0 +1,84 @@
+"""What a training run will do on this machine, before it starts: its measured speed and what a budget
+buys at that speed (the Train page's "what to expect")."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import torch
+
+from .models import PixelCNNConfig, build_model
+from .runtime import intra_op_threads, micro_batch_size
+from .train import TrainConfig, make_optimizer, train_step
+
+TRAIN_IMAGES = 55_000
+
+
+def training_threads() -> int:
+    """The intra-op threads a training job gets: every core this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def measure_training_speed(model_config: PixelCNNConfig, config: TrainConfig, steps: int = 2) -> float:
+    """Training images/s of ``model_config`` under ``config`` (batch, micro-batches and bf16 autocast as the
+    trainer runs them) on the CPU with a training job's threads: one warm-up step, then ``steps`` timed
+    ones on random images. Seconds for ``paper``, under one for ``live``."""
+    torch.manual_seed(0)
+    device = torch.device("cpu")
+    model = build_model(model_config)
+    optimizer = make_optimizer(model, config.lr, device)
+    size, batch = model_config.image_size, config.batch_size
+    images = torch.randint(0, model_config.levels, (batch, model_config.channels, size, size), dtype=torch.uint8)
+    micro = micro_batch_size(batch, model_config.hidden, size)
+    with intra_op_threads(training_threads()):
+        train_step(model, optimizer, images, micro, device, amp=config.amp)
+        start = time.perf_counter()
+        for _ in range(steps):
+            train_step(model, optimizer, images, micro, device, amp=config.amp)
+        return batch * steps / (time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What ``config``'s budget comes to at ``images_per_s``: steps, epochs and seconds of training
+    (validation and the final test come on top)."""
+
+    images_per_s: float
+    steps: int
+    epochs: float
+    seconds: float
+
+    def text(self) -> str:
+        return (f"about {self.images_per_s:,.0f} training images/s on this machine, so about {self.steps:,} "
+                f"steps ({self.epochs:.2g} epochs) in {format_minutes(self.seconds)} of training, "
+                f"plus validation and the final test")
+
+
+def expect(config: TrainConfig, images_per_s: float, train_images: int = TRAIN_IMAGES) -> Expectation:
+    """The steps, epochs and seconds ``config``'s budget comes to at ``images_per_s``."""
+    steps_per_epoch = math.ceil(train_images / config.batch_size)
+    if config.steps or config.epochs or not config.minutes:
+        steps = config.steps or (config.epochs or 1) * steps_per_epoch
+        seconds = steps * config.batch_size / images_per_s
+        if config.minutes:
+            seconds = min(seconds, config.minutes * 60)
+            steps = min(steps, int(seconds * images_per_s / config.batch_size))
+    else:
+        seconds = config.minutes * 60
+        steps = int(seconds * images_per_s / config.batch_size)
+    return Expectation(images_per_s, steps, steps / steps_per_epoch, seconds)
+
+
+def format_minutes(seconds: float) -> str:
+    """``45 s``, ``5.0 minutes``, ``2.3 hours``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} minutes"
+    return f"{seconds / 3600:.1f} hours"
