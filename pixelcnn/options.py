@@ -117,7 +117,8 @@ def add_options(parser: argparse.ArgumentParser, cls: type, names: Sequence[str]
             text = f"{meta['help']} (default {shown:g})" if kind in ("int", "float") else \
                 f"{meta['help']} (default {shown})"
         if kind == "bool":
-            parser.add_argument(flag_of(field), dest=name, action="store_true", default=None, help=meta["help"])
+            parser.add_argument(flag_of(field), dest=name, action=argparse.BooleanOptionalAction, default=None,
+                                help=meta["help"])
         elif kind == "str":
             options = (choices or {}).get(name) or meta["choices"]
             parser.add_argument(flag_of(field), dest=name, choices=list(options) if options else None, help=text)

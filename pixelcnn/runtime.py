@@ -1,4 +1,5 @@
-"""Process-level settings that make PyTorch fast on small CPU machines, and device choice."""
+"""Process-level settings that make PyTorch fast on small CPU machines, bfloat16 autocast where it is
+fast, and device choice."""
 
 from __future__ import annotations
 
