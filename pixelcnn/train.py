@@ -123,8 +123,8 @@ BUDGETS = ("epochs", "steps", "minutes")
 # ``live``: the best validation bits/dim after five minutes on two CPU cores (the closing note of the
 # issue "Live training that means something in five minutes" has the table of what was tried).
 PRESET_TRAINING: dict[str, dict[str, Any]] = {
-    "live": dict(minutes=5.0, batch_size=64, lr=3e-3, lr_schedule="cosine", grad_clip=1.0, amp=True,
-                 eval_every=300),
+    "live": dict(minutes=5.0, batch_size=64, lr=1e-2, lr_schedule="cosine", grad_clip=1.0, amp=True,
+                 eval_every=200, val_limit=1000),
 }
 
 

@@ -8,7 +8,7 @@ from . import registry  # noqa: F401  (the kinds are registered before the first
 
 PRESETS: dict[str, PixelCNNConfig] = {
     "tiny": PixelCNNConfig(hidden=32, n_blocks=4),
-    "live": PixelCNNConfig(hidden=64, n_blocks=12),
+    "live": PixelCNNConfig(hidden=96, n_blocks=12),
     "lecture": PixelCNNConfig(hidden=48, n_blocks=12),
     "paper": PixelCNNConfig(hidden=128, n_blocks=12),
     "rgb": PixelCNNConfig(kind="rgb", hidden=144, n_blocks=12),
