@@ -170,6 +170,7 @@ def test_dashboard_in_a_browser(server, browser, artifacts):
 
     timings["switch to Train"] = go_to(page, "Train")
     page.wait_for_selector("text=What to expect", timeout=60_000)  # the live preset's measured speed
+    page.screenshot(path=str(artifacts / "train-form.png"))
     page.get_by_label("Steps, epochs or minutes").fill("10")
     page.get_by_label("Training images (0 = all 55,000)").fill("2048")
     page.get_by_label("Validation images (0 = all 5,000)").fill("128")
