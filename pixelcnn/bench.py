@@ -7,8 +7,10 @@ by side in one run on this machine.
 - train: training images/s per preset, our trainer against a straightforward
   reference (dense masked kernels multiplied by their mask in every forward,
   NCHW, default Adam), both under the same process settings and
-  micro-batches; the settings' own gain on the reference; our achieved
-  GFLOP/s beside the best convolution throughput measured in the same run.
+  micro-batches, in float32 and, where the CPU has fast bfloat16, both under
+  bfloat16 autocast; the settings' own gain on the reference; our achieved
+  GFLOP/s beside the best convolution throughput measured in the same run,
+  in each precision.
 - sample: 100 samples from ``paper`` with the cached sampler against the naive
   one; the naive time is measured over the first rows and scaled to 28 rows.
   Also the peak resident memory of the cached sampling process.

@@ -67,7 +67,8 @@ def learning_rate_at(base: float, schedule: str, progress: float, warmup: float 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train. The budget is ``steps`` if given, else ``epochs`` (1 if neither).
+    """How to train. The budget is ``steps`` if given, else ``epochs`` (1 if neither and no ``minutes``);
+    ``minutes`` caps either, or alone ends the run by the clock.
 
     ``amp`` runs forward and backward in bfloat16 autocast where that is fast
     (CUDA, and CPUs with native bfloat16: AVX-512 BF16 or AMX; ignored
@@ -89,8 +90,8 @@ class TrainConfig:
     val_limit: int | None = option(None, "validate on the first N validation images only", low=1, high=10_000_000)
     grad_clip: float | None = option(None, "clip the gradient norm to this value", above=0)
     lr_schedule: str = option("constant", "constant, or cosine decay to 0 over the budget", choices=LR_SCHEDULES)
-    amp: bool = option(False, "bfloat16 autocast for forward and backward where the device has fast bfloat16 (CUDA, CPUs with "
-                                  "AVX-512 BF16 or AMX); ignored elsewhere")
+    amp: bool = option(False, "bfloat16 autocast for forward and backward where the device has fast "
+                              "bfloat16 (CUDA, CPUs with AVX-512 BF16 or AMX); ignored elsewhere")
     compile: bool = option(False, "wrap the model in torch.compile")
     checkpoint_seconds: float = option(120.0, "save a resumable checkpoint at least this often, in minutes",
                                        above=0, flag="--checkpoint-minutes", scale=60.0)
@@ -120,8 +121,8 @@ class TrainConfig:
 BUDGETS = ("epochs", "steps", "minutes")
 
 # What a preset brings to training besides its model, under the settings a user gives.
-# ``live``: the best validation bits/dim after five minutes on two CPU cores (the closing note of the
-# issue "Live training that means something in five minutes" has the table of what was tried).
+# ``live``: the best validation bits/dim after five minutes on two CPU cores (the README's "Five minutes
+# on two CPU cores" has the table of what was tried).
 PRESET_TRAINING: dict[str, dict[str, Any]] = {
     "live": dict(minutes=5.0, batch_size=64, lr=1e-2, lr_schedule="cosine", grad_clip=1.0, amp=True,
                  eval_every=200, val_limit=1000),

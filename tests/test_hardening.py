@@ -8,9 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
-
-import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -19,10 +16,10 @@ from hypothesis import strategies as st
 from pixelcnn import data as data_mod
 from pixelcnn.__main__ import main
 from pixelcnn.checkpoint import load_checkpoint, save_checkpoint
-from pixelcnn.data import MNIST_FILES, IdxFile, parse_idx
-from pixelcnn.errors import CheckpointError, ConfigError, DataError, PixelCNNError
+from pixelcnn.data import IdxFile, parse_idx
+from pixelcnn.errors import CheckpointError, ConfigError, DataError
 from pixelcnn.metrics import read_events
-from pixelcnn.models import PRESETS, PixelCNN, PixelCNNConfig
+from pixelcnn.models import PixelCNN, PixelCNNConfig
 from pixelcnn.runs import MAX_UPLOAD_BYTES, check_run_name, import_checkpoint, list_runs, run_status
 from pixelcnn.train import TrainConfig, train
 
