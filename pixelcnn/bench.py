@@ -26,8 +26,8 @@ by side in one run on this machine.
   compare kinds at equal parameters and equal compute (the gated question).
 - load: the dashboard's interactive engine calls (100 samples, a receptive
   field, bits/dim of 256 images; ``paper``) on an idle CPU and under a
-  lecture's load (a ``lecture`` training run started as the dashboard starts
-  one, plus two busy normal-priority processes), with one intra-op thread
+  lecture's load (a ``live`` training run, the Train page's default, started as
+  the dashboard starts one, plus two busy normal-priority processes), with one intra-op thread
   (the dashboard's and the CLI's policy for interactive work) and with two.
 """
 
@@ -366,9 +366,9 @@ def bench_load(busy: int) -> None:
 
     cases = [(call, threads) for call in INTERACTIVE_CALLS for threads in (1, 2)]
     idle = {case: _child({"kind": "interactive", "call": case[0], "threads": case[1]}) for case in cases}
-    with training_load("lecture"), busy_processes(busy):
+    with training_load("live"), busy_processes(busy):
         loaded = {case: _child({"kind": "interactive", "call": case[0], "threads": case[1]}) for case in cases}
-    print(f"interactive calls on an idle CPU and under load (a lecture run training as the dashboard starts "
+    print(f"interactive calls on an idle CPU and under load (a live run training as the dashboard starts "
           f"one, plus {busy} busy processes), {os.cpu_count()} cores")
     print(f"{'call':<32} {'threads':>7} {'idle s':>7} {'loaded s':>9} {'loaded/idle':>12}")
     for call, threads in cases:

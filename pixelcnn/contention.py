@@ -64,9 +64,10 @@ def lower_priority() -> None:
 
 
 @contextlib.contextmanager
-def training_load(preset: str = "lecture", seconds: float = 900) -> Iterator[subprocess.Popen]:
-    """Training steps of ``preset`` on random batches, started like a dashboard run (niced, passive
-    waits), for at most ``seconds``: the compute of a real run without needing the data."""
+def training_load(preset: str = "live", seconds: float = 900) -> Iterator[subprocess.Popen]:
+    """Training steps of ``preset`` with its training settings (batch, bfloat16) on random batches, started
+    like a dashboard run (niced, passive waits), for at most ``seconds``: the compute of a real run without
+    needing the data. The default is the Train page's default, the run a lecture starts."""
     command = [sys.executable, "-m", "pixelcnn.contention", preset, str(float(seconds))]
     process = subprocess.Popen(command, env=background_training_environment(), start_new_session=True,
                                preexec_fn=lower_priority)
@@ -82,19 +83,19 @@ def _train_forever(preset: str, seconds: float) -> None:
 
     from .models import PRESETS, build_model
     from .runtime import micro_batch_size, prepare_cpu
-    from .train import make_optimizer, train_step
+    from .train import make_optimizer, preset_train_config, train_step
 
     prepare_cpu()
-    config = PRESETS[preset]
+    config, settings = PRESETS[preset], preset_train_config(preset)
     model = build_model(config)
     device = torch.device("cpu")
-    optimizer = make_optimizer(model, 1e-3, device)
-    batch = torch.randint(0, config.levels, (128, config.channels, config.image_size, config.image_size),
-                          dtype=torch.uint8)
-    micro = micro_batch_size(128, config.hidden, config.image_size)
+    optimizer = make_optimizer(model, settings.lr, device)
+    size, n = config.image_size, settings.batch_size
+    batch = torch.randint(0, config.levels, (n, config.channels, size, size), dtype=torch.uint8)
+    micro = micro_batch_size(n, config.hidden, size)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        train_step(model, optimizer, batch, micro, device)
+        train_step(model, optimizer, batch, micro, device, amp=settings.amp)
 
 
 if __name__ == "__main__":

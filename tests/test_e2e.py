@@ -350,13 +350,14 @@ def training_started(run: Path) -> bool:
 
 
 def test_responsive_while_a_run_trains(server, browser, artifacts, mnist_dir, monkeypatch):
-    """Issue 12: the same interactions idle and under a lecture's load (a `lecture` run training in the
-    background as the Train page starts it, plus two busy processes: a browser, a screen share). The
-    figures are printed and kept; the ratios are for people and the benchmark, not a timed assertion."""
+    """Issue 12: the same interactions idle and under a lecture's load (a `live` run, the Train page's
+    default, training in the background as the Train page starts it, plus two busy processes: a browser, a
+    screen share). The figures are printed and kept; the ratios are for people and the benchmark, not a
+    timed assertion."""
     from pixelcnn.contention import busy_processes
     from pixelcnn.models import PRESETS
     from pixelcnn.runs import run_status, start_run, stop_run
-    from pixelcnn.train import TrainConfig
+    from pixelcnn.train import preset_train_config
 
     page = browser.new_page(viewport={"width": 1300, "height": 1800})
     page.goto(server["url"])
@@ -366,8 +367,8 @@ def test_responsive_while_a_run_trains(server, browser, artifacts, mnist_dir, mo
     idle = interaction_times(page, 1)
 
     monkeypatch.setenv("PIXELCNN_RUNS_DIR", str(server["runs"]))
-    run = start_run("lecture-under-load", PRESETS["lecture"], TrainConfig(steps=100_000, val_limit=500),
-                    data_dir=str(mnist_dir)).path
+    settings = preset_train_config("live").with_budget(steps=100_000, val_limit=500)  # the Train page's default
+    run = start_run("live-under-load", PRESETS["live"], settings, data_dir=str(mnist_dir)).path
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and not training_started(run):
@@ -384,7 +385,7 @@ def test_responsive_while_a_run_trains(server, browser, artifacts, mnist_dir, mo
     figures = {name: {"idle s": round(idle[name], 2), "loaded s": round(loaded[name], 2),
                       "loaded/idle": round(loaded[name] / idle[name], 2)} for name in idle}
     (artifacts / "responsiveness.json").write_text(json.dumps(figures, indent=2))
-    print("\ninteractions, idle and under load (a lecture run plus 2 busy processes):")
+    print("\ninteractions, idle and under load (a live run plus 2 busy processes):")
     print(json.dumps(figures, indent=2))
     page.close()
 
