@@ -295,10 +295,10 @@ def _load_model(args: argparse.Namespace, device: str = "cpu"):
 
 
 def _check_file_outputs(args: argparse.Namespace) -> None:
-    """Refuse unwritable ``--out`` and ``--npy`` files before any work is done."""
-    check_output_path(args.out, "--out")
-    if args.npy is not None:
-        check_output_path(args.npy, "--npy")
+    """Refuse unwritable ``--out`` and ``--npy`` files (those given) before any work is done."""
+    for flag, path in (("--out", args.out), ("--npy", args.npy)):
+        if path is not None:
+            check_output_path(path, flag)
 
 
 def _progress_printer():
@@ -464,9 +464,7 @@ def cmd_bits(args: argparse.Namespace) -> int:
     from .analysis import bits_per_value
     from .figures import bits_image, save_png
 
-    for flag, path in (("--out", args.out), ("--npy", args.npy)):
-        if path is not None:
-            check_output_path(path, flag)
+    _check_file_outputs(args)
     model = _load_model(args)
     bits = bits_per_value(model, _load_image(args))
     if args.out:

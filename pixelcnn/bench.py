@@ -55,12 +55,12 @@ def _time_training(preset: str, impl: str, batch: int, steps: int, settings: boo
     whole batches (the reference as a straightforward script would run it). ``amp``: bfloat16 autocast
     where it is fast (see :func:`~pixelcnn.runtime.bf16_is_fast`), as ``train --amp`` runs it."""
     from .runtime import micro_batch_size, prepare_cpu
-    from .train import make_optimizer, train_step
+    from .speed import random_images, timed_steps
+    from .train import make_optimizer
 
     torch.manual_seed(0)
     config = PRESETS[preset]
-    x = torch.randint(0, config.levels, (batch, config.channels, config.image_size, config.image_size),
-                      dtype=torch.uint8)
+    x = random_images(config, batch)
     device = torch.device("cpu")
     if settings:
         prepare_cpu()
@@ -71,11 +71,7 @@ def _time_training(preset: str, impl: str, batch: int, steps: int, settings: boo
     else:
         model = ReferencePixelCNN(config)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    train_step(model, optimizer, x, micro, device, amp=amp)  # warm-up
-    start = time.perf_counter()
-    for _ in range(steps):
-        train_step(model, optimizer, x, micro, device, amp=amp)
-    return batch * steps / (time.perf_counter() - start)
+    return batch * steps / timed_steps(model, optimizer, x, micro, device, steps, amp=amp)
 
 
 def training_flops_per_image(preset: str) -> float:
@@ -205,7 +201,8 @@ def _time_interactive(call: str, threads: int) -> float:
 
 def _time_device(preset: str, batch: int, steps: int) -> dict:
     from .runtime import micro_batch_size, pick_device, prepare_cpu
-    from .train import make_optimizer, train_step
+    from .speed import random_images, timed_steps
+    from .train import make_optimizer
 
     prepare_cpu()
     device = pick_device("auto")
@@ -216,17 +213,9 @@ def _time_device(preset: str, batch: int, steps: int) -> dict:
         model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, 1e-3, device)
     micro = batch if device.type == "cuda" else micro_batch_size(batch, config.hidden, config.image_size)
-    x = torch.randint(0, config.levels, (batch, config.channels, config.image_size, config.image_size),
-                      dtype=torch.uint8)
-    train_step(model, optimizer, x, micro, device, amp=True)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        train_step(model, optimizer, x, micro, device, amp=True)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    ips = batch * steps / (time.perf_counter() - start)
+    sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
+    ips = batch * steps / timed_steps(model, optimizer, random_images(config, batch), micro, device, steps,
+                                      amp=True, sync=sync)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
     return {"device": name, "images_per_s": ips}
 
@@ -237,7 +226,8 @@ def _time_data_parallel(preset: str, batch: int, steps: int) -> float | None:
 
     from . import distributed
     from .runtime import micro_batch_size, prepare_cpu
-    from .train import make_optimizer, train_step
+    from .speed import random_images, timed_steps
+    from .train import make_optimizer
 
     prepare_cpu()
     world, device = distributed.setup("auto")
@@ -249,16 +239,9 @@ def _time_data_parallel(preset: str, batch: int, steps: int) -> float | None:
     optimizer = make_optimizer(model, 1e-3, device)
     local = distributed.local_batch_size(batch, world)
     micro = micro_batch_size(local, config.hidden, config.image_size)
-    x = torch.randint(0, config.levels, (local, config.channels, config.image_size, config.image_size),
-                      dtype=torch.uint8)
     average = (lambda v: distributed.mean_and_any(v, False, world)[0]) if world.active else (lambda v: v)
-    train_step(wrapped, optimizer, x, micro, device, average=average)
-    distributed.barrier(world)
-    start = time.perf_counter()
-    for _ in range(steps):
-        train_step(wrapped, optimizer, x, micro, device, average=average)
-    distributed.barrier(world)
-    seconds = time.perf_counter() - start
+    seconds = timed_steps(wrapped, optimizer, random_images(config, local), micro, device, steps,
+                          average=average, sync=lambda: distributed.barrier(world))
     distributed.teardown(world)
     return batch * steps / seconds if world.is_main else None
 

@@ -83,6 +83,7 @@ def _train_forever(preset: str, seconds: float) -> None:
 
     from .models import PRESETS, build_model
     from .runtime import micro_batch_size, prepare_cpu
+    from .speed import random_images
     from .train import make_optimizer, preset_train_config, train_step
 
     prepare_cpu()
@@ -90,9 +91,8 @@ def _train_forever(preset: str, seconds: float) -> None:
     model = build_model(config)
     device = torch.device("cpu")
     optimizer = make_optimizer(model, settings.lr, device)
-    size, n = config.image_size, settings.batch_size
-    batch = torch.randint(0, config.levels, (n, config.channels, size, size), dtype=torch.uint8)
-    micro = micro_batch_size(n, config.hidden, size)
+    batch = random_images(config, settings.batch_size)
+    micro = micro_batch_size(settings.batch_size, config.hidden, config.image_size)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         train_step(model, optimizer, batch, micro, device, amp=settings.amp)

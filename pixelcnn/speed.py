@@ -7,6 +7,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -25,6 +26,28 @@ def training_threads() -> int:
         return os.cpu_count() or 1
 
 
+def random_images(config: PixelCNNConfig, n: int) -> torch.Tensor:
+    """``n`` random images (n, C, H, W) uint8 of ``config``'s shape: what speed measurements train on."""
+    size = config.image_size
+    return torch.randint(0, config.levels, (n, config.channels, size, size), dtype=torch.uint8)
+
+
+def timed_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, micro: int,
+                device: torch.device, steps: int, *, amp: bool = False,
+                average: Callable[[float], float] = lambda loss: loss,
+                sync: Callable[[], None] = lambda: None) -> float:
+    """Seconds for ``steps`` optimizer steps on ``images`` (as :func:`~pixelcnn.train.train_step` takes them),
+    after one untimed warm-up step; ``sync`` runs before each reading of the clock (a CUDA synchronise, a
+    barrier between processes)."""
+    train_step(model, optimizer, images, micro, device, average=average, amp=amp)
+    sync()
+    start = time.perf_counter()
+    for _ in range(steps):
+        train_step(model, optimizer, images, micro, device, average=average, amp=amp)
+    sync()
+    return time.perf_counter() - start
+
+
 def measure_training_speed(model_config: PixelCNNConfig, config: TrainConfig, steps: int = 4) -> float:
     """Training images/s of ``model_config`` under ``config`` (batch, micro-batches and bf16 autocast as the
     trainer runs them) on the CPU with a training job's threads: one warm-up step, then ``steps`` timed
@@ -33,15 +56,10 @@ def measure_training_speed(model_config: PixelCNNConfig, config: TrainConfig, st
     device = torch.device("cpu")
     model = build_model(model_config)
     optimizer = make_optimizer(model, config.lr, device)
-    size, batch = model_config.image_size, config.batch_size
-    images = torch.randint(0, model_config.levels, (batch, model_config.channels, size, size), dtype=torch.uint8)
-    micro = micro_batch_size(batch, model_config.hidden, size)
+    images = random_images(model_config, config.batch_size)
+    micro = micro_batch_size(config.batch_size, model_config.hidden, model_config.image_size)
     with intra_op_threads(training_threads()):
-        train_step(model, optimizer, images, micro, device, amp=config.amp)
-        start = time.perf_counter()
-        for _ in range(steps):
-            train_step(model, optimizer, images, micro, device, amp=config.amp)
-        return batch * steps / (time.perf_counter() - start)
+        return config.batch_size * steps / timed_steps(model, optimizer, images, micro, device, steps, amp=config.amp)
 
 
 @dataclass(frozen=True)
@@ -63,15 +81,13 @@ class Expectation:
 def expect(config: TrainConfig, images_per_s: float, train_images: int = TRAIN_IMAGES) -> Expectation:
     """The steps, epochs and seconds ``config``'s budget comes to at ``images_per_s``."""
     steps_per_epoch = math.ceil(train_images / config.batch_size)
-    if config.steps or config.epochs or not config.minutes:
-        steps = config.steps or (config.epochs or 1) * steps_per_epoch
-        seconds = steps * config.batch_size / images_per_s
-        if config.minutes:
-            seconds = min(seconds, config.minutes * 60)
-            steps = min(steps, int(seconds * images_per_s / config.batch_size))
-    else:
-        seconds = config.minutes * 60
-        steps = int(seconds * images_per_s / config.batch_size)
+    budget = config.step_budget(steps_per_epoch)
+    needed = math.inf if budget is None else budget * config.batch_size / images_per_s
+    clock = config.minutes * 60 if config.minutes else math.inf
+    if needed <= clock:
+        steps, seconds = budget, needed
+    else:  # the clock ends the run first
+        steps, seconds = int(clock * images_per_s / config.batch_size), clock
     return Expectation(images_per_s, steps, steps / steps_per_epoch, seconds)
 
 

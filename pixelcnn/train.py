@@ -110,6 +110,13 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
+    def step_budget(self, steps_per_epoch: int) -> int | None:
+        """The optimizer steps this budget allows, or None when only ``minutes`` bound it (the clock ends
+        the run)."""
+        if self.steps or self.epochs or not self.minutes:
+            return self.steps or (self.epochs or 1) * steps_per_epoch
+        return None
+
     def with_budget(self, **overrides: Any) -> "TrainConfig":
         """This config with ``overrides`` applied; a budget among them (epochs, steps or minutes) replaces
         this config's budget instead of combining with it."""
@@ -300,10 +307,9 @@ class TrainingRun:
             raise ConfigError("the training set is empty; check --train-limit and the data")
         self.steps_per_epoch = math.ceil(len(self.train_x) / config.batch_size)
         self.budget_seconds = config.minutes * 60 if config.minutes else None
-        if config.steps or config.epochs or not self.budget_seconds:
-            self.total_steps = config.steps or (config.epochs or 1) * self.steps_per_epoch
-        else:
-            self.total_steps = MAX_STEPS  # the clock ends a run that has only a time budget
+        budget = config.step_budget(self.steps_per_epoch)
+        self.clock_only = budget is None  # then the clock ends the run, and the schedule follows the clock
+        self.total_steps = MAX_STEPS if budget is None else budget
         self.step, self.elapsed_before, self.best_val = 0, 0.0, math.inf
         self.resumed = False
         self._t0 = time.perf_counter()
@@ -365,7 +371,7 @@ class TrainingRun:
     def current_lr(self) -> float:
         """The schedule at this moment: through the steps, or, with a time budget, through the time (so a
         budget's schedule fits the steps the measured speed reaches, and a resumed run continues it)."""
-        if self.budget_seconds is not None and not (self.config.steps or self.config.epochs):
+        if self.clock_only:
             return learning_rate_at(self.config.lr, self.config.lr_schedule, self.elapsed() / self.budget_seconds,
                                     TIME_WARMUP)
         return learning_rate(self.config.lr, self.config.lr_schedule, self.step, self.total_steps)

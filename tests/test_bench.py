@@ -8,5 +8,8 @@ def test_the_measuring_functions_run():
     assert bench._time_sampling("naive", rows=1, n=1)["seconds"] > 0
     assert bench._time_training("tiny", "reference", batch=4, steps=1, settings=False) > 0
     assert bench._time_training("tiny", "ours", batch=4, steps=1) > 0
+    assert bench._time_training("tiny", "ours", batch=4, steps=1, amp=True) > 0
+    assert bench._time_device("tiny", batch=4, steps=1)["images_per_s"] > 0
+    assert bench._time_data_parallel("tiny", batch=4, steps=1) > 0  # one process, outside torchrun
     assert bench._time_receptive(1, "gated") > 0
     assert bench.training_flops_per_image("paper") > bench.training_flops_per_image("tiny") > 0
