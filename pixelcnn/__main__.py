@@ -81,7 +81,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-file", help="the course's mnist_colored.pkl instead of the IDX files")
 
 
-MODEL_OPTIONS = ("kind", "hidden", "n_blocks", "first_kernel", "block_kernel")
+MODEL_OPTIONS = ("kind", "hidden", "n_blocks", "first_kernel", "block_kernel", "classes")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -327,12 +327,14 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import fields, replace
 
-    from .data import load_data
+    from .data import load_data, load_labels
+    from .errors import ConfigError
     from .models import PixelCNNConfig, get_preset
     from .options import given_options
     from .progress import ProgressBar, format_seconds
     from .metrics import METRICS_NAME, read_events
-    from .train import TrainConfig, check_run_dir, preset_train_config, read_config_file, resume_config, train
+    from .train import (TrainConfig, check_run_dir, preset_train_config, read_config_file, resume_config,
+                        stored_model_config, train)
 
     stop = threading.Event()
 
@@ -352,8 +354,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_run_dir(Path(args.out), args.resume)
     main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone reports
     data_bar, progress = _progress_printer()
+    stored = stored_model_config(Path(args.out)) if args.resume else None
+    classes = (stored or model_config).classes  # a resumed run keeps its stored model
+    if classes and args.data_file:
+        raise ConfigError(f"a conditional model (--classes {classes}) needs the digit labels, and the "
+                          f"course pickle has none: train it on the MNIST IDX files (--data-dir)")
     data = load_data(args.data_dir, args.data_file, progress=progress if main_rank else None)
     data_bar.close()
+    if classes:
+        data.update({f"{split}_labels": labels for split, labels in load_labels(args.data_dir, required=True).items()})
     spec = {"source": "course-pickle" if args.data_file else "mnist-idx", "colorization": "v1",
             "train": len(data["train"]), "val": len(data["val"]), "test": len(data["test"])}
 
@@ -402,6 +411,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if summary.get("best_val_bits_per_dim") is not None:
         print(f"best validation bits/dim: {summary['best_val_bits_per_dim']:.4f}")
     print(f"test bits/dim: {summary['test_bits_per_dim']:.4f}")
+    if "test_no_label_bits_per_dim" in summary:
+        print(f"test bits/dim with no label: {summary['test_no_label_bits_per_dim']:.4f}")
     return 0
 
 

@@ -12,6 +12,12 @@ Both consume their random numbers in the same order (one uniform per image
 and channel per pixel, drawn from their own ``torch.Generator``), so they
 draw identical images when their conditionals agree.
 
+A class-conditional model draws each image for its label; with a guidance
+weight w every conditional's logits become ``cond + w * (cond - uncond)``
+(classifier-free guidance, Ho and Salimans 2022, applied per pixel), the
+unconditional logits coming from the same model shown "no label": both halves
+run as one batch of 2n, through the same cache.
+
 The loop here knows no kind: each kind provides its cache
 (:meth:`~pixelcnn.models.kind.ModelKind.cache`) and the channels it draws
 together (an ``rgb`` model draws a pixel's channels in turn, R, then G given
@@ -33,6 +39,7 @@ ProgressFn = Callable[[float], None]
 StepFn = Callable[[int, int, list, torch.Tensor], None]
 METHODS = ("cached", "naive")
 MAX_SAMPLES = 1024
+MAX_GUIDANCE = 20.0
 
 
 def _draw(logits: torch.Tensor, temperature: float, uniform: torch.Tensor) -> torch.Tensor:
@@ -41,6 +48,22 @@ def _draw(logits: torch.Tensor, temperature: float, uniform: torch.Tensor) -> to
     cdf = probs.cumsum(dim=1)
     values = (cdf < uniform.unsqueeze(1)).sum(dim=1)
     return values.clamp_(max=logits.shape[1] - 1)
+
+
+def prepare_labels(model: torch.nn.Module, labels, n: int) -> torch.Tensor | None:
+    """``labels`` for ``n`` images of ``model``: None, one label for all, or (n,) labels in 0..classes
+    (``classes``: no label) -> a LongTensor (n,) or None; a ConfigError names what is wrong."""
+    classes = model.config.classes
+    if labels is None:
+        return None
+    if not classes:
+        raise ConfigError("this model is unconditional: it draws no chosen digit (train one with --classes 10)")
+    values = np.asarray(labels)
+    if values.ndim == 0:
+        values = np.full(n, values)
+    if values.shape != (n,) or values.dtype.kind not in "ui" or values.min() < 0 or values.max() > classes:
+        raise ConfigError(f"labels must be {n} integers in [0, {classes}] ({classes}: no label), or one of them")
+    return torch.from_numpy(values.astype(np.int64))
 
 
 def _prepare_prefix(prefix, n: int, size: int, channels: int) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -62,7 +85,8 @@ def _prepare_prefix(prefix, n: int, size: int, channels: int) -> tuple[torch.Ten
 @torch.inference_mode()
 def sample(model: torch.nn.Module, n: int, seed: int = 0, temperature: float = 1.0, method: str = "cached",
            prefix: tuple[np.ndarray, np.ndarray] | None = None,
-           progress: ProgressFn | None = None, on_step: StepFn | None = None) -> np.ndarray:
+           progress: ProgressFn | None = None, on_step: StepFn | None = None,
+           labels=None, guidance: float = 0.0) -> np.ndarray:
     """Draw ``n`` images from ``model``: uint8 (n, H, W, C) with values 0..levels-1.
 
     Deterministic for a given ``seed`` and ``method``. ``temperature`` divides
@@ -70,6 +94,8 @@ def sample(model: torch.nn.Module, n: int, seed: int = 0, temperature: float = 1
     (H, W, C) or (n, H, W, C), ``known`` a boolean (H, W) or (n, H, W) mask of
     pixels to keep; the others are sampled. ``progress`` gets the fraction done; ``on_step(r, c, channels,
     logits)`` hears every step, with the logits (n, levels, len(channels)) its channels were drawn from.
+    A conditional model takes ``labels`` (one for all, or (n,), see :func:`prepare_labels`; None: no
+    label) and a ``guidance`` weight w (0: plain conditional sampling).
     """
     if method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -77,16 +103,25 @@ def sample(model: torch.nn.Module, n: int, seed: int = 0, temperature: float = 1
         raise ConfigError(f"n must be an integer in [1, {MAX_SAMPLES}], got {n!r}")
     if not (isinstance(temperature, (int, float)) and np.isfinite(temperature) and temperature > 0):
         raise ConfigError(f"temperature must be a number > 0, got {temperature!r}")
+    if not (isinstance(guidance, (int, float)) and np.isfinite(guidance) and 0 <= guidance <= MAX_GUIDANCE):
+        raise ConfigError(f"guidance must be a number in [0, {MAX_GUIDANCE:g}], got {guidance!r}")
     cfg = model.config
     kind = kind_of(cfg)
     size, channels = cfg.image_size, cfg.channels
     device = next(model.parameters()).device
+    label_batch = prepare_labels(model, labels, n)
+    guided = label_batch is not None and guidance > 0
+    if guided:  # the conditional half, then the same images shown no label
+        label_batch = torch.cat([label_batch, torch.full((n,), cfg.classes, dtype=torch.long)])
+    if label_batch is not None:
+        label_batch = label_batch.to(device)
     was_training = model.training
     model.eval()
     known = _prepare_prefix(prefix, n, size, channels)
     generator = torch.Generator().manual_seed(int(seed))
     x = torch.zeros(n, channels, size, size, dtype=torch.long)
-    cache = kind.cache(model, n) if method == "cached" else None
+    rows = 2 * n if guided else n
+    cache = kind.cache(model, rows, label_batch) if method == "cached" else None
     steps = kind.channel_steps(cfg)
     total = size * size
     # The cached loop is thousands of tiny operations: one thread is as fast on an idle CPU and does not
@@ -100,7 +135,11 @@ def sample(model: torch.nn.Module, n: int, seed: int = 0, temperature: float = 1
                     if cache is not None:
                         logits = cache.step(r, c)
                     else:
-                        logits = model(x.to(device))[:, :, :, r, c]
+                        inputs = x.repeat(2, 1, 1, 1) if guided else x
+                        logits = model(inputs.to(device), label_batch)[:, :, :, r, c]
+                    if guided:
+                        cond, uncond = logits[:n], logits[n:]
+                        logits = cond + guidance * (cond - uncond)
                     if not torch.isfinite(logits).all():
                         model.train(was_training)
                         raise ModelError(f"the model's logits at pixel ({r}, {c}) are not finite (its weights "
@@ -114,7 +153,8 @@ def sample(model: torch.nn.Module, n: int, seed: int = 0, temperature: float = 1
                         values = torch.where(keep, known[0][:, group, r, c], values)
                     x[:, group, r, c] = values
                     if cache is not None:
-                        cache.write(r, c, x[:, :, r, c].to(device))
+                        drawn = x[:, :, r, c]
+                        cache.write(r, c, (drawn.repeat(2, 1) if guided else drawn).to(device))
             if progress:
                 progress((r + 1) * size / total)
     model.train(was_training)
@@ -122,13 +162,13 @@ def sample(model: torch.nn.Module, n: int, seed: int = 0, temperature: float = 1
 
 
 @torch.inference_mode()
-def teacher_forced_logits(model: torch.nn.Module, image: torch.Tensor) -> torch.Tensor:
+def teacher_forced_logits(model: torch.nn.Module, image: torch.Tensor, labels=None) -> torch.Tensor:
     """The cached path's logits for every pixel of given images (n, C, H, W): (n, levels, C, H, W).
 
-    Feeds the true pixels instead of drawn ones; equal to ``model(image)`` up to rounding.
+    Feeds the true pixels instead of drawn ones; equal to ``model(image, labels)`` up to rounding.
     """
     n, _, size, _ = image.shape
-    cache = kind_of(model.config).cache(model, n)
+    cache = kind_of(model.config).cache(model, n, prepare_labels(model, labels, n))
     out = torch.empty(n, model.config.levels, model.config.channels, size, size,
                       dtype=next(model.parameters()).dtype)
     for r in range(size):

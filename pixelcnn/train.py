@@ -96,6 +96,9 @@ class TrainConfig:
     checkpoint_seconds: float = option(120.0, "save a resumable checkpoint at least this often, in minutes",
                                        above=0, flag="--checkpoint-minutes", scale=60.0)
     device: str = option("auto", "auto (cuda, then mps, then cpu), cpu, cuda or mps")
+    label_dropout: float = option(0.1, "share of training images a conditional model is shown without their "
+                                       "label, so that it also learns to draw with none (and guidance has "
+                                       "an unconditional half)", low=0, high=1)
     live_samples: int = option(16, "samples drawn (seed 0) at every validation, kept in the run folder's live/ "
                                    "and shown as the run trains; 0 for none", low=0, high=64)
 
@@ -143,8 +146,10 @@ def preset_train_config(preset: str | None) -> TrainConfig:
 
 @torch.inference_mode()
 def evaluate(model: torch.nn.Module, images: np.ndarray | torch.Tensor, batch_size: int | None = None,
-             device: torch.device | str | None = None) -> float:
+             device: torch.device | str | None = None, labels: np.ndarray | torch.Tensor | None = None) -> float:
     """Mean bits/dim of ``model`` over images (N, 28, 28, 3) uint8 (or (N, 3, 28, 28) tensors).
+
+    A conditional model is scored given ``labels`` (N,), or shown "no label" without them.
 
     ``batch_size`` defaults to 256 on an accelerator and, on the CPU, to
     :func:`~pixelcnn.runtime.micro_batch_size` (64 for ``paper``), whose
@@ -157,12 +162,14 @@ def evaluate(model: torch.nn.Module, images: np.ndarray | torch.Tensor, batch_si
         batch_size = batch_size or micro_batch_size(256, cfg.hidden, cfg.image_size)
     batch_size = batch_size or 256
     x_all = to_tensor(images) if isinstance(images, np.ndarray) else images
+    y_all = None if labels is None else torch.as_tensor(np.asarray(labels)).long()
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
     for start in range(0, len(x_all), batch_size):
         x = x_all[start:start + batch_size].to(device).long()
-        total += bits_per_dim(model(x), x).item() * len(x)
+        y = None if y_all is None else y_all[start:start + batch_size].to(device)
+        total += bits_per_dim(model(x, y), x).item() * len(x)
         count += len(x)
     model.train(was_training)
     value = total / max(count, 1)
@@ -184,8 +191,10 @@ def batch_order(seed: int, epoch: int, n: int) -> np.ndarray:
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: torch.Tensor, micro: int,
                device: torch.device, grad_clip: float | None = None,
-               average: Callable[[float], float] = lambda loss: loss, amp: bool = False) -> float:
-    """One optimizer step on ``batch`` (B, C, H, W) uint8, accumulating gradients over slices of ``micro``.
+               average: Callable[[float], float] = lambda loss: loss, amp: bool = False,
+               labels: torch.Tensor | None = None) -> float:
+    """One optimizer step on ``batch`` (B, C, H, W) uint8, accumulating gradients over slices of ``micro``;
+    a conditional model gets ``labels`` (B,).
 
     ``model`` may be wrapped in DistributedDataParallel: gradients are then
     synchronised once, on the last slice, and ``average`` turns this rank's loss
@@ -195,12 +204,14 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: 
     optimizer.zero_grad(set_to_none=True)
     loss_sum = torch.zeros((), device=device)
     parts = batch.split(micro)
-    for i, part in enumerate(parts):
+    label_parts = labels.split(micro) if labels is not None else [None] * len(parts)
+    for i, (part, part_labels) in enumerate(zip(parts, label_parts)):
         x = part.to(device, non_blocking=True).long()
+        y = None if part_labels is None else part_labels.to(device)
         last = i == len(parts) - 1
         with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync(), \
                 autocast(device, amp):
-            loss = bits_per_dim(model(x).float(), x)
+            loss = bits_per_dim(model(x, y).float(), x)
             (loss * (len(part) / len(batch))).backward()
         loss_sum += loss.detach() * len(part)
     loss_value = average(float(loss_sum) / len(batch))
@@ -260,7 +271,8 @@ def train(run_dir: str | Path, model_config: PixelCNNConfig, config: TrainConfig
           stop: threading.Event | None = None, data_spec: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train a PixelCNN into ``run_dir`` and return its summary.
 
-    ``data`` holds ``train``, ``val`` and ``test`` arrays (N, 28, 28, 3) uint8.
+    ``data`` holds ``train``, ``val`` and ``test`` arrays (N, 28, 28, 3) uint8, and for a conditional model
+    their labels as ``train_labels``, ``val_labels`` and ``test_labels`` (N,).
     Every event goes to ``metrics.jsonl`` and to ``callback``. Setting ``stop``
     ends the run after the current step with a checkpoint. On resume the model
     config is the checkpoint's; ``config`` may extend the budget.
@@ -303,6 +315,9 @@ class TrainingRun:
             self.train_x = self.train_x.pin_memory()
         self.val_x = to_tensor(data["val"][: config.val_limit])
         self.test_x = to_tensor(data["test"])
+        self.labels = {split: torch.from_numpy(np.asarray(data[f"{split}_labels"][: limit]).astype(np.int64))
+                       for split, limit in (("train", config.train_limit), ("val", config.val_limit), ("test", None))
+                       if f"{split}_labels" in data}
         if len(self.train_x) == 0:
             raise ConfigError("the training set is empty; check --train-limit and the data")
         self.steps_per_epoch = math.ceil(len(self.train_x) / config.batch_size)
@@ -344,6 +359,7 @@ class TrainingRun:
                     and e.get("event") not in ("end", "test")] if resume else []
             rewrite_events(self.dir / METRICS_NAME, kept)
         self.resumed, self.model_config = resume, model_config
+        self.check_labels(model_config.classes)
         self.model = model.to(self.device).train()
         if self.device.type == "cuda":
             self.model.to(memory_format=torch.channels_last)
@@ -361,6 +377,24 @@ class TrainingRun:
         # Slicing pays on CPU caches only; an accelerator takes the whole batch at once.
         self.micro = micro_batch_size(self.local_batch, model_config.hidden, model_config.image_size) \
             if self.device.type == "cpu" else self.local_batch
+
+    def check_labels(self, classes: int) -> None:
+        """A conditional model needs a label for every image, each below ``classes``."""
+        if not classes:
+            self.labels = {}
+            return
+        if set(self.labels) != {"train", "val", "test"}:
+            raise ConfigError(f"a conditional model (classes {classes}) trains on labelled images, and this data "
+                              f"has no labels (the course pickle has none): use the MNIST IDX files (--data-dir)")
+        for split, labels in self.labels.items():
+            images = {"train": self.train_x, "val": self.val_x, "test": self.test_x}[split]
+            if len(labels) != len(images) or (len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < classes):
+                raise ConfigError(f"the {split} labels must be {len(images)} integers in [0, {classes - 1}]; "
+                                  f"check the label files")
+
+    def split_labels(self, split: str) -> torch.Tensor | None:
+        """The true labels of a split for a conditional model, None for an unconditional one."""
+        return self.labels.get(split)
 
     def elapsed(self) -> float:
         return self.elapsed_before + time.perf_counter() - self._t0
@@ -419,13 +453,13 @@ class TrainingRun:
 
     def train_step(self, batches: "_BatchOrder", average: Callable[[float], float]) -> float:
         """One optimizer step on the next batch; emits its event. Returns the (mean over ranks) bits/dim."""
-        batch = batches.batch(self.step)
+        batch, labels = batches.batch(self.step)
         start = time.perf_counter()
         lr = self.current_lr()
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         loss = train_step(self.trainable, self.optimizer, batch, self.micro, self.device, self.config.grad_clip,
-                          average, self.config.amp)
+                          average, self.config.amp, labels)
         if math.isfinite(loss):
             self.step += 1
             self.emit({"event": "train", "step": self.step, "epoch": self.step / self.steps_per_epoch,
@@ -436,7 +470,7 @@ class TrainingRun:
     def validate(self) -> None:
         if not self.world.is_main:
             return  # the other ranks wait for rank 0 at their next collective
-        value = evaluate(self.model, self.val_x, device=self.device)
+        value = evaluate(self.model, self.val_x, device=self.device, labels=self.split_labels("val"))
         self.best_val = min(self.best_val, value)
         self.emit({"event": "val", "step": self.step, "epoch": self.step / self.steps_per_epoch,
                    "bits_per_dim": value, "elapsed": self.elapsed(), "n_images": len(self.val_x)})
@@ -448,7 +482,8 @@ class TrainingRun:
         """What the model draws now: ``live_samples`` images (seed 0, cached sampler) as a PNG strip in
         ``live/``, so the room watches blobs turn into strokes; the event records the seconds it took."""
         start = time.perf_counter()
-        images = sample(self.model, self.config.live_samples, seed=0)
+        n, classes = self.config.live_samples, self.model_config.classes
+        images = sample(self.model, n, seed=0, labels=np.arange(n) % classes if classes else None)
         name = f"{LIVE_DIR}/step-{self.step:07d}.png"
         (self.dir / LIVE_DIR).mkdir(exist_ok=True)
         save_png(image_grid(images, ncols=min(8, len(images))), self.dir / name)
@@ -462,10 +497,13 @@ class TrainingRun:
     def test(self) -> dict[str, Any]:
         if not self.world.is_main:
             return {}
-        value = evaluate(self.model, self.test_x, device=self.device)
+        value = evaluate(self.model, self.test_x, device=self.device, labels=self.split_labels("test"))
+        extra = {}
+        if self.model_config.classes:  # the same images shown no label: the model's unconditional reading
+            extra["no_label_bits_per_dim"] = evaluate(self.model, self.test_x, device=self.device)
         self.emit({"event": "test", "step": self.step, "bits_per_dim": value, "elapsed": self.elapsed(),
-                   "n_images": len(self.test_x)})
-        return {"test_bits_per_dim": value}
+                   "n_images": len(self.test_x), **extra})
+        return {"test_bits_per_dim": value, **{f"test_{k}": v for k, v in extra.items()}}
 
     def finish(self, status: str, **extra: Any) -> dict[str, Any]:
         checksums = distributed.replica_checksums(self.model, self.world)
@@ -490,7 +528,8 @@ class TrainingRun:
             if not self.resumed:
                 self.save("running")  # from the first moment on, a killed run can be resumed
             last_save = time.monotonic()
-            batches = _BatchOrder(self.train_x, self.config.seed, self.steps_per_epoch, self.local_batch, self.world)
+            batches = _BatchOrder(self.train_x, self.config.seed, self.steps_per_epoch, self.local_batch, self.world,
+                                  self.split_labels("train"), self.model_config.classes, self.config.label_dropout)
             average = (lambda loss: distributed.mean_and_any(loss, False, self.world)[0]) if self.world.active \
                 else (lambda loss: loss)
             while self.step < self.total_steps and not self.out_of_time():
@@ -530,20 +569,30 @@ class TrainingRun:
 
 
 class _BatchOrder:
-    """The batches of each epoch: a permutation that is a pure function of (seed, epoch), this rank's share."""
+    """The batches of each epoch: a permutation that is a pure function of (seed, epoch), this rank's share.
+
+    With ``labels``, each batch comes with its labels, and which images an epoch shows without their label
+    (``dropout`` of them, as the "no label" index ``classes``) is a pure function of (seed, epoch) too.
+    """
 
     def __init__(self, images: torch.Tensor, seed: int, steps_per_epoch: int, local_batch: int,
-                 world: distributed.Distributed):
+                 world: distributed.Distributed, labels: torch.Tensor | None = None, classes: int = 0,
+                 dropout: float = 0.0):
         self.images, self.seed, self.steps_per_epoch = images, seed, steps_per_epoch
         self.local_batch, self.world = local_batch, world
-        self.epoch, self.order = -1, None
+        self.labels, self.classes, self.dropout = labels, classes, dropout
+        self.epoch, self.order, self.epoch_labels = -1, None, None
 
-    def batch(self, step: int) -> torch.Tensor:
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         epoch, index = divmod(step, self.steps_per_epoch)
         if epoch != self.epoch:
             self.order = distributed.local_order(batch_order(self.seed, epoch, len(self.images)), self.world)
             self.epoch = epoch
-        return self.images[self.order[index * self.local_batch:(index + 1) * self.local_batch]]
+            if self.labels is not None:
+                hidden = np.random.default_rng([self.seed, epoch, 1]).random(len(self.labels)) < self.dropout
+                self.epoch_labels = self.labels.masked_fill(torch.from_numpy(hidden), self.classes)
+        chosen = self.order[index * self.local_batch:(index + 1) * self.local_batch]
+        return self.images[chosen], None if self.labels is None else self.epoch_labels[chosen]
 
 
 def read_json_object(path: str | Path) -> dict[str, Any]:

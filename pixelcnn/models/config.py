@@ -27,6 +27,9 @@ class PixelCNNConfig:
     """Shape of a model. ``hidden`` is the residual stream width (2h in the paper); for ``gated`` it is
     the feature maps per stack, and ``n_blocks`` counts the gated layers after the first.
 
+    ``classes`` > 0 makes the model class-conditional: every layer adds a learned bias per label (one more
+    row, index ``classes``, for "no label"), see :class:`~.layers.LabelBias`.
+
     The constructor checks the limits every kind shares, then the kind's own rules.
     """
 
@@ -39,6 +42,8 @@ class PixelCNNConfig:
     n_blocks: int = option(12, "residual blocks (gated: gated layers after the first)", low=0, high=64)
     first_kernel: int = option(7, "kernel size of the first, type A layer (odd)", low=3, high=15)
     block_kernel: int = option(3, "kernel size of the blocks' masked convolutions (odd)", low=1, high=15)
+    classes: int = option(0, "labels the model is conditioned on (10: the digit); 0 for an unconditional model",
+                          low=0, high=1000)
 
     def __post_init__(self) -> None:
         if self.kind not in _KIND_CHECKS:

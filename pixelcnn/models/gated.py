@@ -16,6 +16,10 @@ Each layer gates its pre-activations, tanh(a) * sigmoid(b), and the horizontal
 stack has a 1x1 convolution and a residual connection (after the first layer).
 Output: ReLU, 1x1, ReLU, 1x1 to ``channels * levels`` logits, channels
 independent given the previous pixels, as in the exercise's model.
+
+With ``config.classes`` > 0 the label enters both halves of every gate, in
+both stacks, as the paper's ``V y`` (a learned bias per label,
+:class:`~.layers.LabelBias`), and the two output layers get one as well.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ import torch.nn.functional as F
 
 from .config import PixelCNNConfig
 from .kind import ModelKind
-from .layers import conv_matrix, count_parameters, gate, scale_values, spread
+from .layers import (LabelBias, add_bias, conv_matrix, count_parameters, gate, label_biases, label_rows, row_bias,
+                     scale_values, spread)
 
 
 class GatedLayer(nn.Module):
@@ -59,16 +64,18 @@ class GatedLayer(nn.Module):
         width = h.shape[3]
         return self.horizontal(F.pad(h, (self.q + shift, 0, 0, 0)))[:, :, :, :width]
 
-    def forward(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        v_pre = self.vertical_pre(v)
-        h_new = self.h_out(gate(self.horizontal_pre(h) + self.v_to_h(v_pre)))
+    def forward(self, v: torch.Tensor, h: torch.Tensor, biases: tuple = (None, None)) -> tuple[torch.Tensor, torch.Tensor]:
+        """``biases``: the label biases (B, 2p) of the vertical and horizontal pre-activations, or Nones."""
+        v_pre = add_bias(self.vertical_pre(v), biases[0])
+        h_new = self.h_out(gate(add_bias(self.horizontal_pre(h), biases[1]) + self.v_to_h(v_pre)))
         return gate(v_pre), h_new if self.first else h + h_new
 
 
 class GatedPixelCNN(nn.Module):
     """Gated PixelCNN with the interface of every kind (see :class:`~.kind.ModelKind`).
 
-    ``forward(x)``: x (B, C, H, W) with values 0..levels-1 (long or float) ->
+    ``forward(x, labels=None)``: x (B, C, H, W) with values 0..levels-1 (long or
+    float), labels (B,) in 0..classes for a conditional model (None: no label) ->
     logits (B, levels, C, H, W). ``config.hidden`` is p, the feature maps per
     stack; there are ``1 + config.n_blocks`` gated layers.
     """
@@ -83,17 +90,21 @@ class GatedPixelCNN(nn.Module):
         )
         self.output_hidden = nn.Conv2d(p, p, 1)
         self.output_logits = nn.Conv2d(p, config.levels * config.channels, 1)
+        self.label_widths = [2 * p, 2 * p] * len(self.layers) + [p, config.levels * config.channels]
+        self.label_bias = LabelBias(config.classes, self.label_widths) if config.classes else None
 
     def scale_input(self, x: torch.Tensor) -> torch.Tensor:
         """Map values 0..levels-1 to [-1, 1] in the parameters' dtype."""
         return scale_values(x, self.config.levels, self.output_logits.weight.dtype)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         b, c, height, width = x.shape
+        biases = label_biases(self.label_bias, labels, b, len(self.label_widths))
         v = h = self.scale_input(x)
-        for layer in self.layers:
-            v, h = layer(v, h)
-        logits = self.output_logits(F.relu(self.output_hidden(F.relu(h))))
+        for i, layer in enumerate(self.layers):
+            v, h = layer(v, h, biases[2 * i:2 * i + 2])
+        h = add_bias(self.output_hidden(F.relu(h)), biases[-2])
+        logits = add_bias(self.output_logits(F.relu(h)), biases[-1])
         return logits.reshape(b, self.config.levels, c, height, width)
 
 
@@ -105,7 +116,7 @@ class CachedGatedPixelCNN:
     convolution; each pixel then needs only its horizontal stack.
     """
 
-    def __init__(self, model: GatedPixelCNN, n: int):
+    def __init__(self, model: GatedPixelCNN, n: int, labels: torch.Tensor | None = None):
         cfg = model.config
         self.model, self.n = model, n
         self.q1, self.q2 = cfg.first_kernel // 2, cfg.block_kernel // 2
@@ -118,10 +129,17 @@ class CachedGatedPixelCNN:
         self.vertical = [zeros(size + q2, size + 2 * q2, p) for _ in model.layers]
         self.horizontal = [zeros(size + q2, p) for _ in model.layers]
         self.v_to_h = [zeros(size, 2 * p) for _ in model.layers]
-        self.layers = [(*conv_matrix(layer.horizontal), *conv_matrix(layer.v_to_h), *conv_matrix(layer.h_out))
-                       for layer in model.layers]
-        self.out1 = conv_matrix(model.output_hidden)
-        self.out2 = conv_matrix(model.output_logits)
+        biases = label_biases(model.label_bias, labels, n, len(model.label_widths))
+        # Per layer, the vertical pre-activation's label bias (None or (n, 2p)), added as the row begins.
+        self.vertical_label = biases[0:-2:2]
+        self.layers = []
+        for layer, horizontal_label in zip(model.layers, biases[1:-2:2]):
+            w_h, b_h = conv_matrix(layer.horizontal)
+            self.layers.append((w_h, row_bias(b_h, horizontal_label), *conv_matrix(layer.v_to_h),
+                                *conv_matrix(layer.h_out)))
+        w1, b1 = conv_matrix(model.output_hidden)
+        w2, b2 = conv_matrix(model.output_logits)
+        self.out1, self.out2 = (w1, row_bias(b1, biases[-2])), (w2, row_bias(b2, biases[-1]))
         self.size, self.row = size, -1
 
     def write(self, r: int, c: int, values: torch.Tensor) -> None:
@@ -133,6 +151,8 @@ class CachedGatedPixelCNN:
         below = self.image[:, r:r + q1 + 1, 1:].permute(0, 3, 1, 2)  # rows r - q1 - 1 .. r - 1
         for index, layer in enumerate(self.model.layers):
             v_pre = F.conv2d(below, layer.vertical.weight, layer.vertical.bias)[:, :, 0].transpose(1, 2)
+            if self.vertical_label[index] is not None:
+                v_pre = v_pre + self.vertical_label[index][:, None, :]
             _, _, w, b, _, _ = self.layers[index]
             self.v_to_h[index] = torch.addmm(b, v_pre.reshape(-1, v_pre.shape[-1]), w).view(self.n, size, -1)
             self.vertical[index][:, r + q2, q2:q2 + size] = gate(v_pre.transpose(1, 2)).transpose(1, 2)
@@ -195,8 +215,8 @@ class GatedKind(ModelKind):
     def build(self, config: PixelCNNConfig) -> nn.Module:
         return GatedPixelCNN(config)
 
-    def cache(self, model: nn.Module, n: int) -> CachedGatedPixelCNN:
-        return CachedGatedPixelCNN(model, n)
+    def cache(self, model: nn.Module, n: int, labels: torch.Tensor | None = None) -> CachedGatedPixelCNN:
+        return CachedGatedPixelCNN(model, n, labels)
 
     def analytic_field(self, config: PixelCNNConfig, row: int, col: int, n_blocks: int,
                        channel: int) -> np.ndarray:
@@ -217,7 +237,7 @@ class GatedKind(ModelKind):
              "parameters": count_parameters(model.output_hidden)},
             {"layer": "output 2 (logits)", "kernel": "1x1", "mask": "-", "in": p,
              "out": cfg.levels * cfg.channels, "parameters": count_parameters(model.output_logits)},
-        ]
+        ] + label_rows(model)
 
     def describe(self, config: PixelCNNConfig) -> str:
         return (f"Gated PixelCNN (van den Oord et al. 2016): a vertical stack that sees the rows above and a "

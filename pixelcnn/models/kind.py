@@ -37,6 +37,9 @@ class ModelKind(ABC):
     Modules built by :meth:`build` take x (B, C, H, W) with values
     0..levels-1 (long, or floating so that input gradients can be taken) and
     return logits (B, levels, C, H, W); they keep their config as ``.config``.
+    With ``config.classes`` > 0 they are class-conditional: ``model(x, labels)``
+    takes labels (B,) in 0..classes (``classes``, or None, meaning "no label"),
+    and so does :meth:`cache`; an unconditional model refuses labels.
     """
 
     name: str
@@ -54,8 +57,8 @@ class ModelKind(ABC):
         """A freshly initialised module of this kind."""
 
     @abstractmethod
-    def cache(self, model: nn.Module, n: int) -> PixelCache:
-        """The cached sampler of ``model`` for ``n`` images at once."""
+    def cache(self, model: nn.Module, n: int, labels: torch.Tensor | None = None) -> PixelCache:
+        """The cached sampler of ``model`` for ``n`` images at once, each with its label (n,) if given."""
 
     def channel_steps(self, config: PixelCNNConfig) -> list[list[int]]:
         """The channels drawn together at each step of a pixel: by default all at once."""

@@ -12,6 +12,7 @@ sees input groups < g (type A) or <= g (type B).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -108,6 +109,59 @@ class MaskedConv2d(nn.Module):
         return f"{self.in_channels}, {self.out_channels}, kernel_size={k}x{k}, mask={self.mask_type}"
 
 
+class LabelBias(nn.Module):
+    """A learned bias per label for every layer of a class-conditional model (CS294-158's homework; the
+    ``V y`` of the Gated PixelCNN paper, with y one-hot).
+
+    ``table`` has one row per label and a last row, index ``classes``, for "no label": training with label
+    dropout shows images with that row, so one model draws with a label and without. It starts at zero, so
+    a fresh conditional model computes what its unconditional twin does. A bias depends on the label only,
+    never on pixels, so it keeps every mask's guarantee.
+
+    ``forward(labels, n)``: labels (n,) long in 0..classes, or None for "no label" -> one (n, width) tensor
+    per entry of ``widths``.
+    """
+
+    def __init__(self, classes: int, widths: list[int]):
+        super().__init__()
+        self.classes, self.widths = classes, list(widths)
+        self.table = nn.Parameter(torch.zeros(classes + 1, sum(self.widths)))
+
+    def forward(self, labels: torch.Tensor | None, n: int) -> list[torch.Tensor]:
+        return list(self.table[self.check(labels, n)].split(self.widths, dim=1))
+
+    def check(self, labels: torch.Tensor | None, n: int) -> torch.Tensor:
+        """``labels`` as n long indices on the table's device, "no label" for None; a ValueError if any
+        is outside 0..classes."""
+        if labels is None:
+            return torch.full((n,), self.classes, dtype=torch.long, device=self.table.device)
+        labels = torch.as_tensor(labels, device=self.table.device).long().reshape(-1)
+        if labels.shape != (n,) or (labels.numel() and not 0 <= int(labels.min()) <= int(labels.max()) <= self.classes):
+            raise ValueError(f"labels must be {n} integers in [0, {self.classes}] ({self.classes}: no label)")
+        return labels
+
+
+def label_biases(label_bias: LabelBias | None, labels: torch.Tensor | None, n: int,
+                 count: int) -> list[torch.Tensor | None]:
+    """The ``count`` per-layer biases (n, width) of a model's :class:`LabelBias`, or ``count`` Nones for an
+    unconditional model (which refuses labels: it was never shown one)."""
+    if label_bias is None:
+        if labels is not None:
+            raise ValueError("this model is unconditional (classes = 0): it takes no labels")
+        return [None] * count
+    return label_bias(labels, n)
+
+
+def add_bias(h: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``h`` (B, C, H, W) plus a per-image bias (B, C) at every position; ``h`` itself for None."""
+    return h if bias is None else h + bias.to(h.dtype)[:, :, None, None]
+
+
+def row_bias(bias: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
+    """A layer's bias (C,) plus a per-image label bias (n, C), as the cached samplers' ``addmm`` takes it."""
+    return bias if extra is None else bias + extra
+
+
 def pointwise(in_channels: int, out_channels: int, colours: int | None = None,
               interleaved_out: bool = False) -> nn.Module:
     """A 1x1 convolution; with ``colours``, masked type B between colour groups."""
@@ -130,7 +184,19 @@ def count_parameters(model: nn.Module) -> int:
             total += module.live_weights() + module.bias.numel()
         elif isinstance(module, nn.Conv2d):
             total += sum(p.numel() for p in module.parameters())
+        elif isinstance(module, LabelBias):
+            total += module.table.numel()
     return total
+
+
+def label_rows(model: nn.Module) -> list[dict[str, Any]]:
+    """The architecture row of a conditional model's label biases (none for an unconditional one)."""
+    if model.label_bias is None:
+        return []
+    cfg = model.config
+    return [{"layer": f"label biases: {cfg.classes} labels + no label, into every layer", "kernel": "-",
+             "mask": "-", "in": cfg.classes + 1, "out": sum(model.label_bias.widths),
+             "parameters": count_parameters(model.label_bias)}]
 
 
 def gate(x: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,10 @@ given the previous pixels, p(x) = prod_i prod_c p(x_i^c | x_<i), so a type A
 mask hides the whole current pixel and a type B mask shows it; 1x1
 convolutions need no mask. The module takes a ``colours`` switch that the
 ``rgb`` kind (:mod:`pixelcnn.models.rgb`) uses for its channel masks.
+
+With ``config.classes`` > 0 every convolution's output adds a learned bias per
+label (:class:`~.layers.LabelBias`): the class-conditional PixelCNN of
+CS294-158's homework, p(x | y) with the same masks.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from .config import PixelCNNConfig
 from .kind import ModelKind
-from .layers import (MaskedConv2d, colour_groups, conv_matrix, count_parameters, kernel_mask, pointwise,
-                     scale_values, spread)
+from .layers import (LabelBias, MaskedConv2d, add_bias, colour_groups, conv_matrix, count_parameters, kernel_mask,
+                     label_biases, label_rows, pointwise, row_bias, scale_values, spread)
 
 
 class ResidualBlock(nn.Module):
@@ -41,20 +45,23 @@ class ResidualBlock(nn.Module):
         self.masked = MaskedConv2d(half, half, kernel_size, "B", groups)
         self.expand = pointwise(half, hidden, colours)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.reduce(F.relu(x))
-        h = self.masked(F.relu(h))
-        return x + self.expand(F.relu(h))
+    def forward(self, x: torch.Tensor, biases: tuple = (None, None, None)) -> torch.Tensor:
+        """``biases``: the label biases (B, width) of the three convolutions, or Nones."""
+        h = add_bias(self.reduce(F.relu(x)), biases[0])
+        h = add_bias(self.masked(F.relu(h)), biases[1])
+        return x + add_bias(self.expand(F.relu(h)), biases[2])
 
 
 class PixelCNN(nn.Module):
     """PixelCNN over images of ``channels`` channels with ``levels`` values each.
 
-    ``forward(x)`` takes x of shape (B, C, H, W) holding values in 0..levels-1,
-    as a LongTensor or as a floating tensor (so that gradients with respect to
-    the input can be taken), and returns logits of shape (B, levels, C, H, W),
-    ready for ``F.cross_entropy(logits, x)``. With ``colours`` (the ``rgb``
-    kind) every layer is masked between colour groups.
+    ``forward(x, labels=None)`` takes x of shape (B, C, H, W) holding values in
+    0..levels-1, as a LongTensor or as a floating tensor (so that gradients with
+    respect to the input can be taken), and returns logits of shape
+    (B, levels, C, H, W), ready for ``F.cross_entropy(logits, x)``. A
+    conditional model (``config.classes`` > 0) takes ``labels`` (B,) in
+    0..classes, ``classes`` or None meaning "no label". With ``colours`` (the
+    ``rgb`` kind) every layer is masked between colour groups.
     """
 
     def __init__(self, config: PixelCNNConfig | None = None, colours: bool = False):
@@ -69,21 +76,25 @@ class PixelCNN(nn.Module):
         )
         self.output_hidden = pointwise(config.hidden, config.hidden, groups)
         self.output_logits = pointwise(config.hidden, config.levels * config.channels, groups, interleaved_out=True)
+        h, half = config.hidden, config.hidden // 2
+        self.label_widths = [h] + [half, half, h] * config.n_blocks + [h, config.levels * config.channels]
+        self.label_bias = LabelBias(config.classes, self.label_widths) if config.classes else None
 
     def scale_input(self, x: torch.Tensor) -> torch.Tensor:
         """Map values 0..levels-1 to [-1, 1] in the parameters' dtype."""
         return scale_values(x, self.config.levels, self.output_logits.weight.dtype)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         b, c, height, width = x.shape
+        biases = label_biases(self.label_bias, labels, b, len(self.label_widths))
         h = self.scale_input(x)
         if h.device.type == "cpu":
             h = h.contiguous(memory_format=torch.channels_last)
-        h = self.input_conv(h)
-        for block in self.blocks:
-            h = block(h)
-        h = self.output_hidden(F.relu(h))
-        logits = self.output_logits(F.relu(h))
+        h = add_bias(self.input_conv(h), biases[0])
+        for i, block in enumerate(self.blocks):
+            h = block(h, biases[1 + 3 * i:4 + 3 * i])
+        h = add_bias(self.output_hidden(F.relu(h)), biases[-2])
+        logits = add_bias(self.output_logits(F.relu(h)), biases[-1])
         return logits.reshape(b, self.config.levels, c, height, width)
 
 
@@ -93,7 +104,7 @@ class CachedPixelCNN:
     and a new pixel needs only its own column through the network. See :class:`~.kind.PixelCache`.
     """
 
-    def __init__(self, model: PixelCNN, n: int):
+    def __init__(self, model: PixelCNN, n: int, labels: torch.Tensor | None = None):
         cfg = model.config
         self.model = model
         p = cfg.first_kernel // 2
@@ -105,11 +116,17 @@ class CachedPixelCNN:
         self.image = torch.zeros(n, size + p, size + 2 * p, cfg.channels, dtype=weight.dtype, device=weight.device)
         self.hidden = [torch.zeros(n, size + q, size + 2 * q, cfg.hidden // 2, dtype=weight.dtype,
                                    device=weight.device) for _ in model.blocks]
-        self.input_w, self.input_b = conv_matrix(model.input_conv)
-        self.blocks = [(*conv_matrix(b.reduce), *conv_matrix(b.masked), *conv_matrix(b.expand))
-                       for b in model.blocks]
-        self.out1 = conv_matrix(model.output_hidden)
-        self.out2 = conv_matrix(model.output_logits)
+        # Each layer as (weight, bias) of one position; a label's bias joins the layer's own, per image.
+        extra = iter(label_biases(model.label_bias, labels, n, len(model.label_widths)))
+
+        def layer(conv: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+            weight, bias = conv_matrix(conv)
+            return weight, row_bias(bias, next(extra))
+
+        self.input_w, self.input_b = layer(model.input_conv)
+        self.blocks = [(*layer(b.reduce), *layer(b.masked), *layer(b.expand)) for b in model.blocks]
+        self.out1 = layer(model.output_hidden)
+        self.out2 = layer(model.output_logits)
         self.n = n
 
     def write(self, r: int, c: int, values: torch.Tensor) -> None:
@@ -156,7 +173,7 @@ def masked_stack_rows(model: PixelCNN, colour: bool) -> list[dict[str, Any]]:
          "parameters": count_parameters(model.output_hidden)},
         {"layer": "output 2 (logits)", "kernel": "1x1", "mask": f"B{tag}", "in": h,
          "out": cfg.levels * cfg.channels, "parameters": count_parameters(model.output_logits)},
-    ]
+    ] + label_rows(model)
 
 
 class PixelCNNKind(ModelKind):
@@ -173,8 +190,8 @@ class PixelCNNKind(ModelKind):
     def build(self, config: PixelCNNConfig) -> nn.Module:
         return PixelCNN(config)
 
-    def cache(self, model: nn.Module, n: int) -> CachedPixelCNN:
-        return CachedPixelCNN(model, n)
+    def cache(self, model: nn.Module, n: int, labels: torch.Tensor | None = None) -> CachedPixelCNN:
+        return CachedPixelCNN(model, n, labels)
 
     def analytic_field(self, config: PixelCNNConfig, row: int, col: int, n_blocks: int,
                        channel: int) -> np.ndarray:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
@@ -38,8 +39,8 @@ class RGBKind(ModelKind):
     def build(self, config: PixelCNNConfig) -> nn.Module:
         return PixelCNN(config, colours=True)
 
-    def cache(self, model: nn.Module, n: int) -> CachedPixelCNN:
-        return CachedPixelCNN(model, n)
+    def cache(self, model: nn.Module, n: int, labels: torch.Tensor | None = None) -> CachedPixelCNN:
+        return CachedPixelCNN(model, n, labels)
 
     def channel_steps(self, config: PixelCNNConfig) -> list[list[int]]:
         return [[c] for c in range(config.channels)]
