@@ -1,11 +1,11 @@
 import numpy as np
 import streamlit as st
 
-from pages.common import (bits_png, comparison_options, image_log_probabilities, model_key, pick_image,
-                          picked_model_or_stop, selected_pixels, sidebar)
+from pages.common import (bits_png, comparison_options, image_label_reading, image_log_probabilities, model_key,
+                          pick_image, picked_model_or_stop, selected_pixels, sidebar, test_label)
 from pixelcnn.analysis import bits_from, probabilities
 from pixelcnn.errors import PixelCNNError
-from pixelcnn.figures import COLOURS, distribution_figure, pixel_picker_figure
+from pixelcnn.figures import COLOURS, distribution_figure, label_bits_figure, pixel_picker_figure
 
 sidebar()
 st.title("Where the bits go")
@@ -41,6 +41,30 @@ for column, (label, shown_choice) in zip(st.columns(len(shown)), shown):
     column.caption(f"Per channel: {per_channel}. The costliest pixel: "
                    f"{tuple(int(v) for v in np.unravel_index(bits.sum(-1).argmax(), bits.shape[:2]))}, "
                    f"{bits.sum(-1).max():.2f} bits.")
+
+if model.config.classes:
+    st.header("Which digit does the model think this is?")
+    st.markdown(
+        "This model is class-conditional: it scores the image under each label y, p(x | y), in one "
+        "teacher-forced pass per label. Bayes' rule turns that into a digit classifier that was never trained "
+        "to classify: p(y | x) is proportional to p(x | y) p(y), so the label under which the image costs the "
+        "fewest bits is the answer (red). The true label's bar is outlined."
+    )
+    try:
+        reading = image_label_reading(model_key(choice), choice, image)
+    except PixelCNNError as err:
+        st.error(str(err))
+    else:
+        true = test_label(st.session_state.get("bits_picked"))
+        answer = reading["answer"]
+        verdict = "" if true is None else (" (right)" if answer == true else f" (wrong: it is a {true})")
+        c1, c2 = st.columns([3, 2])
+        c1.plotly_chart(label_bits_figure(reading["bits"], answer, true), key="bits_labels")
+        c2.metric("The model's answer", f"{answer}{verdict}",
+                  help="The label under which the image costs the fewest bits.")
+        c2.caption(f"p(y = {answer} | x) = {reading['posterior'][answer]:.3f} (uniform prior); "
+                   f"true label: {'unknown' if true is None else true}. A difference of d bits/dim between "
+                   f"two labels is d x 2352 bits for the whole image, a factor of 2^(2352 d) in probability.")
 
 st.header("What the model predicts at a pixel")
 st.markdown(

@@ -29,6 +29,25 @@ method = c4.selectbox("Method", ["cached", "naive"], key="samples_method",
 if method == "naive":
     st.warning("The naive sampler runs the whole network once per pixel: for the paper model and 100 samples "
                "that is several minutes on 2 CPU cores. Try a few samples, or compare with cached.")
+ANY, PER_DIGIT = "any (no label)", "one row per digit"
+classes = model.config.classes
+digit, guidance, labels = ANY, 0.0, None
+if classes:
+    d1, d2 = st.columns(2)
+    digit = d1.selectbox("Which digit", [ANY] + [str(d) for d in range(classes)] + [PER_DIGIT], key="samples_digit",
+                         help="This model is class-conditional: it draws the digit asked for, or any digit when "
+                              "shown no label.")
+    guidance = float(d2.slider("Guidance", 0.0, 5.0, 0.0, 0.5, key="samples_guidance", disabled=digit == ANY,
+                               help="Classifier-free guidance: every conditional's logits become cond + w (cond - "
+                                    "uncond), uncond being the same model shown no label. 0 is plain conditional "
+                                    "sampling; larger w draws the digit more legibly and less diversely."))
+    if digit == PER_DIGIT:
+        n = max(1, n // classes) * classes
+        labels = np.repeat(np.arange(classes), n // classes)
+    elif digit != ANY:
+        labels = np.full(n, int(digit))
+    else:
+        guidance = 0.0
 others = {label: other for label, other in comparison_options().items() if model_key(other) != model_key(choice)}
 compare = st.selectbox("Compare side by side with", ["nothing"] + list(others), key="samples_compare",
                        help="The same seed, number and temperature, drawn from a second model.")
@@ -51,15 +70,17 @@ def show_samples(where, shown_model, shown_choice: ModelChoice) -> None:
         """The samples with their PNGs encoded once, so every session showing them only sends bytes."""
         bar = where.progress(0.0, text=f"{method} sampling")
         start = time.perf_counter()
+        shown_labels = labels if shown_model.config.classes == classes else None
         images = sample(shown_model, n, seed=seed, temperature=temperature, method=method,
-                        progress=lambda f: bar.progress(f, text=f"{method} sampling: {f:.0%}"))
+                        progress=lambda f: bar.progress(f, text=f"{method} sampling: {f:.0%}"),
+                        labels=shown_labels, guidance=guidance if shown_labels is not None else 0.0)
         seconds = time.perf_counter() - start
         bar.empty()
-        grid = image_grid(images)
+        grid = image_grid(images, ncols=n // classes if digit == PER_DIGIT else 10)
         return {"seconds": seconds, "png": png_bytes(grid), "png_large": png_bytes(upscale(grid, 3)),
-                "score": digit_score_text(images)}
+                "score": digit_score_text(images, shown_labels)}
 
-    key = ("samples", model_key(shown_choice), n, seed, temperature, method)
+    key = ("samples", model_key(shown_choice), n, seed, temperature, method, digit, guidance)
     result = memo.get(key)
     button_key = f"samples_draw_{shown_choice.label}"
     if result is None and (method == "cached" or where.button("Draw samples", type="primary", key=button_key)):
@@ -69,8 +90,10 @@ def show_samples(where, shown_model, shown_choice: ModelChoice) -> None:
             where.error(str(err))
             return
     if result is not None:
+        asked = "" if digit == ANY else f", {'one row per digit' if digit == PER_DIGIT else 'digit ' + digit}, " \
+                                        f"guidance {guidance:g}"
         where.image(result["png_large"],
-                    caption=f"{n} samples ({method}, seed {seed}, temperature {temperature:g}) "
+                    caption=f"{n} samples ({method}, seed {seed}, temperature {temperature:g}{asked}) "
                             f"in {result['seconds']:.2f} s")
         where.markdown(result["score"])
         where.download_button("Download PNG", result["png"], file_name=f"samples-seed{seed}.png",

@@ -81,14 +81,26 @@ def run_form() -> None:
                                "the speed here); evaluation stays float32." if bf16_is_fast(torch.device("cpu"))
                           else "This CPU has no fast bfloat16, so training runs in float32 either way.")
         name = c6.text_input("Run name (optional)", key="train_name", placeholder=new_run_name(preset))
+        c7, c8, _ = st.columns(3)
+        conditional = c7.checkbox("Class-conditional (draw the digit asked for)", value=bool(base.classes),
+                                  key=f"conditional_{preset}",
+                                  help="The digit label enters every layer as a learned bias, so the model can be "
+                                       "told which digit to draw (Samples) and read as a digit classifier (Where "
+                                       "the bits go). Needs the MNIST label files.")
+        label_dropout = c8.number_input("Label dropout", value=start_from.label_dropout, min_value=0.0,
+                                        max_value=1.0, step=0.05, key=f"label_dropout_{preset}",
+                                        help="The share of training images shown without their label, so that the "
+                                             "model also draws with none and guidance has its unconditional half.")
         start = st.form_submit_button("Start training", type="primary")
     try:
-        model = base.__class__(**{**base.to_dict(), "hidden": int(hidden), "n_blocks": int(n_blocks)})
+        model = base.__class__(**{**base.to_dict(), "hidden": int(hidden), "n_blocks": int(n_blocks),
+                                  "classes": 10 if conditional else 0})
         budgets = {"steps": dict(steps=int(budget)), "epochs": dict(epochs=int(budget)),
                    "minutes": dict(minutes=float(budget))}
         config = start_from.with_budget(**budgets[budget_kind], batch_size=int(batch), lr=float(lr), seed=int(seed),
                                         eval_every=int(eval_every) or None, train_limit=int(train_limit) or None,
-                                        val_limit=int(val_limit) or None, lr_schedule=schedule, amp=bool(amp))
+                                        val_limit=int(val_limit) or None, lr_schedule=schedule, amp=bool(amp),
+                                        label_dropout=float(label_dropout))
     except PixelCNNError as err:
         st.error(str(err))
         return

@@ -134,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="draw a 10x10 grid of samples", formatter_class=fmt,
                        epilog="examples:\n  python -m pixelcnn sample --checkpoint checkpoints/paper/checkpoint.pt "
                               "--n 100 --seed 0 --out samples.png\n"
+                              "  python -m pixelcnn sample --checkpoint checkpoints/digits-live --per-digit "
+                              "--guidance 1 --out digits.png\n"
                               "  python -m pixelcnn sample --preset tiny --init-seed 0 --n 16 --out random.png")
     _add_model_args(p)
     p.add_argument("--n", type=_int_in(1, MAX_SAMPLES), default=100, help="number of samples (default 100)")
@@ -141,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["cached", "naive"], default="cached",
                    help="cached (fast, default) or naive (one full forward pass per pixel: slow)")
     p.add_argument("--temperature", type=_positive_float, default=1.0)
+    _add_label_args(p)
     p.add_argument("--out", required=True, help="PNG of the grid")
     p.add_argument("--npy", help="also save the samples, uint8 (n, 28, 28, 3), as .npy")
     p.add_argument("--device", default="auto")
@@ -184,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="do samples look like digits? the digit score of a model or of images",
                        formatter_class=fmt,
                        epilog="examples:\n  python -m pixelcnn score --checkpoint checkpoints/paper --n 100 --seed 0\n"
+                              "  python -m pixelcnn score --checkpoint checkpoints/digits-live --per-digit --guidance 1\n"
                               "  python -m pixelcnn score --images samples.npy\n\n"
                               "The score is the share of images that a small MNIST classifier reads as one digit\n"
                               "with probability >= 0.9 (see pixelcnn/digits.py); real colored test images and\n"
@@ -196,8 +200,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=_int_in(1, MAX_SAMPLES), default=100, help="samples to draw (default 100)")
     p.add_argument("--seed", type=_seed, default=0, help="sampling seed (default 0)")
     p.add_argument("--temperature", type=_positive_float, default=1.0)
+    _add_label_args(p)
     p.add_argument("--classifier", help="the classifier's weights (default: checkpoints/digits/classifier.pt)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+
+    p = sub.add_parser("posterior", help="a conditional model as a digit classifier, by Bayes' rule",
+                       formatter_class=fmt,
+                       epilog="example:\n  python -m pixelcnn posterior --checkpoint checkpoints/digits-live --split test\n\n"
+                              "p(y | x) is proportional to p(x | y) p(y) (p(y) uniform), from one teacher-forced pass\n"
+                              "per label; prints the accuracy against the true labels and log p(x) = logsumexp_y\n"
+                              "(log p(x | y) + log p(y)) as bits/dim, the model's exact unconditional likelihood.")
+    p.add_argument("--checkpoint", required=True, help="a conditional model's checkpoint file or run folder")
+    p.add_argument("--split", choices=["train", "val", "test"], default="test")
+    p.add_argument("--limit", type=_positive_int, help="only the first N images of the split")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_data_args(p)
 
     p = sub.add_parser("classifier", help="train the digit classifier behind the digit score", formatter_class=fmt,
                        epilog="example:\n  python -m pixelcnn classifier --out checkpoints/digits/classifier.pt")
@@ -233,6 +250,49 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     source.add_argument("--checkpoint", help="a checkpoint file or run folder")
     source.add_argument("--preset", choices=sorted(PRESETS), help="random weights of this preset")
     p.add_argument("--init-seed", type=_seed, default=0, help="seed of the random weights (default 0)")
+
+
+def _add_label_args(p: argparse.ArgumentParser) -> None:
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--digit", type=_int_in(0, 9), help="a conditional model draws this digit (default: any)")
+    which.add_argument("--per-digit", action="store_true",
+                       help="a conditional model draws one row per digit (--n a multiple of 10)")
+    p.add_argument("--guidance", type=_guidance, default=0.0,
+                   help="classifier-free guidance weight w: logits cond + w (cond - uncond) (default 0)")
+
+
+def _guidance(text: str) -> float:
+    from .sampling import MAX_GUIDANCE
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value <= MAX_GUIDANCE:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, {MAX_GUIDANCE:g}], got {text}")
+    return value
+
+
+def _asked_labels(args: argparse.Namespace, model, n: int):
+    """The labels that --digit or --per-digit ask for (None for neither), checked against the model."""
+    import numpy as np
+
+    from .errors import ConfigError
+
+    if args.digit is None and not args.per_digit:
+        if args.guidance:
+            raise ConfigError("--guidance needs a digit to guide towards: add --digit D or --per-digit")
+        return None
+    classes = model.config.classes
+    if not classes:
+        raise ConfigError("this model is unconditional: it draws no chosen digit (train one with --classes 10)")
+    if args.per_digit:
+        if n % classes:
+            raise ConfigError(f"--per-digit draws one row per digit: --n must be a multiple of {classes}, got {n}")
+        return np.repeat(np.arange(classes), n // classes)
+    if args.digit >= classes:
+        raise ConfigError(f"--digit must be below {classes}, the labels this model knows")
+    return np.full(n, args.digit)
 
 
 def load_servable(path: str, device: Any = "cpu"):
@@ -424,11 +484,74 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     ckpt = load_servable(args.checkpoint, device)
     images = load_data(args.data_dir, args.data_file)[args.split][: args.limit]
+    if ckpt.config.classes:
+        return _evaluate_conditional(args, ckpt.model, images, device)
     value = evaluate(ckpt.model, images, device=device)
     if args.json:
         print(json.dumps({"split": args.split, "bits_per_dim": value, "n_images": len(images)}))
     else:
         print(f"{args.split} bits/dim: {value:.4f}")
+    return 0
+
+
+def _split_labels(args: argparse.Namespace, n: int):
+    """The true labels of the first ``n`` images of --split; a conditional model is scored against them."""
+    from .data import load_labels
+    from .errors import ConfigError
+
+    if args.data_file:
+        raise ConfigError("a conditional model is scored given the digit labels, and the course pickle has none: "
+                          "use the MNIST IDX files (--data-dir)")
+    return load_labels(args.data_dir, required=True)[args.split][:n]
+
+
+def _evaluate_conditional(args: argparse.Namespace, model, images, device) -> int:
+    """Three readings of a conditional model: given the true labels, shown no label, and the exact mixture
+    over labels (with the generative classifier's accuracy, which the same passes give)."""
+    from .posterior import generative_reading
+    from .train import evaluate
+
+    labels = _split_labels(args, len(images))
+    no_label = evaluate(model, images, device=device)
+    bar, _ = _progress_printer()
+    reading = generative_reading(model, images, labels, progress=lambda f: bar.update(f, "one pass per label"))
+    bar.close()
+    result = {"split": args.split, "bits_per_dim": reading["given_label_bits_per_dim"],
+              "no_label_bits_per_dim": no_label, "marginal_bits_per_dim": reading["marginal_bits_per_dim"],
+              "generative_accuracy": reading["accuracy"], "n_images": len(images)}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{args.split} bits/dim given the true label: {result['bits_per_dim']:.4f}")
+    print(f"{args.split} bits/dim with no label: {no_label:.4f}")
+    print(f"{args.split} bits/dim unconditional, log p(x) = logsumexp_y log p(x|y)p(y): "
+          f"{result['marginal_bits_per_dim']:.4f}")
+    print(f"the model as a digit classifier (Bayes' rule): accuracy {reading['accuracy']:.4f}")
+    return 0
+
+
+def cmd_posterior(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .data import load_data
+    from .posterior import generative_reading
+
+    ckpt = load_servable(args.checkpoint)
+    images = load_data(args.data_dir, args.data_file)[args.split][: args.limit]
+    labels = _split_labels(args, len(images)) if ckpt.config.classes else None
+    bar, _ = _progress_printer()
+    reading = generative_reading(ckpt.model, images, labels, progress=lambda f: bar.update(f, "one pass per label"))
+    bar.close()
+    predicted = np.asarray(reading["predicted"])
+    per_digit = [float((predicted[labels == d] == d).mean()) for d in range(ckpt.config.classes)]
+    if args.json:
+        print(json.dumps({"split": args.split, "n_images": len(images), "accuracy": reading["accuracy"],
+                          "per_digit_accuracy": per_digit, "marginal_bits_per_dim": reading["marginal_bits_per_dim"],
+                          "given_label_bits_per_dim": reading["given_label_bits_per_dim"]}))
+        return 0
+    print(f"generative classifier accuracy on {len(images)} {args.split} images: {reading['accuracy']:.4f}")
+    print("per digit: " + " ".join(f"{d}:{a:.3f}" for d, a in enumerate(per_digit)))
+    print(f"{args.split} bits/dim unconditional (logsumexp over labels): {reading['marginal_bits_per_dim']:.4f}")
     return 0
 
 
@@ -441,11 +564,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     model = _load_model(args, pick_device(args.device))
     bar, _ = _progress_printer()
     start = time.perf_counter()
+    labels = _asked_labels(args, model, args.n)
     images = sample(model, args.n, seed=args.seed, temperature=args.temperature, method=args.method,
-                    progress=lambda fraction: bar.update(fraction, f"{args.method} sampling"))
+                    progress=lambda fraction: bar.update(fraction, f"{args.method} sampling"),
+                    labels=labels, guidance=args.guidance)
     seconds = time.perf_counter() - start
     bar.close()
-    save_png(image_grid(images), args.out)
+    save_png(image_grid(images, ncols=args.n // model.config.classes if args.per_digit else 10), args.out)
     if args.npy:
         save_npy(images, args.npy)
     print(f"{args.n} samples ({args.method}) in {seconds:.2f} s -> {args.out}")
@@ -511,19 +636,28 @@ def score_text(result: dict, reference: dict) -> str:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from .digits import CLASSIFIER_PATH, digit_score, load_classifier
+    from .errors import ConfigError
     from .sampling import sample
 
     classifier, record = load_classifier(args.classifier or CLASSIFIER_PATH)
+    labels = None
     if args.images:
+        if args.digit is not None or args.per_digit:
+            raise ConfigError("--digit and --per-digit choose what a model draws; they do not apply to --images")
         images = load_npy_images(args.images, batch=True)
     else:
-        images = sample(_load_model(args), args.n, seed=args.seed, temperature=args.temperature)
-    result = digit_score(classifier, images)
+        model = _load_model(args)
+        labels = _asked_labels(args, model, args.n)
+        images = sample(model, args.n, seed=args.seed, temperature=args.temperature, labels=labels,
+                        guidance=args.guidance)
+    result = digit_score(classifier, images, asked=labels)
     reference = record.get("reference", {})
     if args.json:
         print(json.dumps({**result, "reference": reference}))
     else:
         print(score_text(result, reference))
+        if labels is not None:
+            print(f"read as the digit asked for: {result['asked_for']:.2f} (guidance {args.guidance:g})")
     return 0
 
 
@@ -601,7 +735,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample,
             "receptive-field": cmd_receptive_field, "bits": cmd_bits, "predict": cmd_predict, "score": cmd_score,
-            "classifier": cmd_classifier,
+            "classifier": cmd_classifier, "posterior": cmd_posterior,
             "report": cmd_report, "results": cmd_results}
 
 

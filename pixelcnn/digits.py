@@ -82,13 +82,18 @@ def read_digits(model: DigitClassifier, images: np.ndarray) -> np.ndarray:
                       for i in range(0, len(grey), 512)]).numpy()
 
 
-def digit_score(model: DigitClassifier, images: np.ndarray) -> dict[str, Any]:
+def digit_score(model: DigitClassifier, images: np.ndarray, asked: np.ndarray | None = None) -> dict[str, Any]:
     """``score``: the share of images read as one digit with probability >= 0.9; ``histogram``: how many
-    of those were read as each digit 0..9; ``n``: how many images."""
+    of those were read as each digit 0..9; ``n``: how many images. With ``asked`` (N,), the digit each image
+    was drawn for, also ``asked_for``: the share read as that digit with probability >= 0.9."""
     probs = read_digits(model, images)
     confident = probs.max(axis=1) >= CONFIDENCE
     histogram = np.bincount(probs.argmax(axis=1)[confident], minlength=10)
-    return {"score": float(confident.mean()), "histogram": histogram.tolist(), "n": int(len(images))}
+    result = {"score": float(confident.mean()), "histogram": histogram.tolist(), "n": int(len(images))}
+    if asked is not None:
+        asked = np.asarray(asked).astype(np.int64)
+        result["asked_for"] = float((confident & (probs.argmax(axis=1) == asked)).mean())
+    return result
 
 
 def noise_images(n: int, seed: int = 0) -> np.ndarray:

@@ -315,3 +315,22 @@ def distribution_figure(probabilities: list[list[float]], values: list[int], tit
     figure.update_layout(title=title, height=300, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
                          yaxis={"range": [0, 1], "title": "probability"}, showlegend=False, bargap=0.15)
     return figure
+
+
+def label_bits_figure(bits: list[float], answer: int, true_label: int | None = None, title: str = ""):
+    """An image's bits/dim under each label as bars: the model's answer (fewest bits) in colour, the true
+    label's bar outlined in black."""
+    import plotly.graph_objects as go
+
+    colours = ["#d62728" if label == answer else "#9aa5b1" for label in range(len(bits))]
+    widths = [3 if label == true_label else 0 for label in range(len(bits))]
+    figure = go.Figure(go.Bar(x=[str(label) for label in range(len(bits))], y=bits,
+                              marker={"color": colours, "line": {"color": "black", "width": widths}},
+                              hovertemplate="label %{x}: %{y:.4f} bits/dim<extra></extra>"))
+    low, high = min(bits), max(bits)
+    figure.update_layout(title=title, height=300, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+                         xaxis={"title": "label y the image is scored under", "type": "category"},
+                         yaxis={"title": "bits/dim of the image given y", "range": [low - 0.1 * (high - low + 1e-3),
+                                                                                    high + 0.05 * (high - low)]},
+                         showlegend=False, bargap=0.2)
+    return figure

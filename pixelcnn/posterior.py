@@ -115,3 +115,14 @@ def generative_reading(model: torch.nn.Module, images: np.ndarray, labels: np.nd
         result["given_label_bits_per_dim"] = bits_per_dim_of(table[np.arange(len(table)), labels], dims)
         result["accuracy"] = float((predicted == labels).mean())
     return result
+
+
+def which_digit(model: torch.nn.Module, image: np.ndarray) -> dict:
+    """"Which digit does the model think this is?" for one image (H, W, C): its bits/dim under each label
+    (``bits``, a list of classes floats), p(y | x) (``posterior``) and the ``answer``, the label of fewest
+    bits."""
+    table = label_log_likelihoods(model, np.asarray(image)[None])
+    cfg = model.config
+    bits = (-table[0] / (cfg.channels * cfg.image_size ** 2) / math.log(2.0)).tolist()
+    posterior = label_posterior(table)[0]
+    return {"bits": bits, "posterior": posterior.tolist(), "answer": int(posterior.argmax())}

@@ -23,6 +23,7 @@ from pixelcnn.figures import bits_image, png_bytes, value_counts
 from pixelcnn.memo import SharedMemo
 from pixelcnn.metrics import METRICS_NAME, curves, read_events
 from pixelcnn.models import PRESETS, get_preset
+from pixelcnn.posterior import which_digit
 from pixelcnn.receptive import analytic_field, gradient_field, random_model
 from pixelcnn.sampling import sample
 from pixelcnn.runs import RunInfo, list_runs
@@ -96,6 +97,12 @@ def image_log_probabilities(key: tuple, _choice: ModelChoice, image: np.ndarray)
     return log_probabilities(model_for(_choice), image)
 
 
+@st.cache_data(max_entries=256, show_spinner="Scoring the image under every label...")
+def image_label_reading(key: tuple, _choice: ModelChoice, image: np.ndarray) -> dict:
+    """A conditional model's bits/dim of one image under each label and its answer, cached across sessions."""
+    return which_digit(model_for(_choice), image)
+
+
 @st.cache_resource(show_spinner=False)
 def _digit_classifier():
     return load_classifier()
@@ -110,18 +117,22 @@ def digit_reference_text() -> str:
     return ", ".join(f"{name} {value:.2f}" for name, value in record.get("reference", {}).items())
 
 
-def digit_score_text(images: np.ndarray) -> str:
-    """The digit score of ``images`` with its reference points, or why there is none."""
+def digit_score_text(images: np.ndarray, asked: np.ndarray | None = None) -> str:
+    """The digit score of ``images`` with its reference points (and, for images drawn for the digits
+    ``asked``, the share read as the digit asked for), or why there is none."""
     try:
         classifier, _ = _digit_classifier()
     except PixelCNNError as err:
         return f"No digit score: {err}"
-    result = digit_score(classifier, images)
+    result = digit_score(classifier, images, asked)
     refs = digit_reference_text()
     confident = sum(result["histogram"])
     read = ", ".join(f"{d}: {n}" for d, n in enumerate(result["histogram"]) if n)
-    return (f"**Digit score {result['score']:.2f}**: {confident} of {result['n']} read as one digit with "
+    text = (f"**Digit score {result['score']:.2f}**: {confident} of {result['n']} read as one digit with "
             f"p >= 0.9 (reference: {refs}). Digits read: {read or 'none'}.")
+    if asked is not None:
+        text = f"**Read as the digit asked for: {result['asked_for']:.2f}** (p >= 0.9). " + text
+    return text
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -139,6 +150,7 @@ def selected_pixels(state) -> list[tuple[int, int]]:
 
 def pick_image(prefix: str) -> tuple[np.ndarray, str]:
     """A test image picked by index or by digit (widgets keyed by ``prefix``), with its description.
+    The picked test image's index is left in ``st.session_state[prefix + "_picked"]`` (None for a sample).
 
     Without data it says so and falls back to a sample drawn by the picked model, so the view still
     shows something true about the model.
@@ -146,6 +158,7 @@ def pick_image(prefix: str) -> tuple[np.ndarray, str]:
     data = dataset()
     if data is None:
         st.info("No MNIST here yet (the Data page fetches it): showing a sample the picked model drew instead.")
+        st.session_state[f"{prefix}_picked"] = None
         model, choice = picked_model_or_stop()
         return sample(model, 1, seed=0)[0], f"a sample of {choice.label} (seed 0)"
     test, digit_labels = data["test"], labels()
@@ -159,7 +172,14 @@ def pick_image(prefix: str) -> tuple[np.ndarray, str]:
         index = int(indices[nth])
     else:
         index = int(st.number_input("Test image", 0, len(test) - 1, 0, key=f"{prefix}_index"))
+    st.session_state[f"{prefix}_picked"] = index
     return test[index], f"test image {index}"
+
+
+def test_label(index: int | None) -> int | None:
+    """The digit label of test image ``index``, or None (no index, or no label files)."""
+    digit_labels = labels()
+    return None if index is None or digit_labels is None else int(digit_labels["test"][index])
 
 
 def model_for(choice: ModelChoice) -> nn.Module:
