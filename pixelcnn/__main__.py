@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import PixelCNNError
+from .errors import ConfigError, PixelCNNError
 from .outputs import check_output_path, save_npy
 from .sampling import MAX_SAMPLES
 
@@ -222,6 +222,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_int_in(1, 50), default=2, help="passes over the 60,000 grey training images")
     p.add_argument("--data-dir", help="folder with the four MNIST IDX files (default: $PIXELCNN_DATA_DIR, else data/)")
 
+    p = sub.add_parser("compress", help="bits are bytes: compress images with a model (lossless)",
+                       formatter_class=fmt,
+                       epilog="examples:\n  python -m pixelcnn compress --checkpoint checkpoints/paper --index 0 --out one.pxz\n"
+                              "  python -m pixelcnn compress --checkpoint checkpoints/paper --split test --out test.pxz\n"
+                              "  python -m pixelcnn compress --checkpoint checkpoints/paper --images samples.npy --out s.pxz\n"
+                              "\nPrints the file's size in bits/dim beside -log2 p(x) under the model (what bits and\n"
+                              "evaluate report) and beside PNG, gzip, bzip2 and lzma of the same images. A conditional\n"
+                              "model codes test images given their label (stored in the file).")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint file or run folder")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--index", type=_nonnegative_int, help="one image of --split (default: test) by index")
+    what.add_argument("--images", help="a .npy of colored images (N, 28, 28, 3) or one (28, 28, 3), values 0..3")
+    what.add_argument("--all", action="store_true", help="the whole --split (see --limit)")
+    p.add_argument("--split", choices=["train", "val", "test"], default="test")
+    p.add_argument("--limit", type=_positive_int, help="with --all: only the first N images")
+    p.add_argument("--out", required=True, help=f"the compressed file (e.g. test{'.pxz'})")
+    p.add_argument("--json", action="store_true", help="print the sizes as one JSON object")
+    _add_data_args(p)
+
+    p = sub.add_parser("decompress", help="the images of a compressed file, bit for bit", formatter_class=fmt,
+                       epilog="example:\n  python -m pixelcnn decompress --checkpoint checkpoints/paper one.pxz "
+                              "--npy one.npy --png one.png\n\nA file made with another model, a damaged "
+                              "or a foreign file is refused with one line (exit 2).")
+    p.add_argument("--checkpoint", required=True, help="the checkpoint the file was compressed with")
+    p.add_argument("file", help="a file written by compress")
+    p.add_argument("--npy", help="write the images, uint8 (N, 28, 28, 3), as .npy")
+    p.add_argument("--png", help="write the images as a PNG (a grid of 10 a row)")
+
     p = sub.add_parser("report", help="the exercise's images for a checkpoint", formatter_class=fmt,
                        epilog="example:\n  python -m pixelcnn report --checkpoint checkpoints/paper\n\n"
                               "Writes curves.svg (train and validation bits/dim), samples.png (100 samples),\n"
@@ -277,7 +305,6 @@ def _asked_labels(args: argparse.Namespace, model, n: int):
     """The labels that --digit or --per-digit ask for (None for neither), checked against the model."""
     import numpy as np
 
-    from .errors import ConfigError
 
     if args.digit is None and not args.per_digit:
         if args.guidance:
@@ -312,8 +339,9 @@ def _add_image_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index", type=_nonnegative_int, default=0, help="which image of --split (default 0)")
 
 
-def load_npy_images(path: str, batch: bool):
-    """Colored images from a .npy file, checked: uint8 (28, 28, 3) in 0..3, or (N, 28, 28, 3) with ``batch``."""
+def load_npy_images(path: str, batch: bool | None):
+    """Colored images from a .npy file, checked: uint8 (28, 28, 3) in 0..3, or (N, 28, 28, 3) with ``batch``;
+    with ``batch=None`` either, returned as (N, 28, 28, 3)."""
     import numpy as np
 
     from .data import IMAGE_SHAPE, LEVELS
@@ -323,6 +351,8 @@ def load_npy_images(path: str, batch: bool):
         images = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
         raise DataError(f"{path}: not a readable .npy file ({err})") from None
+    if batch is None:  # either shape, returned as a batch
+        images, batch = (images[None] if getattr(images, "ndim", 0) == 3 else images), True
     shape, wanted = (images.shape[1:], f"(N, {', '.join(map(str, IMAGE_SHAPE))})") if batch \
         else (images.shape, str(IMAGE_SHAPE))
     if shape != IMAGE_SHAPE or (batch and images.ndim != 4) or images.dtype.kind not in "ui" or images.size == 0 \
@@ -388,7 +418,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import fields, replace
 
     from .data import load_data, load_labels
-    from .errors import ConfigError
     from .models import PixelCNNConfig, get_preset
     from .options import given_options
     from .progress import ProgressBar, format_seconds
@@ -497,7 +526,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _split_labels(args: argparse.Namespace, n: int):
     """The true labels of the first ``n`` images of --split; a conditional model is scored against them."""
     from .data import load_labels
-    from .errors import ConfigError
 
     if args.data_file:
         raise ConfigError("a conditional model is scored given the digit labels, and the course pickle has none: "
@@ -636,7 +664,6 @@ def score_text(result: dict, reference: dict) -> str:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from .digits import CLASSIFIER_PATH, digit_score, load_classifier
-    from .errors import ConfigError
     from .sampling import sample
 
     classifier, record = load_classifier(args.classifier or CLASSIFIER_PATH)
@@ -672,6 +699,89 @@ def cmd_classifier(args: argparse.Namespace) -> int:
     bar.close()
     print(json.dumps(record, indent=2))
     return 0
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .checkpoint import atomic_write
+    from .codec import compress
+    from .data import load_data, load_labels
+
+    check_output_path(args.out, "--out")
+    ckpt = load_servable(args.checkpoint)
+    labels = None
+    if args.images:
+        images = load_npy_images(args.images, batch=None)
+    else:
+        split = load_data(args.data_dir, args.data_file)[args.split]
+        chosen = slice(args.index, args.index + 1) if args.index is not None else slice(0, args.limit)
+        if args.index is not None and args.index >= len(split):
+            raise ConfigError(f"--index {args.index} is past the {len(split)} images of {args.split}")
+        images = split[chosen]
+        if ckpt.config.classes:
+            labels = _split_labels(args, len(split))[chosen]
+    bar, _ = _progress_printer()
+    start = time.perf_counter()
+    encoded = compress(ckpt.model, images, labels, progress=lambda f: bar.update(f, "compressing"))
+    seconds = time.perf_counter() - start
+    bar.close()
+    atomic_write(Path(args.out), lambda f: f.write(encoded.data))
+    sizes = encoded.sizes(images)
+    if args.json:
+        print(json.dumps({"n_images": len(images), "bytes": len(encoded.data), "header_bytes": encoded.header_bytes,
+                          "seconds": seconds, "bits_per_dim": sizes}))
+        return 0
+    print(f"{len(images)} image(s) -> {args.out}: {len(encoded.data):,} bytes ({encoded.header_bytes} of header) "
+          f"in {seconds:.1f} s")
+    print(f"{'':<28}{'bits/dim':>10}{'bytes':>12}")
+    dims = encoded.bits.size
+    for name, label in (("model", "-log2 p(x) under the model"), ("streams", "the model's streams"),
+                        ("file", "the file (with its header)"), ("png", "PNG (palette, optimised)"),
+                        ("gzip", "gzip -9 of the raw values"), ("bzip2", "bzip2 -9 of the raw values"),
+                        ("lzma", "lzma -9e of the raw values"), ("raw", "raw values (a byte each)")):
+        print(f"{label:<28}{sizes[name]:>10.4f}{sizes[name] * dims / 8:>12,.0f}")
+    return 0
+
+
+def cmd_decompress(args: argparse.Namespace) -> int:
+    from .codec import CodecError, decompress
+    from .figures import image_grid, save_png
+
+    if not (args.npy or args.png):
+        raise ConfigError("say where the images go: --npy FILE and/or --png FILE")
+    _check_file_outputs(argparse.Namespace(out=args.png, npy=args.npy))
+    ckpt = load_servable(args.checkpoint)
+    try:
+        data = read_bounded(args.file)
+    except OSError as err:
+        raise CodecError(f"{args.file}: cannot read it ({err.strerror or err})") from None
+    bar, _ = _progress_printer()
+    start = time.perf_counter()
+    images, labels = decompress(ckpt.model, data, progress=lambda f: bar.update(f, "decompressing"))
+    seconds = time.perf_counter() - start
+    bar.close()
+    if args.npy:
+        save_npy(images, args.npy)
+    if args.png:
+        save_png(image_grid(images, ncols=min(10, len(images))), args.png)
+    given = "" if labels is None else f", with their labels ({' '.join(map(str, labels[:10]))}{' ...' * (len(labels) > 10)})"
+    print(f"{len(images)} image(s) decoded in {seconds:.1f} s, checksum verified{given}")
+    return 0
+
+
+def read_bounded(path: str, limit: int = 1 << 30) -> bytes:
+    """A regular file's bytes, refused past ``limit`` (or if it is a FIFO or a device)."""
+    import stat
+
+
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{path}: not a regular file")
+    if info.st_size > limit:
+        raise ConfigError(f"{path}: {info.st_size:,} bytes, more than the {limit:,} this command reads")
+    with open(path, "rb") as f:
+        return f.read(limit + 1)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -719,7 +829,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from .errors import ConfigError
     from .results import read_results, results_table, validation_table
 
     if args.val_every:
@@ -736,10 +845,11 @@ def cmd_results(args: argparse.Namespace) -> int:
 COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample,
             "receptive-field": cmd_receptive_field, "bits": cmd_bits, "predict": cmd_predict, "score": cmd_score,
             "classifier": cmd_classifier, "posterior": cmd_posterior,
+            "compress": cmd_compress, "decompress": cmd_decompress,
             "report": cmd_report, "results": cmd_results}
 
 
-INTERACTIVE_COMMANDS = {"sample", "receptive-field", "bits", "predict", "score"}
+INTERACTIVE_COMMANDS = {"sample", "receptive-field", "bits", "predict", "score", "compress", "decompress"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

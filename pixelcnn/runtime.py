@@ -43,6 +43,7 @@ def tune_cpu_allocator() -> bool:
 
 
 INTERACTIVE_THREADS = 1
+_flushing = False  # whether prepare_cpu turned the denormal flush on (PyTorch has no getter for it)
 
 
 def prepare_cpu(interactive: bool = False) -> None:
@@ -65,8 +66,9 @@ def prepare_cpu(interactive: bool = False) -> None:
     computation also shares the cores fairly between visitors computing at once.
     Training keeps every core: its operations are large.
     """
+    global _flushing
     tune_cpu_allocator()
-    torch.set_flush_denormal(True)
+    _flushing = torch.set_flush_denormal(True)
     if interactive:
         torch.set_num_threads(INTERACTIVE_THREADS)
 
@@ -88,6 +90,20 @@ def intra_op_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def denormals_flushed() -> Iterator[None]:
+    """Run the block with denormal floats flushed to zero, then restore the entry points' setting.
+
+    For computations whose every last bit must be reproducible (the codec's encoder and decoder), whoever
+    calls them: the flush changes an intermediate only below 1e-38, but a logit's last bit with it.
+    """
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(_flushing)
 
 
 def bf16_is_fast(device: torch.device) -> bool:

@@ -97,12 +97,46 @@ def sample(model: torch.nn.Module, n: int, seed: int = 0, temperature: float = 1
     A conditional model takes ``labels`` (one for all, or (n,), see :func:`prepare_labels`; None: no
     label) and a ``guidance`` weight w (0: plain conditional sampling).
     """
+    if not (isinstance(temperature, (int, float)) and np.isfinite(temperature) and temperature > 0):
+        raise ConfigError(f"temperature must be a number > 0, got {temperature!r}")
+    cfg = model.config
+    known = _prepare_prefix(prefix, n, cfg.image_size, cfg.channels) if isinstance(n, int) else None
+    generator = torch.Generator().manual_seed(int(seed))
+    pixel, uniform = None, None
+
+    def draw(r: int, c: int, group: list[int], logits: torch.Tensor) -> torch.Tensor:
+        nonlocal pixel, uniform
+        if pixel != (r, c):  # one uniform per image and channel per pixel, whatever the kind's steps
+            pixel, uniform = (r, c), torch.rand(n, cfg.channels, generator=generator, dtype=torch.float64)
+        values = _draw(logits, temperature, uniform[:, group])
+        if on_step is not None:
+            on_step(r, c, group, logits)
+        if known is not None:
+            keep = known[1][:, r, c].unsqueeze(1)
+            values = torch.where(keep, known[0][:, group, r, c], values)
+        return values
+
+    return raster_walk(model, n, draw, method=method, labels=labels, guidance=guidance, progress=progress)
+
+
+ChooseFn = Callable[[int, int, list, torch.Tensor], torch.Tensor]
+
+
+@torch.inference_mode()
+def raster_walk(model: torch.nn.Module, n: int, choose: ChooseFn, method: str = "cached", labels=None,
+                guidance: float = 0.0, progress: ProgressFn | None = None) -> np.ndarray:
+    """The kind-free loop every pixel-by-pixel computation shares: sampling, and the codec's encoder and
+    decoder, so that they compute every conditional through the same operations in the same order.
+
+    At each step (pixel (r, c), the channels ``group`` the kind draws together) the model's logits
+    (n, levels, len(group)) go to ``choose(r, c, group, logits)``, which returns the values (n, len(group))
+    to write there: drawn, known, or decoded. Returns the images, uint8 (n, H, W, C). The cached walk runs on
+    one thread (see :mod:`pixelcnn.runtime`), so its arithmetic does not depend on the machine's core count.
+    """
     if method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
         raise ConfigError(f"n must be an integer in [1, {MAX_SAMPLES}], got {n!r}")
-    if not (isinstance(temperature, (int, float)) and np.isfinite(temperature) and temperature > 0):
-        raise ConfigError(f"temperature must be a number > 0, got {temperature!r}")
     if not (isinstance(guidance, (int, float)) and np.isfinite(guidance) and 0 <= guidance <= MAX_GUIDANCE):
         raise ConfigError(f"guidance must be a number in [0, {MAX_GUIDANCE:g}], got {guidance!r}")
     cfg = model.config
@@ -117,47 +151,36 @@ def sample(model: torch.nn.Module, n: int, seed: int = 0, temperature: float = 1
         label_batch = label_batch.to(device)
     was_training = model.training
     model.eval()
-    known = _prepare_prefix(prefix, n, size, channels)
-    generator = torch.Generator().manual_seed(int(seed))
     x = torch.zeros(n, channels, size, size, dtype=torch.long)
-    rows = 2 * n if guided else n
-    cache = kind.cache(model, rows, label_batch) if method == "cached" else None
+    cache = kind.cache(model, 2 * n if guided else n, label_batch) if method == "cached" else None
     steps = kind.channel_steps(cfg)
-    total = size * size
     # The cached loop is thousands of tiny operations: one thread is as fast on an idle CPU and does not
     # stall on a busy one (see pixelcnn.runtime.prepare_cpu). The naive loop's full passes keep them all.
     threads = INTERACTIVE_THREADS if cache is not None and device.type == "cpu" else torch.get_num_threads()
-    with intra_op_threads(threads):
-        for r in range(size):
-            for c in range(size):
-                uniform = torch.rand(n, channels, generator=generator, dtype=torch.float64)
-                for group in steps:
-                    if cache is not None:
-                        logits = cache.step(r, c)
-                    else:
-                        inputs = x.repeat(2, 1, 1, 1) if guided else x
-                        logits = model(inputs.to(device), label_batch)[:, :, :, r, c]
-                    if guided:
-                        cond, uncond = logits[:n], logits[n:]
-                        logits = cond + guidance * (cond - uncond)
-                    if not torch.isfinite(logits).all():
-                        model.train(was_training)
-                        raise ModelError(f"the model's logits at pixel ({r}, {c}) are not finite (its weights "
-                                         f"overflow); retrain it or pick another checkpoint")
-                    drawn_from = logits[:, :, group].cpu()
-                    values = _draw(drawn_from, temperature, uniform[:, group])
-                    if on_step is not None:
-                        on_step(r, c, group, drawn_from)
-                    if known is not None:
-                        keep = known[1][:, r, c].unsqueeze(1)
-                        values = torch.where(keep, known[0][:, group, r, c], values)
-                    x[:, group, r, c] = values
-                    if cache is not None:
-                        drawn = x[:, :, r, c]
-                        cache.write(r, c, (drawn.repeat(2, 1) if guided else drawn).to(device))
-            if progress:
-                progress((r + 1) * size / total)
-    model.train(was_training)
+    try:
+        with intra_op_threads(threads):
+            for r in range(size):
+                for c in range(size):
+                    for group in steps:
+                        if cache is not None:
+                            logits = cache.step(r, c)
+                        else:
+                            inputs = x.repeat(2, 1, 1, 1) if guided else x
+                            logits = model(inputs.to(device), label_batch)[:, :, :, r, c]
+                        if guided:
+                            cond, uncond = logits[:n], logits[n:]
+                            logits = cond + guidance * (cond - uncond)
+                        if not torch.isfinite(logits).all():
+                            raise ModelError(f"the model's logits at pixel ({r}, {c}) are not finite (its weights "
+                                             f"overflow); retrain it or pick another checkpoint")
+                        x[:, group, r, c] = choose(r, c, group, logits[:, :, group].cpu())
+                        if cache is not None:
+                            written = x[:, :, r, c]
+                            cache.write(r, c, (written.repeat(2, 1) if guided else written).to(device))
+                if progress:
+                    progress((r + 1) / size)
+    finally:
+        model.train(was_training)
     return x.permute(0, 2, 3, 1).numpy().astype(np.uint8)
 
 

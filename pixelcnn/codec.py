@@ -1,0 +1,318 @@
+"""Bits are bytes: lossless compression of images with a model, through an entropy coder.
+
+A model that gives an image probability p(x) can store it in about -log2 p(x) bits: an entropy coder
+(``constriction``'s range coder, Bamler 2022) turns each conditional p(x_i | x_<i) and the true value into
+a share of one bit stream, and the decoder, holding the same model, computes the same conditionals from
+the values it has already decoded, one pixel at a time, exactly as the sampler draws them.
+
+Both sides run :func:`~pixelcnn.sampling.raster_walk`, the cached sampler's loop (one thread, float32
+weights, denormals flushed, the same batch of images, the same order of steps), and turn its logits into
+probabilities by the same float64 softmax: a last-bit difference between the two would derail the decoder. Across
+machines whose CPUs run different kernels (AVX2 against AVX-512, another BLAS) the logits may differ in
+their last bits; the decoder then reads other values, and the header's checksum of the images says so
+instead of handing back wrong images.
+
+The range coder is a queue (first in, first out), so the encoder and the decoder both walk in raster
+order; an ANS coder (a stack) would have the encoder walk backwards. A class-conditional model codes
+each image given its label, and the labels go first in the stream, log2(classes) bits each.
+
+File layout: ``MAGIC``, a version byte, the header's length (4 bytes, little-endian), the header (JSON:
+image count and shape, the model's identity, the chunking, each stream's length in 32-bit words, the
+images' SHA-256), then the streams, one per chunk of images, as little-endian 32-bit words.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import struct
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .errors import PixelCNNError
+from .runtime import denormals_flushed
+from .sampling import MAX_SAMPLES, raster_walk
+
+MAGIC = b"PXCNNZ"
+VERSION = 1
+FORMAT = "pixelcnn-compressed"
+SUFFIX = ".pxz"
+CHUNK = 100  # images per stream: the cached walk's batch, the same on both sides
+MAX_HEADER = 4 << 20
+MAX_IMAGES = 1_000_000
+
+
+class CodecError(PixelCNNError):
+    """A compressed file that cannot be decoded into the images it holds, or images that cannot be coded."""
+
+
+def _coder():
+    import constriction  # imported late: only the codec needs it
+
+    return constriction
+
+
+def model_identity(model: torch.nn.Module) -> str:
+    """SHA-256 of a model's config and every weight (float32 bytes, state-dict order), its first 128 bits:
+    the model a file needs."""
+    digest = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
+def images_checksum(images: np.ndarray, labels: np.ndarray | None) -> str:
+    """SHA-256 (its first 128 bits) of the images (uint8, (N, H, W, C)) and, for a labelled file, their
+    labels (int64)."""
+    digest = hashlib.sha256(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
+    if labels is not None:
+        digest.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _probabilities(logits: torch.Tensor) -> np.ndarray:
+    """Logits (n, levels, g) -> probabilities (n * g, levels), float64, rows image-major then channel.
+
+    C-contiguous on purpose: constriction reads a table's memory in C order whatever its strides, so the
+    Fortran-ordered view that the permute leaves would be read as other probabilities.
+    """
+    probs = torch.softmax(logits.double(), dim=1).permute(0, 2, 1)
+    return np.ascontiguousarray(probs.reshape(-1, probs.shape[-1]).numpy())
+
+
+@dataclass
+class Encoded:
+    """What :func:`compress` made: the file's bytes, and for the figures the bits each value cost under
+    the model (float64 (N, H, W, C), -log2 of its probability)."""
+
+    data: bytes
+    bits: np.ndarray
+
+    @property
+    def model_bits(self) -> float:
+        """-log2 p(x) summed over the images: what an ideal coder would need."""
+        return float(self.bits.sum())
+
+    @property
+    def header_bytes(self) -> int:
+        """The bytes before the streams: magic, version, the header's length and the header."""
+        (length,) = struct.unpack_from("<I", self.data, len(MAGIC) + 1)
+        return len(MAGIC) + 5 + length
+
+    def sizes(self, images: np.ndarray) -> dict[str, float]:
+        """Bits per dimension of this file, of its streams alone, of -log2 p(x) under the model, and of the
+        general-purpose compressors (:func:`baseline_sizes`) on the same images."""
+        dims = self.bits.size
+        out = {"file": 8 * len(self.data) / dims, "streams": 8 * (len(self.data) - self.header_bytes) / dims,
+               "model": self.model_bits / dims}
+        out.update({name: 8 * size / dims for name, size in baseline_sizes(images).items()})
+        return out
+
+
+def _check_images(model: torch.nn.Module, images: np.ndarray, labels) -> tuple[np.ndarray, np.ndarray | None]:
+    cfg = model.config
+    images = np.asarray(images)
+    shape = (cfg.image_size, cfg.image_size, cfg.channels)
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or images.shape[1:] != shape or images.dtype.kind not in "ui" or not 1 <= len(images) \
+            <= MAX_IMAGES or images.min() < 0 or images.max() >= cfg.levels:
+        raise CodecError(f"the images must be integers 0..{cfg.levels - 1} of shape (N, {', '.join(map(str, shape))})"
+                         f", 1 <= N <= {MAX_IMAGES:,}; got {images.dtype} {images.shape}")
+    if labels is None:
+        return images.astype(np.uint8), None
+    if not cfg.classes:
+        raise CodecError("this model is unconditional: it codes images without labels")
+    labels = np.asarray(labels)
+    if labels.shape != (len(images),) or labels.dtype.kind not in "ui" or labels.min() < 0 \
+            or labels.max() >= cfg.classes:
+        raise CodecError(f"the labels must be {len(images)} integers in [0, {cfg.classes - 1}]")
+    return images.astype(np.uint8), labels.astype(np.int64)
+
+
+def _uniform(n: int, classes: int) -> np.ndarray:
+    return np.full((n, classes), 1.0 / classes)
+
+
+def _encode_chunk(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """One stream for up to :data:`CHUNK` images: (uint32 words, bits per value (n, H, W, C))."""
+    constriction = _coder()
+    family = constriction.stream.model.Categorical(perfect=False)
+    x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).long()
+    n = len(images)
+    bits = np.zeros(images.shape, dtype=np.float64)
+    symbols, probabilities = [], []
+
+    def choose(r: int, c: int, group: list[int], logits: torch.Tensor) -> torch.Tensor:
+        values = x[:, group, r, c]
+        probs = _probabilities(logits)
+        flat = values.reshape(-1).numpy()
+        symbols.append(flat.astype(np.int32))
+        probabilities.append(probs)
+        bits[:, r, c, group] = -np.log2(probs[np.arange(len(flat)), flat]).reshape(n, len(group))
+        return values
+
+    with denormals_flushed():
+        raster_walk(model, n, choose, labels=labels)
+    encoder = constriction.stream.queue.RangeEncoder()
+    if labels is not None:
+        encoder.encode(labels.astype(np.int32), family, _uniform(n, model.config.classes))
+    encoder.encode(np.concatenate(symbols), family, np.ascontiguousarray(np.concatenate(probabilities)))
+    return encoder.get_compressed(), bits
+
+
+def compress(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray | None = None,
+             progress: Callable[[float], None] | None = None) -> Encoded:
+    """Compress images with ``model`` into the bytes of one file.
+
+    Args:
+        model: any kind; put in eval mode for the call.
+        images: uint8 (N, H, W, C) (or one image (H, W, C)) with values 0..levels-1.
+        labels: for a conditional model, each image's label (N,), coded first; None codes the images
+            under "no label".
+        progress: called with the fraction of images done.
+    """
+    images, labels = _check_images(model, images, labels)
+    streams, bits = [], []
+    for start in range(0, len(images), CHUNK):
+        part = slice(start, start + CHUNK)
+        words, chunk_bits = _encode_chunk(model, images[part], None if labels is None else labels[part])
+        streams.append(words)
+        bits.append(chunk_bits)
+        if progress is not None:
+            progress(min(start + CHUNK, len(images)) / len(images))
+    cfg = model.config
+    header = {"format": FORMAT, "version": VERSION, "n_images": len(images), "shape": list(images.shape[1:]),
+              "levels": cfg.levels, "labelled": labels is not None, "chunk": CHUNK,
+              "model": {"identity": model_identity(model), "kind": cfg.kind},
+              "streams": [int(len(words)) for words in streams], "checksum": images_checksum(images, labels)}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    body = b"".join(np.asarray(words, dtype="<u4").tobytes() for words in streams)
+    return Encoded(MAGIC + bytes([VERSION]) + struct.pack("<I", len(text)) + text + body, np.concatenate(bits))
+
+
+def read_header(data: bytes) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """The header and the streams of a compressed file, checked; a one-line CodecError for a file that is
+    not ours, of another version, truncated or damaged."""
+    if not isinstance(data, (bytes, bytearray)) or not data.startswith(MAGIC):
+        raise CodecError("not a file of `python -m pixelcnn compress` (its first bytes are not ours)")
+    if len(data) < len(MAGIC) + 5:
+        raise CodecError("the file is truncated: it ends inside its header")
+    if data[len(MAGIC)] != VERSION:
+        raise CodecError(f"the file is of format version {data[len(MAGIC)]}; this tool reads version {VERSION}")
+    (length,) = struct.unpack_from("<I", data, len(MAGIC) + 1)
+    start = len(MAGIC) + 5
+    if length > MAX_HEADER or start + length > len(data):
+        raise CodecError("the file is truncated or damaged: its header runs past its end")
+    try:
+        header = json.loads(data[start:start + length].decode())
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise CodecError("the file's header is damaged (not readable JSON)") from None
+    _check_header(header)
+    body = memoryview(data)[start + length:]
+    sizes = header["streams"]
+    if len(body) != 4 * sum(sizes):
+        what = "truncated" if len(body) < 4 * sum(sizes) else "longer than its header says"
+        raise CodecError(f"the file is {what}: {len(body)} bytes of streams, its header says {4 * sum(sizes)}")
+    streams, offset = [], 0
+    for size in sizes:
+        streams.append(np.frombuffer(body[offset:offset + 4 * size], dtype="<u4").astype(np.uint32))
+        offset += 4 * size
+    return header, streams
+
+
+def _check_header(header: Any) -> None:
+    def whole(value: Any, low: int, high: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+    ok = (isinstance(header, dict) and header.get("format") == FORMAT and whole(header.get("n_images"), 1, MAX_IMAGES)
+          and isinstance(header.get("shape"), list) and len(header["shape"]) == 3
+          and all(whole(v, 1, 256) for v in header["shape"]) and whole(header.get("levels"), 2, 256)
+          and isinstance(header.get("labelled"), bool) and whole(header.get("chunk"), 1, MAX_SAMPLES)
+          and isinstance(header.get("model"), dict) and isinstance(header["model"].get("identity"), str)
+          and isinstance(header.get("checksum"), str) and isinstance(header.get("streams"), list)
+          and len(header["streams"]) == math.ceil(header["n_images"] / header["chunk"])
+          and all(whole(v, 0, 1 << 31) for v in header["streams"]))
+    if not ok:
+        raise CodecError("the file's header is damaged (a field is missing or of the wrong type)")
+
+
+def decompress(model: torch.nn.Module, data: bytes, progress: Callable[[float], None] | None = None,
+               on_step: Callable[[int, int, np.ndarray], None] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The images (uint8 (N, H, W, C)) and labels (or None) of a file that :func:`compress` wrote.
+
+    ``on_step(r, c, values)`` hears each decoded step of the first chunk (values (n, len(channels)) of
+    pixel (r, c)), for a view that shows the image filling in. Raises a one-line :class:`CodecError` for a
+    file made with another model, a damaged file, or images that do not match the file's checksum.
+    """
+    header, streams = read_header(data)
+    cfg = model.config
+    if header["model"]["identity"] != model_identity(model):
+        raise CodecError(f"the file was compressed with another model ({header['model'].get('kind', '?')}, "
+                         f"identity {header['model']['identity'][:12]}...); decode it with that checkpoint")
+    if header["shape"] != [cfg.image_size, cfg.image_size, cfg.channels] or header["levels"] != cfg.levels:
+        raise CodecError("the file's images are not of this model's shape; decode it with the model it names")
+    if header["labelled"] and not cfg.classes:
+        raise CodecError("the file holds labels and this model is unconditional; decode it with the model it names")
+    constriction = _coder()
+    family = constriction.stream.model.Categorical(perfect=False)
+    images, labels = [], []
+    n_images, chunk = header["n_images"], header["chunk"]
+    for index, words in enumerate(streams):
+        n = min(chunk, n_images - index * chunk)
+        decoder = constriction.stream.queue.RangeDecoder(words)
+        chunk_labels = None
+        if header["labelled"]:
+            chunk_labels = np.asarray(decoder.decode(family, _uniform(n, cfg.classes)), dtype=np.int64)
+            labels.append(chunk_labels)
+
+        def choose(r: int, c: int, group: list[int], logits: torch.Tensor, first: bool = index == 0) -> torch.Tensor:
+            values = np.asarray(decoder.decode(family, _probabilities(logits)), dtype=np.int64).reshape(n, len(group))
+            if first and on_step is not None:
+                on_step(r, c, values)
+            return torch.from_numpy(values)
+
+        try:
+            with denormals_flushed():
+                images.append(raster_walk(model, n, choose, labels=chunk_labels))
+        except (ValueError, RuntimeError) as err:  # the coder ran out of words: a damaged stream
+            raise CodecError(f"the file's stream {index} is damaged ({err})") from None
+        if progress is not None:
+            progress((index + 1) / len(streams))
+    out = np.concatenate(images)
+    out_labels = np.concatenate(labels) if header["labelled"] else None
+    if images_checksum(out, out_labels) != header["checksum"]:
+        raise CodecError("the decoded images do not match the file's checksum: the file was altered, or this "
+                         "machine computes the model's probabilities differently from the one that compressed it "
+                         "(other CPU kernels); decode it where it was compressed")
+    return out, out_labels
+
+
+def baseline_sizes(images: np.ndarray) -> dict[str, int]:
+    """Bytes that general-purpose compressors need for the raw values (uint8, one byte a value) of images
+    (N, H, W, C), each at its strongest setting, and optimised palette PNGs of each image (summed)."""
+    import bz2
+    import gzip
+    import io
+    import lzma
+
+    from PIL import Image
+
+    images = np.asarray(images, dtype=np.uint8)
+    raw = np.ascontiguousarray(images).tobytes()
+    colours = [round(255 * v / 3) for code in range(64) for v in (code // 16, code // 4 % 4, code % 4)]
+    png = 0
+    for image in images.reshape(-1, *images.shape[-3:]):
+        codes = (image[..., 0] * 16 + image[..., 1] * 4 + image[..., 2]).astype(np.uint8)
+        palette = Image.frombytes("P", (codes.shape[1], codes.shape[0]), codes.tobytes())
+        palette.putpalette(colours)
+        buffer = io.BytesIO()
+        palette.save(buffer, format="PNG", optimize=True)
+        png += buffer.tell()
+    return {"raw": len(raw), "png": png, "gzip": len(gzip.compress(raw, 9)), "bzip2": len(bz2.compress(raw, 9)),
+            "lzma": len(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME))}
