@@ -118,10 +118,15 @@ def record_generation(model: torch.nn.Module, seed: int = 0, temperature: float 
         distributions.append(dist)
 
     image = sample(model, 1, seed=seed, temperature=temperature, on_step=record)[0]
+    return Generation(image=image, steps=steps, distributions=np.stack(distributions),
+                      field_offsets=field_offsets(cfg))
+
+
+def field_offsets(cfg) -> list[tuple[int, int]]:
+    """The analytic receptive field of the centre pixel as (dr, dc) offsets, to outline any step's field."""
     centre = cfg.image_size // 2
     field = kind_of(cfg).analytic_field(cfg, centre, centre, cfg.n_blocks, 0)
-    offsets = [(int(r - centre), int(c - centre)) for r, c in zip(*np.nonzero(field))]
-    return Generation(image=image, steps=steps, distributions=np.stack(distributions), field_offsets=offsets)
+    return [(int(r - centre), int(c - centre)) for r, c in zip(*np.nonzero(field))]
 
 
 def erase_mask(shape: str, size: int = 28) -> np.ndarray:

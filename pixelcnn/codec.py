@@ -33,6 +33,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .analysis import Generation, field_offsets
 from .errors import PixelCNNError
 from .runtime import denormals_flushed
 from .sampling import MAX_SAMPLES, raster_walk
@@ -242,12 +243,16 @@ def _check_header(header: Any) -> None:
         raise CodecError("the file's header is damaged (a field is missing or of the wrong type)")
 
 
+StepFn = Callable[[int, int, list, np.ndarray, np.ndarray], None]
+
+
 def decompress(model: torch.nn.Module, data: bytes, progress: Callable[[float], None] | None = None,
-               on_step: Callable[[int, int, np.ndarray], None] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+               on_step: StepFn | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """The images (uint8 (N, H, W, C)) and labels (or None) of a file that :func:`compress` wrote.
 
-    ``on_step(r, c, values)`` hears each decoded step of the first chunk (values (n, len(channels)) of
-    pixel (r, c)), for a view that shows the image filling in. Raises a one-line :class:`CodecError` for a
+    ``on_step(r, c, channels, values, probabilities)`` hears each decoded step of the first chunk: the
+    values (n, len(channels)) read at pixel (r, c) and the probabilities (n * len(channels), levels) they
+    were decoded with, for a view that shows the image filling in. Raises a one-line :class:`CodecError` for a
     file made with another model, a damaged file, or images that do not match the file's checksum.
     """
     header, streams = read_header(data)
@@ -272,9 +277,10 @@ def decompress(model: torch.nn.Module, data: bytes, progress: Callable[[float], 
             labels.append(chunk_labels)
 
         def choose(r: int, c: int, group: list[int], logits: torch.Tensor, first: bool = index == 0) -> torch.Tensor:
-            values = np.asarray(decoder.decode(family, _probabilities(logits)), dtype=np.int64).reshape(n, len(group))
+            probs = _probabilities(logits)
+            values = np.asarray(decoder.decode(family, probs), dtype=np.int64).reshape(n, len(group))
             if first and on_step is not None:
-                on_step(r, c, values)
+                on_step(r, c, group, values, probs)
             return torch.from_numpy(values)
 
         try:
@@ -291,6 +297,24 @@ def decompress(model: torch.nn.Module, data: bytes, progress: Callable[[float], 
                          "machine computes the model's probabilities differently from the one that compressed it "
                          "(other CPU kernels); decode it where it was compressed")
     return out, out_labels
+
+
+def decoding(model: torch.nn.Module, data: bytes) -> tuple[Generation, np.ndarray]:
+    """Decode a file and record its first image's decoding step by step, for the player of
+    :mod:`pixelcnn.player`: the :class:`~pixelcnn.analysis.Generation` whose steps are the decoder's (each
+    pixel read from the bit stream with the distribution shown), and all the decoded images."""
+    cfg = model.config
+    steps, distributions = [], []
+
+    def listen(r: int, c: int, group: list, values: np.ndarray, probabilities: np.ndarray) -> None:
+        dist = np.zeros((cfg.channels, cfg.levels), dtype=np.float32)
+        dist[group] = probabilities[:len(group)]  # image 0's rows come first
+        steps.append((r, c, list(group)))
+        distributions.append(dist)
+
+    images, _ = decompress(model, data, on_step=listen)
+    return Generation(image=images[0], steps=steps, distributions=np.stack(distributions),
+                      field_offsets=field_offsets(cfg)), images
 
 
 def baseline_sizes(images: np.ndarray) -> dict[str, int]:

@@ -334,3 +334,29 @@ def label_bits_figure(bits: list[float], answer: int, true_label: int | None = N
                                                                                     high + 0.05 * (high - low)]},
                          showlegend=False, bargap=0.2)
     return figure
+
+
+def raster_bits_figure(bits: np.ndarray, title: str = ""):
+    """The bits each pixel of one image costs (summed over its channels), in raster order, and their running
+    total: where a stroke starts, the curve jumps. ``bits``: (H, W, C)."""
+    import plotly.graph_objects as go
+
+    per_pixel = np.asarray(bits, dtype=np.float64).sum(axis=-1).ravel()
+    size = bits.shape[1]
+    index = np.arange(len(per_pixel))
+    text = [f"pixel ({i // size}, {i % size})" for i in index]
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=index, y=per_pixel, mode="lines", name="bits of the pixel", text=text,
+                                line={"color": "#d62728", "width": 1.5},
+                                hovertemplate="%{text}: %{y:.3f} bits<extra></extra>"))
+    figure.add_trace(go.Scatter(x=index, y=np.cumsum(per_pixel), mode="lines", name="bits so far", yaxis="y2",
+                                line={"color": "#1f77b4", "width": 2, "dash": "dot"},
+                                hovertemplate="after pixel %{x}: %{y:.1f} bits<extra></extra>"))
+    figure.update_layout(title=title, height=320, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+                         xaxis={"title": "pixel, in raster order (row by row)",
+                                "tickvals": list(range(0, len(per_pixel) + 1, size * 4)),
+                                "ticktext": [f"row {v // size}" for v in range(0, len(per_pixel) + 1, size * 4)]},
+                         yaxis={"title": "bits of the pixel"},
+                         yaxis2={"title": "bits so far", "overlaying": "y", "side": "right", "rangemode": "tozero"},
+                         legend={"orientation": "h", "y": -0.25})
+    return figure

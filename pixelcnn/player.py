@@ -53,7 +53,7 @@ function render(k) {
   g.fillStyle = "rgba(40, 110, 230, 0.45)";
   for (const [dr, dc] of D.offsets) { const rr = r + dr, cc = c + dc; if (rr >= 0 && rr < S && cc >= 0 && cc < S) g.fillRect(cc * C, rr * C, C, C); }
   g.strokeStyle = "rgb(230, 40, 40)"; g.lineWidth = 3; g.strokeRect(c * C + 1.5, r * C + 1.5, C - 3, C - 3);
-  label.textContent = `step ${k + 1} of ${N}: pixel (${r}, ${c}), drawing ${chs.map(ch => names[ch]).join(", ")}`;
+  label.textContent = `step ${k + 1} of ${N}: pixel (${r}, ${c}), __VERB__ ${chs.map(ch => names[ch]).join(", ")}`;
   const w = bars.width / (K * (L + 1)), h = bars.height - 30;
   for (let ch = 0; ch < K; ch++) for (let v = 0; v < L; v++) {
     const p = D.dist[(k * K + ch) * L + v], x = (ch * (L + 1) + v) * w + 4;
@@ -80,8 +80,9 @@ scrub.value = __START__; render(+scrub.value);
 """
 
 
-def player_html(generation: Generation, start: int | None = None) -> str:
-    """The player for ``generation``, positioned at step ``start`` (default: the middle of the image)."""
+def player_html(generation: Generation, start: int | None = None, verb: str = "drawing") -> str:
+    """The player for ``generation``, positioned at step ``start`` (default: the middle of the image);
+    ``verb`` names what a step does ("drawing", or "decoding" for a decoder's recording)."""
     size, channels, levels = generation.image.shape[0], generation.image.shape[2], generation.distributions.shape[2]
     data = {"size": size, "channels": channels, "levels": levels,
             "steps": [[r, c, chs] for r, c, chs in generation.steps],
@@ -89,4 +90,4 @@ def player_html(generation: Generation, start: int | None = None) -> str:
             "image": generation.image.ravel().tolist(), "offsets": generation.field_offsets}
     start = len(generation.steps) // 2 if start is None else start
     return (_TEMPLATE.replace("__DATA__", json.dumps(data, separators=(",", ":")))
-            .replace("__CELL__", str(CELL)).replace("__START__", str(int(start))))
+            .replace("__CELL__", str(CELL)).replace("__START__", str(int(start))).replace("__VERB__", verb))

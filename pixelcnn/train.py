@@ -169,7 +169,7 @@ def evaluate(model: torch.nn.Module, images: np.ndarray | torch.Tensor, batch_si
     for start in range(0, len(x_all), batch_size):
         x = x_all[start:start + batch_size].to(device).long()
         y = None if y_all is None else y_all[start:start + batch_size].to(device)
-        total += bits_per_dim(model(x, y), x).item() * len(x)
+        total += bits_per_dim(model(x) if y is None else model(x, y), x).item() * len(x)
         count += len(x)
     model.train(was_training)
     value = total / max(count, 1)
@@ -211,7 +211,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: 
         last = i == len(parts) - 1
         with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync(), \
                 autocast(device, amp):
-            loss = bits_per_dim(model(x, y).float(), x)
+            loss = bits_per_dim((model(x) if y is None else model(x, y)).float(), x)
             (loss * (len(part) / len(batch))).backward()
         loss_sum += loss.detach() * len(part)
     loss_value = average(float(loss_sum) / len(batch))

@@ -70,11 +70,28 @@ def test_several_streams_and_the_decoders_view_of_the_first(monkeypatch):
     header, streams = read_header(encoded.data)
     assert header["chunk"] == 2 and len(streams) == 3
     seen = []
-    decoded, _ = decompress(model, encoded.data, on_step=lambda r, c, values: seen.append((r, c, values.copy())))
+    decoded, _ = decompress(model, encoded.data,
+                            on_step=lambda r, c, group, values, probs: seen.append((r, c, values.copy(), probs)))
     assert np.array_equal(decoded, images) and len(seen) == 10 * 10
-    r, c, values = seen[57]
-    assert np.array_equal(values, images[:2, r, c])
+    r, c, values, probs = seen[57]
+    assert np.array_equal(values, images[:2, r, c]) and probs.shape == (2 * 3, 4)
+    assert np.allclose(probs.sum(axis=1), 1.0)
     assert CHUNK == 100
+
+
+@ALL_KINDS
+def test_the_decoding_recording_replays_the_image_from_the_stream(name):
+    from pixelcnn.codec import decoding
+
+    model = random_model(KINDS[name].test_config(), seed=8)
+    images = images_from(model, 2)
+    recording, decoded = decoding(model, compress(model, images).data)
+    assert np.array_equal(recording.image, images[0]) and np.array_equal(decoded, images)
+    steps_per_pixel = len(KINDS[name].channel_steps(model.config))
+    assert len(recording.steps) == steps_per_pixel * 10 * 10
+    for (r, c, group), dist in zip(recording.steps, recording.distributions):
+        assert np.allclose(dist[group].sum(axis=1), 1.0) and (dist[group][np.arange(len(group)),
+                                                                        images[0, r, c, group]] > 0).all()
 
 
 def test_what_cannot_be_decoded_is_refused():

@@ -11,7 +11,7 @@ from pixelcnn.metrics import read_events
 from pixelcnn.runs import run_status
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-PAGES = ["pages/overview.py", "pages/data.py", "pages/train.py", "pages/samples.py",
+PAGES = ["pages/overview.py", "pages/data.py", "pages/train.py", "pages/samples.py", "pages/compression.py",
          "pages/receptive_field.py", "pages/models.py"]
 
 
@@ -329,3 +329,55 @@ def test_the_train_page_shows_what_the_run_draws_as_it_learns(app, tmp_path, sma
     assert not app.exception
     captions = [c for image in app.image for c in image.captions]
     assert "step 2" in captions and "step 4" in captions
+
+
+@pytest.fixture
+def conditional_run(tmp_path, monkeypatch):
+    """A finished class-conditional run (tiny, on stand-in data with labels) in the dashboard's runs folder."""
+    import numpy as np
+
+    from pixelcnn.data import synthetic_colored_mnist
+    from pixelcnn.models import PixelCNNConfig
+    from pixelcnn.train import TrainConfig, train
+
+    data = synthetic_colored_mnist(32, 16, 16)
+    data.update({f"{split}_labels": np.arange(len(images)) % 10 for split, images in list(data.items())})
+    folder = tmp_path / "runs" / "digits"
+    train(folder, PixelCNNConfig(hidden=8, n_blocks=1, classes=10), TrainConfig(steps=2, batch_size=16,
+                                                                              live_samples=0), data)
+    return folder
+
+
+def pick_run(at: AppTest, folder) -> None:
+    at.sidebar.selectbox(key="model_select").select(str(folder / "checkpoint.pt")).run()
+
+
+def test_samples_of_a_conditional_model_one_row_per_digit_with_guidance(conditional_run, app, no_data):
+    pick_run(app, conditional_run)
+    open_page(app, "pages/samples.py")
+    app.selectbox(key="samples_digit").select("one row per digit").run()
+    app.slider(key="samples_guidance").set_value(2.0).run()
+    assert not app.exception, [e.value for e in app.exception]
+    captions = [caption for image in app.image for caption in image.captions]
+    assert any(caption.startswith("100 samples (cached, seed 0, temperature 1, one row per digit, guidance 2)")
+               for caption in captions), captions
+    assert any("Read as the digit asked for" in m.value for m in app.markdown)
+
+
+def test_which_digit_does_the_model_think_this_is(conditional_run, app, real_data):
+    pick_run(app, conditional_run)
+    open_page(app, "pages/bits.py")
+    assert any("Which digit" in h.value for h in app.header)
+    answers = [m for m in app.metric if m.label == "The model's answer"]
+    assert answers and answers[0].value.split()[0] in [str(d) for d in range(10)]
+    assert any("true label: 7" in c.value for c in app.caption)  # test image 0 is a 7
+
+
+def test_bits_are_bytes_compresses_and_decodes_the_picked_image(app, real_data):
+    pick_random_weights(app)
+    open_page(app, "pages/compression.py")
+    labels = [m.label for m in app.metric]
+    assert "The model's bit stream" in labels and "PNG (palette, optimised)" in labels
+    app.button(key="codec_decode").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert any("identical to the original, bit for bit" in s.value for s in app.success)

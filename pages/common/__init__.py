@@ -313,6 +313,7 @@ def app_pages() -> list:
         st.Page("pages/samples.py", title="Samples", icon=":material/grid_view:"),
         st.Page("pages/bits.py", title="Where the bits go", icon=":material/local_fire_department:"),
         st.Page("pages/generation.py", title="How a sample is drawn", icon=":material/draw:"),
+        st.Page("pages/compression.py", title="Bits are bytes", icon=":material/compress:"),
         st.Page("pages/receptive_field.py", title="Receptive field", icon=":material/center_focus_strong:"),
         st.Page("pages/models.py", title="Models", icon=":material/leaderboard:"),
     ]

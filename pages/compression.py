@@ -1,0 +1,95 @@
+import numpy as np
+import streamlit as st
+
+from pages.common import model_key, pick_image, picked_model_or_stop, shared_memo, sidebar, test_label
+from pixelcnn.analysis import ERASE_SHAPES, complete, erase_mask
+from pixelcnn.codec import compress, decoding
+from pixelcnn.errors import PixelCNNError
+from pixelcnn.figures import image_grid, raster_bits_figure, upscale
+from pixelcnn.player import player_html
+from pixelcnn.sampling import sample
+
+sidebar()
+st.title("Bits are bytes")
+st.markdown(
+    "What does 0.13 bits/dim mean? A file size. An entropy coder turns each conditional "
+    "p(value | everything before it) and the true value into a share of one bit stream, so a model that gives "
+    "an image probability p(x) stores it in about -log2 p(x) bits. The decoder holds the same model: it "
+    "computes the same conditionals from the values it has already decoded and reads the next value off the "
+    "stream, one pixel at a time, exactly as the sampler draws, and ends with the original image, bit for "
+    "bit. PNG and gzip see bytes; the model knows what digits look like."
+)
+model, choice = picked_model_or_stop()
+SOURCES = ["a test image", "a sample of the model", "a test image, erased and completed"]
+source_kind = st.radio("Image", SOURCES, horizontal=True, key="codec_source")
+labels = None
+if source_kind == SOURCES[1]:
+    seed = int(st.number_input("Sample seed", 0, 10**6, 0, key="codec_seed"))
+    image, source = sample(model, 1, seed=seed)[0], f"sample seed {seed} of {choice.label}"
+else:
+    image, source = pick_image("codec")
+    label = test_label(st.session_state.get("codec_picked"))
+    if source_kind == SOURCES[2]:
+        shape = st.selectbox("Erase, then let the model complete", ERASE_SHAPES, index=0, key="codec_erase")
+        image = complete(model, image, erase_mask(shape), 1, seed=0)[0]
+        source = f"{source}, {shape} erased and completed (seed 0)"
+    elif model.config.classes and label is not None:
+        labels = np.array([label])
+        source = f"{source} (coded given its label, {label})"
+
+
+def encode() -> dict:
+    encoded = compress(model, image, labels)
+    return {"data": encoded.data, "bits": encoded.bits[0], "sizes": encoded.sizes(image[None]),
+            "header": encoded.header_bytes, "model_bits": encoded.model_bits}
+
+
+key = ("codec", model_key(choice), image.tobytes(), None if labels is None else int(labels[0]))
+try:
+    result, _ = shared_memo().get_or_compute(key, encode)
+except PixelCNNError as err:
+    st.error(str(err))
+    st.stop()
+dims = image.size
+sizes = result["sizes"]
+stream_bytes = len(result["data"]) - result["header"]
+c0, c1, c2, c3, c4 = st.columns([1, 1, 1, 1, 1])
+c0.image(upscale(image_grid(image[None], ncols=1), 4), caption=source)
+c1.metric("-log2 p(x) under the model", f"{result['model_bits'] / 8:.1f} bytes",
+          help=f"{result['model_bits']:.1f} bits: {sizes['model']:.4f} bits/dim, what `bits` reports")
+c2.metric("The model's bit stream", f"{stream_bytes} bytes",
+          delta=f"{8 * stream_bytes - result['model_bits']:+.1f} bits of coder overhead", delta_color="off",
+          help=f"{sizes['streams']:.4f} bits/dim. The file adds a {result['header']}-byte header (format, the "
+               f"model's identity, a checksum), paid once per file, whatever the number of images.")
+c3.metric("PNG (palette, optimised)", f"{sizes['png'] * dims / 8:.0f} bytes", help=f"{sizes['png']:.4f} bits/dim")
+c4.metric("gzip -9 of the values", f"{sizes['gzip'] * dims / 8:.0f} bytes",
+          help=f"{sizes['gzip']:.4f} bits/dim; bzip2 {sizes['bzip2'] * dims / 8:.0f} bytes, lzma "
+               f"{sizes['lzma'] * dims / 8:.0f} bytes, raw values {dims} bytes")
+st.plotly_chart(raster_bits_figure(result["bits"], "Where the bits are spent, pixel by pixel"),
+                key="codec_curve")
+st.caption("The background costs almost nothing once the model has seen its colour; each stroke's first "
+           "pixels and the edges that could go either way cost the bits.")
+
+st.header("Decode it in front of the room")
+st.markdown("The player starts from the bit stream alone: each step computes the pixel's distribution from "
+            "the pixels decoded so far (the bars) and reads the value off the stream.")
+
+
+def decode() -> dict:
+    recording, decoded = decoding(model, result["data"])
+    return {"html": player_html(recording, start=0, verb="decoding"), "equal": bool(np.array_equal(decoded[0], image))}
+
+
+if st.button("Decode from the bit stream", type="primary", key="codec_decode") or st.session_state.get(
+        "codec_decoded") == key:
+    st.session_state.codec_decoded = key
+    try:
+        decoded, _ = shared_memo().get_or_compute(("decode",) + key, decode)
+    except PixelCNNError as err:
+        st.error(str(err))
+        st.stop()
+    st.iframe(decoded["html"], height=430)
+    if decoded["equal"]:
+        st.success(f"Decoded from {stream_bytes} bytes: identical to the original, bit for bit (checksum verified).")
+    else:
+        st.error("The decoded image differs from the original.")
