@@ -250,6 +250,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--npy", help="write the images, uint8 (N, 28, 28, 3), as .npy")
     p.add_argument("--png", help="write the images as a PNG (a grid of 10 a row)")
 
+    p = sub.add_parser("notebook", help="the exercise as a documented Jupyter notebook", formatter_class=fmt,
+                       epilog="examples:\n  python -m pixelcnn notebook --out exercise.ipynb\n"
+                              "  python -m pixelcnn notebook --out exercise.ipynb --execute\n"
+                              "  python -m pixelcnn notebook --out exercise.ipynb --execute --train --steps 300\n"
+                              "\nWithout --train its figures come from the shipped paper checkpoint. --execute runs\n"
+                              "it in a fresh kernel (pip install nbclient ipykernel), in the project folder.")
+    p.add_argument("--out", required=True, help="the .ipynb to write")
+    p.add_argument("--execute", action="store_true", help="run every cell and keep the outputs")
+    p.add_argument("--train", action="store_true", help="train a model in the notebook instead of using paper's")
+    p.add_argument("--preset", choices=["tiny", "live", "lecture", "paper"], default="tiny",
+                   help="with --train: the model's size (default tiny)")
+    p.add_argument("--steps", type=_positive_int, default=300, help="with --train: optimizer steps (default 300)")
+    p.add_argument("--test-limit", type=_positive_int, help="test images for the test bits/dim (default: all)")
+
     p = sub.add_parser("report", help="the exercise's images for a checkpoint", formatter_class=fmt,
                        epilog="example:\n  python -m pixelcnn report --checkpoint checkpoints/paper\n\n"
                               "Writes curves.svg (train and validation bits/dim), samples.png (100 samples),\n"
@@ -784,6 +798,20 @@ def read_bounded(path: str, limit: int = 1 << 30) -> bytes:
         return f.read(limit + 1)
 
 
+def cmd_notebook(args: argparse.Namespace) -> int:
+    from .notebook import PROJECT_ROOT, write_notebook
+
+    out = check_output_path(args.out, "--out")
+    parameters = {"MODE": "train" if args.train else "shipped", "PRESET": args.preset, "STEPS": args.steps,
+                  "TEST_LIMIT": args.test_limit}
+    start = time.perf_counter()
+    notebook = write_notebook(out, parameters, run=args.execute, workdir=PROJECT_ROOT)
+    cells = len(notebook["cells"])
+    done = f"executed in {time.perf_counter() - start:.0f} s" if args.execute else "not executed (open it and run it)"
+    print(f"wrote {out}: {cells} cells, {done}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -845,7 +873,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample,
             "receptive-field": cmd_receptive_field, "bits": cmd_bits, "predict": cmd_predict, "score": cmd_score,
             "classifier": cmd_classifier, "posterior": cmd_posterior,
-            "compress": cmd_compress, "decompress": cmd_decompress,
+            "compress": cmd_compress, "decompress": cmd_decompress, "notebook": cmd_notebook,
             "report": cmd_report, "results": cmd_results}
 
 
