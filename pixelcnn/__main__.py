@@ -282,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folders", nargs="+", help="run folders measured by `report`")
     p.add_argument("--val-every", type=_positive_int,
                    help="instead, validation bits/dim at every N-th epoch, one column per folder")
+    p.add_argument("--conditional", action="store_true",
+                   help="instead, the readings of conditional models (given the label, no label, the mixture, "
+                        "the generative classifier, the asked-for digit score at each guidance)")
     return parser
 
 
@@ -537,14 +540,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _split_labels(args: argparse.Namespace, n: int):
-    """The true labels of the first ``n`` images of --split; a conditional model is scored against them."""
+def _split_labels(args: argparse.Namespace, n: int, split: str | None = None):
+    """The true labels of the first ``n`` images of ``split`` (default --split); a conditional model is scored
+    against them."""
     from .data import load_labels
 
     if args.data_file:
         raise ConfigError("a conditional model is scored given the digit labels, and the course pickle has none: "
                           "use the MNIST IDX files (--data-dir)")
-    return load_labels(args.data_dir, required=True)[args.split][:n]
+    return load_labels(args.data_dir, required=True)[split or args.split][:n]
 
 
 def _evaluate_conditional(args: argparse.Namespace, model, images, device) -> int:
@@ -839,6 +843,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     save_png(image_grid(samples), out / "samples.png")
     written.append("samples.png")
     cfg = ckpt.config
+    if cfg.classes:  # one row per digit at each guidance weight: legibility against diversity
+        from .results import GUIDANCE_SHOWN, asked_for_samples
+
+        for guidance in GUIDANCE_SHOWN:
+            images, _ = asked_for_samples(ckpt.model, guidance, seed=args.seed)
+            name = f"samples-per-digit-w{guidance:g}.png"
+            save_png(image_grid(images, ncols=len(images) // cfg.classes), out / name)
+            written.append(name)
     images = np.random.default_rng(0).integers(0, cfg.levels, (4, cfg.image_size, cfg.image_size, cfg.channels))
     for name, model in (("field-random.png", random_model(cfg, args.init_seed)), ("field-trained.png", ckpt.model)):
         field = gradient_field(model, images, 14, 14, 0)
@@ -848,7 +860,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         from .data import load_data
         from .results import RESULTS_NAME, measure, write_results
 
-        results = measure(ckpt, load_data(args.data_dir, args.data_file)["test"], samples)
+        test = load_data(args.data_dir, args.data_file)["test"]
+        results = measure(ckpt, test, samples, _split_labels(args, len(test), "test") if cfg.classes else None)
         write_results(out, results)
         written.append(f"{RESULTS_NAME} (test {results['test_bits_per_dim']:.4f} bits/dim, "
                        f"digit score {results['digit_score']:.2f})")
@@ -857,10 +870,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from .results import read_results, results_table, validation_table
+    from .results import conditional_table, read_results, results_table, validation_table
 
     if args.val_every:
         print(validation_table([Path(f) for f in args.folders], args.val_every))
+        return 0
+    if args.conditional:
+        print(conditional_table([Path(f) for f in args.folders]))
         return 0
     missing = [f for f in args.folders if not read_results(f)]
     if missing:

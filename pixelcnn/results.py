@@ -42,23 +42,60 @@ def training_record(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def measure(ckpt: Checkpoint, test_images: np.ndarray, samples: np.ndarray) -> dict[str, Any]:
+GUIDANCE_SHOWN = (0.0, 1.0, 3.0)
+
+
+def measure(ckpt: Checkpoint, test_images: np.ndarray, samples: np.ndarray,
+            test_labels: np.ndarray | None = None) -> dict[str, Any]:
     """Test bits/dim on every test image and on the first :data:`CHECK_IMAGES` (the shipped-model test's
-    check), and the digit score of ``samples`` (the 100 of ``samples.png``)."""
+    check), and the digit score of ``samples`` (the 100 of ``samples.png``).
+
+    A conditional model is scored given ``test_labels``, and :func:`conditional_record` adds its other
+    readings."""
     from .digits import digit_score, load_classifier
 
     model = ckpt.model
-    score = digit_score(load_classifier()[0], samples)
+    classifier = load_classifier()[0]
+    score = digit_score(classifier, samples)
+    labels = test_labels if ckpt.config.classes else None
     return {
         "digit_score": score["score"],
         "digits_read": score["histogram"],
         "kind": ckpt.config.kind,
         "parameters": count_parameters(model),
-        "test_bits_per_dim": evaluate(model, test_images),
+        "test_bits_per_dim": evaluate(model, test_images, labels=labels),
         "test_images": len(test_images),
-        f"test{CHECK_IMAGES}_bits_per_dim": evaluate(model, test_images[:CHECK_IMAGES]),
+        f"test{CHECK_IMAGES}_bits_per_dim": evaluate(model, test_images[:CHECK_IMAGES],
+                                                     labels=None if labels is None else labels[:CHECK_IMAGES]),
+        **(conditional_record(model, test_images, labels, classifier) if labels is not None else {}),
         **training_record(ckpt.path.parent),
     }
+
+
+def asked_for_samples(model, guidance: float, per_digit: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``per_digit`` samples of each digit (one row per digit, seed ``seed``) at ``guidance``, and their labels."""
+    from .sampling import sample
+
+    labels = np.repeat(np.arange(model.config.classes), per_digit)
+    return sample(model, len(labels), seed=seed, labels=labels, guidance=guidance), labels
+
+
+def conditional_record(model, test_images: np.ndarray, test_labels: np.ndarray, classifier) -> dict[str, Any]:
+    """A conditional model's other readings of the test set (shown no label; the mixture over labels and the
+    generative classifier's accuracy, from :mod:`pixelcnn.posterior`) and, at each guidance weight of
+    :data:`GUIDANCE_SHOWN`, the share of 100 samples (ten per digit, seed 0) read as the digit asked for."""
+    from .digits import digit_score
+    from .posterior import generative_reading
+
+    reading = generative_reading(model, test_images, test_labels)
+    asked = {}
+    for guidance in GUIDANCE_SHOWN:
+        images, labels = asked_for_samples(model, guidance)
+        result = digit_score(classifier, images, labels)
+        asked[f"{guidance:g}"] = {"asked_for": result["asked_for"], "digit_score": result["score"]}
+    return {"test_no_label_bits_per_dim": evaluate(model, test_images),
+            "test_marginal_bits_per_dim": reading["marginal_bits_per_dim"],
+            "generative_accuracy": reading["accuracy"], "guidance": asked}
 
 
 def write_results(run_dir: Path, results: dict[str, Any]) -> None:
@@ -116,6 +153,29 @@ def results_table(run_dirs: list[Path]) -> str:
         lines.append(f"| `{Path(folder).name}` | {r['kind']} | {r['parameters']:,} | {r['epochs']:g} | "
                      f"{_minutes(r['train_seconds'])} | {', '.join(r['devices'])} | {_optional(val, '.4f')} | "
                      f"{r['test_bits_per_dim']:.4f} | {_optional(score, '.2f')} |")
+    return "\n".join(lines)
+
+
+def conditional_table(run_dirs: list[Path]) -> str:
+    """The README's table of conditional models (Markdown): the three test readings, the generative
+    classifier's accuracy, and the asked-for digit score (with the plain digit score) at each guidance."""
+    weights = [f"{w:g}" for w in GUIDANCE_SHOWN]
+    lines = ["| model | test bits/dim given the label | with no label | mixture over labels | generative "
+             "accuracy | " + " | ".join(f"asked-for (digit score), w = {w}" for w in weights) + " |",
+             "|---|---:|---:|---:|---:|" + "---:|" * len(weights)]
+    for folder in run_dirs:
+        r = read_results(folder)
+        guided = r.get("guidance")
+        if not isinstance(guided, dict) or not all(isinstance(guided.get(w), dict) for w in weights) or not all(
+                _number(r.get(k)) for k in ("test_bits_per_dim", "test_no_label_bits_per_dim",
+                                            "test_marginal_bits_per_dim", "generative_accuracy")):
+            raise ConfigError(f"{Path(folder) / RESULTS_NAME} holds no conditional readings; run `python -m "
+                              f"pixelcnn report --checkpoint {folder}` on a conditional model")
+        cells = [f"{float(guided[w].get('asked_for', float('nan'))):.2f} ({float(guided[w].get('digit_score', float('nan'))):.2f})"
+                 for w in weights]
+        lines.append(f"| `{Path(folder).name}` | {r['test_bits_per_dim']:.4f} | {r['test_no_label_bits_per_dim']:.4f} "
+                     f"| {r['test_marginal_bits_per_dim']:.4f} | {r['generative_accuracy']:.4f} | "
+                     + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -485,3 +485,98 @@ def test_teaching_views_in_a_browser(server, browser, artifacts):
     print("\nteaching views, interaction times (s):")
     print(json.dumps({k: round(v, 2) for k, v in timings.items()}, indent=2))
     page.close()
+
+
+def pick_sidebar_model(page, label: str) -> None:
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name=label).click()
+    wait_idle(page)
+
+
+def choose(page, box_label: str, option: str) -> None:
+    page.locator('[data-testid="stSelectbox"]').filter(has_text=box_label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_digits_asked_for_and_bits_are_bytes_in_a_browser(server, browser, artifacts):
+    """The shipped conditional model draws one row per digit in about the time of 100 unconditional samples
+    from paper; the "which digit" chart follows a newly chosen image; the Bits are bytes view shows the
+    sizes of a chosen image, then decodes it from the stream into the original."""
+    timings = {}
+    page = browser.new_page(viewport={"width": 1400, "height": 1900})
+    page.goto(server["url"])
+    page.wait_for_selector("h1:has-text('PixelCNN on colored MNIST')", timeout=120_000)
+    wait_idle(page)
+    go_to(page, "Samples")
+    page.wait_for_selector("text=samples (cached", timeout=180_000)
+    wait_idle(page)
+    box = page.get_by_role("spinbutton", name="Seed")
+    start = time.monotonic()
+    box.fill("4242")
+    box.press("Enter")
+    page.wait_for_selector("text=100 samples (cached, seed 4242,", timeout=180_000)
+    wait_idle(page)
+    timings["100 unconditional samples (paper)"] = time.monotonic() - start
+
+    pick_sidebar_model(page, "conditional (shipped)")
+    page.wait_for_selector("text=samples (cached, seed 4242", timeout=180_000)  # any digit, no label
+    wait_idle(page)
+    start = time.monotonic()
+    choose(page, "Which digit", "one row per digit")
+    page.wait_for_selector("text=one row per digit, guidance 0)", timeout=180_000)
+    wait_idle(page)
+    timings["one row per digit (conditional)"] = time.monotonic() - start
+    assert page.get_by_text("Read as the digit asked for").count() == 1
+    no_exception(page)
+    page.screenshot(path=str(artifacts / "samples-per-digit.png"), full_page=True)
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    start = time.monotonic()
+    for _ in range(2):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_selector("text=one row per digit, guidance 1)", timeout=180_000)
+    wait_idle(page)
+    timings["one row per digit, guidance 1"] = time.monotonic() - start
+    page.screenshot(path=str(artifacts / "samples-per-digit-guided.png"), full_page=True)
+
+    go_to(page, "Where the bits go")
+    page.wait_for_selector("text=Which digit does the model think this is?", timeout=120_000)
+    wait_idle(page)
+    box = page.get_by_role("spinbutton", name="Test image")
+    start = time.monotonic()
+    box.fill("1")
+    box.press("Enter")
+    page.wait_for_selector("text=true label: 2", timeout=60_000)  # test image 1 is a 2
+    timings["which digit: a new image"] = time.monotonic() - start
+    wait_idle(page)
+    no_exception(page)
+    page.get_by_text("Which digit does the model think this is?").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "which-digit.png"))
+
+    go_to(page, "Bits are bytes")
+    page.wait_for_selector("text=The model's bit stream", timeout=120_000)
+    wait_idle(page)
+    box = page.get_by_role("spinbutton", name="Test image")
+    start = time.monotonic()
+    box.fill("3")
+    box.press("Enter")
+    page.wait_for_selector("text=test image 3 (coded given its label, 0)", timeout=60_000)
+    page.wait_for_selector("text=The model's bit stream", timeout=60_000)
+    timings["compressed sizes of a new image"] = time.monotonic() - start
+    wait_idle(page)
+    page.get_by_role("button", name="Decode from the bit stream").click()
+    page.wait_for_selector("text=identical to the original, bit for bit", timeout=120_000)
+    wait_idle(page)
+    frame = page.frame_locator("iframe").first
+    frame.locator("#label").wait_for(timeout=60_000)
+    frame.locator("#scrub").fill("400")
+    assert "decoding" in frame.locator("#label").inner_text()
+    no_exception(page)
+    page.screenshot(path=str(artifacts / "bits-are-bytes.png"), full_page=True)
+
+    (artifacts / "conditional-timings.json").write_text(json.dumps({k: round(v, 2) for k, v in timings.items()},
+                                                                   indent=2))
+    print("\nconditional and codec views, interaction times (s):")
+    print(json.dumps({k: round(v, 2) for k, v in timings.items()}, indent=2))
+    assert timings["one row per digit (conditional)"] <= 1.5 * timings["100 unconditional samples (paper)"], timings
+    page.close()

@@ -1,19 +1,21 @@
 """The shipped models: each scores what it recorded, and the README shows what `results` prints."""
 
 import json
+import math
 import re
 
 import pytest
 
 from pixelcnn.checkpoint import load_checkpoint
-from pixelcnn.data import load_colored_mnist
-from pixelcnn.results import CHECK_IMAGES, read_results, results_table, validation_table
+from pixelcnn.data import load_colored_mnist, load_labels
+from pixelcnn.results import CHECK_IMAGES, conditional_table, read_results, results_table, validation_table
 from pixelcnn.runs import SHIPPED_DIR, list_runs
 from pixelcnn.train import evaluate
 
 from conftest import ROOT
 
-NAMES = ["paper", "lecture", "rgb", "gated", "live"]
+NAMES = ["paper", "lecture", "rgb", "gated", "live", "conditional"]
+CONDITIONAL = ["conditional"]
 GPU_TRAINED = NAMES[:4]
 IMAGES = ["curves.svg", "samples.png", "field-random.png", "field-trained.png"]
 
@@ -54,10 +56,34 @@ def test_images(mnist_dir):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
-def test_shipped_checkpoint_scores_what_it_recorded(name, test_images):
+def test_shipped_checkpoint_scores_what_it_recorded(name, test_images, mnist_dir):
     recorded = read_results(SHIPPED_DIR / name)[f"test{CHECK_IMAGES}_bits_per_dim"]
-    measured = evaluate(load_checkpoint(SHIPPED_DIR / name).model, test_images)
+    model = load_checkpoint(SHIPPED_DIR / name).model
+    labels = load_labels(mnist_dir, required=True)["test"][:CHECK_IMAGES] if model.config.classes else None
+    measured = evaluate(model, test_images, labels=labels)
     assert measured == pytest.approx(recorded, abs=0.005)
+
+
+def test_the_conditional_model_is_shipped_with_its_readings_and_guidance_figures():
+    for name in CONDITIONAL:
+        folder = SHIPPED_DIR / name
+        assert load_checkpoint(folder).config.classes == 10
+        for guidance in ("0", "1", "3"):
+            assert (folder / f"samples-per-digit-w{guidance}.png").is_file()
+        results = read_results(folder)
+        assert results["devices"] == ["cpu"] and results["train_seconds"] >= 60 * 60
+        # log p(x) >= log p(x | y) + log p(y) for the true y: the mixture costs at most log2(10) bits an image more
+        bound = results["test_bits_per_dim"] + math.log2(10) / (28 * 28 * 3)
+        assert results["test_marginal_bits_per_dim"] <= bound + 1e-9
+
+
+def test_readme_conditional_table_is_what_the_results_command_prints():
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"python -m pixelcnn results --conditional ((?:checkpoints/\w+ ?)+)", readme)
+    assert command, "the README must show the command that prints its conditional table"
+    folders = [ROOT / f for f in command.group(1).split()]
+    assert [f.name for f in folders] == CONDITIONAL
+    assert conditional_table(folders) in readme
 
 
 def test_readme_table_is_what_the_results_command_prints():
