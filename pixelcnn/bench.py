@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m pixelcnn.bench {train,sample,receptive,all}``.
+"""Benchmarks: ``python -m pixelcnn.bench {train,sample,receptive,codec,...,all}``.
 
 Each measurement runs in a fresh subprocess, so allocator and thread state
 cannot leak from one to the next, and the ratios printed are measured side
@@ -15,6 +15,8 @@ by side in one run on this machine.
   one; the naive time is measured over the first rows and scaled to 28 rows.
   Also the peak resident memory of the cached sampling process.
 - receptive: one gradient receptive-field recompute for ``paper``.
+- codec: compressing and decompressing 1 and 100 images against drawing as
+  many samples with the cached sampler (``paper`` and ``live``; the ratios).
 - kinds: ``paper``, ``rgb`` and ``gated`` (about the same parameter count)
   side by side: training images/s, 100 cached samples, one receptive field.
 - device: our trainer's images/s and seconds per epoch (55,000 images) for each
@@ -407,6 +409,42 @@ def bench_learning(names: list[str], seeds: list[int], steps: int, batch: int, t
               f" s/step  val {curve}  (final +/- {spread:.4f})", flush=True)
 
 
+def _time_codec(preset: str, n: int, repeats: int) -> dict:
+    """Median seconds to draw ``n`` samples (cached), compress them and decompress them, one after the other,
+    from the preset's random weights, under the interactive commands' process settings."""
+    from .codec import compress, decompress
+    from .receptive import random_model
+    from .runtime import prepare_cpu
+    from .sampling import sample
+
+    prepare_cpu(interactive=True)
+    model = random_model(PRESETS[preset], seed=0)
+    times: dict[str, list[float]] = {"sample": [], "compress": [], "decompress": []}
+    for repeat in range(repeats):
+        start = time.perf_counter()
+        images = sample(model, n, seed=repeat)
+        times["sample"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        data = compress(model, images).data
+        times["compress"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        decompress(model, data)
+        times["decompress"].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def bench_codec(presets: list[str], repeats: int) -> None:
+    """Compress and decompress against drawing the same number of samples, measured side by side."""
+    print(f"{'preset':<9}{'images':>7}{'sample s':>10}{'compress s':>12}{'ratio':>7}{'decompress s':>14}{'ratio':>7}"
+          f"{'images/s (compress)':>21}", flush=True)
+    for preset in presets:
+        for n in (1, 100):
+            t = _child({"kind": "codec", "preset": preset, "n": n, "repeats": repeats})
+            print(f"{preset:<9}{n:>7}{t['sample']:>10.2f}{t['compress']:>12.2f}{t['compress'] / t['sample']:>6.2f}x"
+                  f"{t['decompress']:>14.2f}{t['decompress'] / t['sample']:>6.2f}x{n / t['compress']:>21.1f}",
+                  flush=True)
+
+
 def bench_receptive(repeats: int) -> None:
     seconds = _child({"kind": "receptive", "repeats": repeats})
     print(f"receptive field recompute (paper, one image): {seconds * 1000:.0f} ms (median of {repeats})", flush=True)
@@ -431,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
             result = _time_sample_call(spec["preset"], spec["n"])
         elif spec["kind"] == "interactive":
             result = _time_interactive(spec["call"], spec["threads"])
+        elif spec["kind"] == "codec":
+            result = _time_codec(spec["preset"], spec["n"], spec["repeats"])
         elif spec["kind"] == "learning":
             result = _learning_run(spec["model"], spec["seed"], spec["steps"], spec["batch"], spec["train_limit"])
         else:
@@ -441,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pixelcnn.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["train", "sample", "receptive", "kinds", "device", "scaling", "load", "learning",
-                                                  "all"])
+                                         "codec", "all"])
     parser.add_argument("--nproc", type=int, default=2, help="processes for the scaling benchmark")
     parser.add_argument("--preset", default="tiny", choices=list(PRESETS), help="preset for the scaling benchmark")
     parser.add_argument("--presets", nargs="+", choices=list(PRESETS),
@@ -472,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_scaling(args.preset, args.nproc, args.batch_size, args.steps)
     if args.what in ("load", "all"):
         bench_load(args.busy)
+    if args.what in ("codec", "all"):
+        bench_codec(args.presets or ["paper", "live"], min(args.repeats, 3))
     if args.what == "learning":
         bench_learning(args.configs, args.seeds, args.steps, args.batch_size, args.train_limit)
     return 0

@@ -12,4 +12,5 @@ def test_the_measuring_functions_run():
     assert bench._time_device("tiny", batch=4, steps=1)["images_per_s"] > 0
     assert bench._time_data_parallel("tiny", batch=4, steps=1) > 0  # one process, outside torchrun
     assert bench._time_receptive(1, "gated") > 0
+    assert all(seconds > 0 for seconds in bench._time_codec("tiny", 1, 1).values())
     assert bench.training_flops_per_image("paper") > bench.training_flops_per_image("tiny") > 0
