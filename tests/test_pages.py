@@ -381,3 +381,25 @@ def test_bits_are_bytes_compresses_and_decodes_the_picked_image(app, real_data):
     app.button(key="codec_decode").click().run()
     assert not app.exception, [e.value for e in app.exception]
     assert any("identical to the original, bit for bit" in s.value for s in app.success)
+
+
+@pytest.mark.slow
+def test_train_page_starts_a_conditional_run(app, real_data, tmp_path):
+    open_page(app, "pages/train.py")
+    app.radio(key="budget_kind_live").set_value("steps")
+    app.number_input(key="budget_live").set_value(3)
+    app.number_input(key="train_limit").set_value(256)
+    app.number_input(key="val_limit_live").set_value(64)
+    app.checkbox(key="conditional_live").check()
+    app.number_input(key="label_dropout_live").set_value(0.25)
+    app.text_input(key="train_name").input("apptest-digits")
+    app.button[0].click().run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    run = tmp_path / "runs" / "apptest-digits"
+    deadline = time.monotonic() + 600  # the end tests all 10,000 test images twice: given the label, and none
+    while time.monotonic() < deadline and not any(e["event"] == "end" for e in read_events(run / "metrics.jsonl")):
+        time.sleep(1)
+    stored = json.loads((run / "config.json").read_text())
+    assert stored["model"]["classes"] == 10 and stored["train"]["label_dropout"] == 0.25
+    end = read_events(run / "metrics.jsonl")[-1]
+    assert end["event"] == "end" and end["status"] == "finished" and "test_no_label_bits_per_dim" in end
