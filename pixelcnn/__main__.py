@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="draw a 10x10 grid of samples", formatter_class=fmt,
                        epilog="examples:\n  python -m pixelcnn sample --checkpoint checkpoints/paper/checkpoint.pt "
                               "--n 100 --seed 0 --out samples.png\n"
-                              "  python -m pixelcnn sample --checkpoint checkpoints/digits-live --per-digit "
+                              "  python -m pixelcnn sample --checkpoint checkpoints/conditional --per-digit "
                               "--guidance 1 --out digits.png\n"
                               "  python -m pixelcnn sample --preset tiny --init-seed 0 --n 16 --out random.png")
     _add_model_args(p)
@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="do samples look like digits? the digit score of a model or of images",
                        formatter_class=fmt,
                        epilog="examples:\n  python -m pixelcnn score --checkpoint checkpoints/paper --n 100 --seed 0\n"
-                              "  python -m pixelcnn score --checkpoint checkpoints/digits-live --per-digit --guidance 1\n"
+                              "  python -m pixelcnn score --checkpoint checkpoints/conditional --per-digit --guidance 1\n"
                               "  python -m pixelcnn score --images samples.npy\n\n"
                               "The score is the share of images that a small MNIST classifier reads as one digit\n"
                               "with probability >= 0.9 (see pixelcnn/digits.py); real colored test images and\n"
@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("posterior", help="a conditional model as a digit classifier, by Bayes' rule",
                        formatter_class=fmt,
-                       epilog="example:\n  python -m pixelcnn posterior --checkpoint checkpoints/digits-live --split test\n\n"
+                       epilog="example:\n  python -m pixelcnn posterior --checkpoint checkpoints/conditional --split test\n\n"
                               "p(y | x) is proportional to p(x | y) p(y) (p(y) uniform), from one teacher-forced pass\n"
                               "per label; prints the accuracy against the true labels and log p(x) = logsumexp_y\n"
                               "(log p(x | y) + log p(y)) as bits/dim, the model's exact unconditional likelihood.")

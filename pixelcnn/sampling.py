@@ -50,6 +50,11 @@ def _draw(logits: torch.Tensor, temperature: float, uniform: torch.Tensor) -> to
     return values.clamp_(max=logits.shape[1] - 1)
 
 
+def _check_count(n: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
+        raise ConfigError(f"n must be an integer in [1, {MAX_SAMPLES}], got {n!r}")
+
+
 def prepare_labels(model: torch.nn.Module, labels, n: int) -> torch.Tensor | None:
     """``labels`` for ``n`` images of ``model``: None, one label for all, or (n,) labels in 0..classes
     (``classes``: no label) -> a LongTensor (n,) or None; a ConfigError names what is wrong."""
@@ -97,10 +102,11 @@ def sample(model: torch.nn.Module, n: int, seed: int = 0, temperature: float = 1
     A conditional model takes ``labels`` (one for all, or (n,), see :func:`prepare_labels`; None: no
     label) and a ``guidance`` weight w (0: plain conditional sampling).
     """
+    _check_count(n)
     if not (isinstance(temperature, (int, float)) and np.isfinite(temperature) and temperature > 0):
         raise ConfigError(f"temperature must be a number > 0, got {temperature!r}")
     cfg = model.config
-    known = _prepare_prefix(prefix, n, cfg.image_size, cfg.channels) if isinstance(n, int) else None
+    known = _prepare_prefix(prefix, n, cfg.image_size, cfg.channels)
     generator = torch.Generator().manual_seed(int(seed))
     pixel, uniform = None, None
 
@@ -135,8 +141,7 @@ def raster_walk(model: torch.nn.Module, n: int, choose: ChooseFn, method: str = 
     """
     if method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
-        raise ConfigError(f"n must be an integer in [1, {MAX_SAMPLES}], got {n!r}")
+    _check_count(n)
     if not (isinstance(guidance, (int, float)) and np.isfinite(guidance) and 0 <= guidance <= MAX_GUIDANCE):
         raise ConfigError(f"guidance must be a number in [0, {MAX_GUIDANCE:g}], got {guidance!r}")
     cfg = model.config
