@@ -25,24 +25,9 @@ compared = st.multiselect("Side by side with (up to two)", others, default=defau
                           key="bits_compare")
 shown = [(choice.label, choice)] + [(label, options[label]) for label in compared]
 
-log_probs = {}
-for column, (label, shown_choice) in zip(st.columns(len(shown)), shown):
-    column.subheader(label)
-    try:
-        log_probs[label] = logp = image_log_probabilities(model_key(shown_choice), shown_choice, image)
-    except PixelCNNError as err:
-        column.error(str(err))
-        continue
-    bits = bits_from(logp, image)
-    column.metric(f"bits/dim of {source}", f"{bits.mean():.4f}")
-    column.image(bits_png(bits, 4 if len(shown) > 1 else 6),
-                 caption="bits per value: red, green, blue, and the three summed (brighter costs more)")
-    per_channel = ", ".join(f"{name} {value:.3f}" for name, value in zip(COLOURS, bits.mean(axis=(0, 1))))
-    column.caption(f"Per channel: {per_channel}. The costliest pixel: "
-                   f"{tuple(int(v) for v in np.unravel_index(bits.sum(-1).argmax(), bits.shape[:2]))}, "
-                   f"{bits.sum(-1).max():.2f} bits.")
 
-if model.config.classes:
+def which_digit_view() -> None:
+    """The conditional model's reading of the image under each label."""
     st.header("Which digit does the model think this is?")
     st.markdown(
         "This model is class-conditional: it scores the image under each label y, p(x | y), in one "
@@ -65,6 +50,30 @@ if model.config.classes:
         c2.caption(f"p(y = {answer} | x) = {reading['posterior'][answer]:.3f} (uniform prior); "
                    f"true label: {'unknown' if true is None else true}. A difference of d bits/dim between "
                    f"two labels is d x 2352 bits for the whole image, a factor of 2^(2352 d) in probability.")
+
+
+# The heat maps come first on the page, the label reading under them; the reading is computed first (it is
+# the quicker answer to a newly chosen image), into its place below.
+heat_maps = st.container()
+if model.config.classes:
+    with st.container():
+        which_digit_view()
+log_probs = {}
+for column, (label, shown_choice) in zip(heat_maps.columns(len(shown)), shown):
+    column.subheader(label)
+    try:
+        log_probs[label] = logp = image_log_probabilities(model_key(shown_choice), shown_choice, image)
+    except PixelCNNError as err:
+        column.error(str(err))
+        continue
+    bits = bits_from(logp, image)
+    column.metric(f"bits/dim of {source}", f"{bits.mean():.4f}")
+    column.image(bits_png(bits, 4 if len(shown) > 1 else 6),
+                 caption="bits per value: red, green, blue, and the three summed (brighter costs more)")
+    per_channel = ", ".join(f"{name} {value:.3f}" for name, value in zip(COLOURS, bits.mean(axis=(0, 1))))
+    column.caption(f"Per channel: {per_channel}. The costliest pixel: "
+                   f"{tuple(int(v) for v in np.unravel_index(bits.sum(-1).argmax(), bits.shape[:2]))}, "
+                   f"{bits.sum(-1).max():.2f} bits.")
 
 st.header("What the model predicts at a pixel")
 st.markdown(
