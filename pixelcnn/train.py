@@ -162,7 +162,7 @@ def evaluate(model: torch.nn.Module, images: np.ndarray | torch.Tensor, batch_si
         batch_size = batch_size or micro_batch_size(256, cfg.hidden, cfg.image_size)
     batch_size = batch_size or 256
     x_all = to_tensor(images) if isinstance(images, np.ndarray) else images
-    y_all = None if labels is None else torch.as_tensor(np.asarray(labels)).long()
+    y_all = None if labels is None else torch.as_tensor(np.array(labels, dtype=np.int64))  # a copy: may be read-only
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
