@@ -276,10 +276,10 @@ def decompress(model: torch.nn.Module, data: bytes, progress: Callable[[float], 
             chunk_labels = np.asarray(decoder.decode(family, _uniform(n, cfg.classes)), dtype=np.int64)
             labels.append(chunk_labels)
 
-        def choose(r: int, c: int, group: list[int], logits: torch.Tensor, first: bool = index == 0) -> torch.Tensor:
+        def choose(r: int, c: int, group: list[int], logits: torch.Tensor) -> torch.Tensor:
             probs = _probabilities(logits)
             values = np.asarray(decoder.decode(family, probs), dtype=np.int64).reshape(n, len(group))
-            if first and on_step is not None:
+            if index == 0 and on_step is not None:  # called within this chunk's walk: index is this chunk
                 on_step(r, c, group, values, probs)
             return torch.from_numpy(values)
 
