@@ -168,17 +168,17 @@ def raster_walk(model: torch.nn.Module, n: int, choose: ChooseFn, method: str = 
                 for c in range(size):
                     for group in steps:
                         if cache is not None:
-                            logits = cache.step(r, c)
+                            logits = cache.step(r, c, group)
                         else:
                             inputs = x.repeat(2, 1, 1, 1) if guided else x
-                            logits = model(inputs.to(device), label_batch)[:, :, :, r, c]
+                            logits = model(inputs.to(device), label_batch)[:, :, group, r, c]
                         if guided:
                             cond, uncond = logits[:n], logits[n:]
                             logits = cond + guidance * (cond - uncond)
                         if not torch.isfinite(logits).all():
                             raise ModelError(f"the model's logits at pixel ({r}, {c}) are not finite (its weights "
                                              f"overflow); retrain it or pick another checkpoint")
-                        x[:, group, r, c] = choose(r, c, group, logits[:, :, group].cpu())
+                        x[:, group, r, c] = choose(r, c, group, logits.cpu())
                         if cache is not None:
                             written = x[:, :, r, c]
                             cache.write(r, c, (written.repeat(2, 1) if guided else written).to(device))

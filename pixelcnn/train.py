@@ -30,6 +30,7 @@ from .errors import CheckpointError, ConfigError, ModelError
 from .metrics import METRICS_NAME, append_event, read_events, rewrite_events
 from .options import check_fields, option
 from .models import PixelCNNConfig, bits_per_dim, build_model
+from .models.layers import LabelBias
 from . import distributed
 from .runtime import autocast, micro_batch_size
 from .sampling import sample
@@ -101,6 +102,9 @@ class TrainConfig:
                                        "an unconditional half)", low=0, high=1)
     live_samples: int = option(16, "samples drawn (seed 0) at every validation, kept in the run folder's live/ "
                                    "and shown as the run trains; 0 for none", low=0, high=64)
+    init_from: str | None = option(None, "start from the weights of this checkpoint (same kind and size); a "
+                                         "conditional model may start from its unconditional twin, its label "
+                                         "tables at zero, so it begins drawing what the twin drew")
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -290,6 +294,27 @@ def train(run_dir: str | Path, model_config: PixelCNNConfig, config: TrainConfig
         distributed.teardown(world)
 
 
+def warm_start(model: torch.nn.Module, model_config: PixelCNNConfig, path: Path) -> None:
+    """Load the weights of the checkpoint at ``path`` into a fresh ``model`` of ``model_config``.
+
+    The source must be the same architecture; it may lack the label tables (an unconditional twin of a
+    conditional model), which then stay at zero, so the model starts out computing what the source computes
+    and training adds what the label says. A ConfigError (one line) for anything else.
+    """
+    source = load_checkpoint(path)
+    if replace(source.config, classes=model_config.classes) != model_config or \
+            source.config.classes not in (0, model_config.classes):
+        raise ConfigError(f"{path} holds a {source.config.kind} model of width {source.config.hidden}, "
+                          f"{source.config.n_blocks} blocks and {source.config.classes} classes; --init-from needs "
+                          f"the model being trained: {model_config.kind}, width {model_config.hidden}, "
+                          f"{model_config.n_blocks} blocks, kernels {model_config.first_kernel}/"
+                          f"{model_config.block_kernel}, 0 or {model_config.classes} classes")
+    label_tables = {f"{name}.table" for name, module in model.named_modules() if isinstance(module, LabelBias)}
+    missing, unexpected = model.load_state_dict(source.model.state_dict(), strict=False)
+    if unexpected or set(missing) - label_tables:
+        raise ConfigError(f"{path}: its weights do not fit the model being trained; check --init-from")
+
+
 class TrainingRun:
     """One training job in a run folder: :meth:`restore`, then :meth:`run`, which steps, validates,
     saves and finishes. Under torchrun every rank holds one; rank 0 alone writes the folder.
@@ -339,6 +364,8 @@ class TrainingRun:
             model_config, resume = stored_model_config(self.dir), False
         torch.manual_seed(self.config.seed)
         model, optimizer_state = build_model(model_config), None
+        if not resume and self.config.init_from:
+            warm_start(model, model_config, Path(self.config.init_from))
         if resume:
             ckpt = load_checkpoint(checkpoint_path)
             model, model_config = ckpt.model, ckpt.config

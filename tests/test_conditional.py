@@ -168,3 +168,24 @@ def test_label_dropout_hides_the_share_asked_for_the_same_way_on_resume():
     assert 0.2 < float((shown == 10).float().mean()) < 0.3
     again = _BatchOrder(images, 0, 1, 1000, Distributed(), labels, 10, 0.25)
     assert torch.equal(again.batch(0)[1], shown) and not torch.equal(again.batch(1)[1], shown)
+
+
+def test_a_conditional_run_starts_from_its_unconditional_twin_and_refuses_another_model(tmp_path):
+    """``init_from``: the twin's weights, the label tables at zero, so the new model's first logits are the
+    twin's under every label; a checkpoint of another architecture is refused with one line."""
+    from pixelcnn.checkpoint import load_checkpoint
+
+    data = synthetic_colored_mnist(64, 16, 16)
+    labels = {f"{split}_labels": np.arange(len(images)) % 10 for split, images in data.items()}
+    twin = PixelCNNConfig(hidden=8, n_blocks=1)
+    train(tmp_path / "twin", twin, TrainConfig(steps=2, batch_size=16, live_samples=0), data)
+    source = load_checkpoint(tmp_path / "twin" / "checkpoint.pt").model.eval()
+    start = TrainConfig(steps=1, batch_size=16, lr=1e-12, live_samples=0,
+                        init_from=str(tmp_path / "twin" / "checkpoint.pt"))
+    train(tmp_path / "labelled", replace(twin, classes=10), start, {**data, **labels})
+    started = load_checkpoint(tmp_path / "labelled" / "checkpoint.pt").model.eval()
+    images = images_of(twin, 3)
+    with torch.no_grad():
+        assert (started(images, torch.tensor([0, 4, 10])) - source(images)).abs().max().item() < 1e-6
+    with pytest.raises(ConfigError, match="--init-from needs the model being trained"):
+        train(tmp_path / "wider", replace(twin, hidden=10, classes=10), start, {**data, **labels})

@@ -70,6 +70,28 @@ def test_cached_logits_equal_the_full_forward(name):
 
 
 @ALL_KINDS
+@pytest.mark.parametrize("asked", ["every step", "the last step only"])
+def test_cached_steps_of_some_channels_equal_the_full_forward(name, asked):
+    """``step(r, c, channels)``, as the sampler calls it for each of the kind's channel steps in turn, or
+    for a later step alone (a kind that computes only the asked colour must catch up on the earlier ones)."""
+    config = small(name)
+    kind = kind_of(config)
+    model = random_model(config, seed=5).double()
+    image = torch.randint(0, config.levels, (3, config.channels, config.image_size, config.image_size))
+    with torch.no_grad():
+        full = model(image)
+        cache = kind.cache(model, 3)
+        steps = kind.channel_steps(config)
+        for r in range(config.image_size):
+            for c in range(config.image_size):
+                cache.write(r, c, image[:, :, r, c])
+                for group in steps if asked == "every step" else steps[-1:]:
+                    logits = cache.step(r, c, group)
+                    assert logits.shape == (3, config.levels, len(group))
+                    assert (logits - full[:, :, group, r, c]).abs().max().item() < 1e-10, (name, r, c, group)
+
+
+@ALL_KINDS
 def test_cached_sampler_draws_what_the_naive_one_draws(name):
     model = random_model(small(name), seed=1).double()
     cached = sample(model, 5, seed=7, method="cached")

@@ -159,7 +159,7 @@ class CachedGatedPixelCNN:
             below = self.vertical[index][:, r:r + q2 + 1].permute(0, 3, 1, 2)  # rows r - q2 .. r
         self.row = r
 
-    def step(self, r: int, c: int) -> torch.Tensor:
+    def step(self, r: int, c: int, channels: list[int] | None = None) -> torch.Tensor:
         if r != self.row:
             self._begin_row(r)
         q1, q2, n = self.q1, self.q2, self.n
@@ -176,7 +176,8 @@ class CachedGatedPixelCNN:
         h = torch.addmm(self.out1[1], F.relu(h), self.out1[0])
         logits = torch.addmm(self.out2[1], F.relu(h), self.out2[0])
         cfg = self.model.config
-        return logits.view(n, cfg.levels, cfg.channels)
+        logits = logits.view(n, cfg.levels, cfg.channels)
+        return logits if channels is None else logits[:, :, channels]
 
 
 def gated_taps(kernel_size: int, first: bool) -> tuple[np.ndarray, np.ndarray]:

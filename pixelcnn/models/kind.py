@@ -23,12 +23,14 @@ class PixelCache(Protocol):
     ``step(r, c)`` returns the logits (n, levels, channels) of pixel (r, c); every
     pixel before it must have been written with ``write(r, c, values)`` first,
     values (n, channels) in 0..levels-1. ``step`` may be called again for a pixel
-    after some of its channels were written (a kind that draws channels in turn).
+    after some of its channels were written (a kind that draws channels in turn);
+    ``step(r, c, channels)`` returns those channels' logits only, (n, levels, len(channels)),
+    which such a kind may compute for less.
     """
 
     def write(self, r: int, c: int, values: torch.Tensor) -> None: ...
 
-    def step(self, r: int, c: int) -> torch.Tensor: ...
+    def step(self, r: int, c: int, channels: list[int] | None = None) -> torch.Tensor: ...
 
 
 class ModelKind(ABC):

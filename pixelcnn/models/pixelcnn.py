@@ -68,6 +68,7 @@ class PixelCNN(nn.Module):
         super().__init__()
         self.config = config = config or PixelCNNConfig()
         groups = config.channels if colours else None
+        self.colours = groups  # colour groups of every layer's feature maps (rgb), or None
         input_groups = None if groups is None else (colour_groups(config.channels, groups),
                                                     colour_groups(config.hidden, groups))
         self.input_conv = MaskedConv2d(config.channels, config.hidden, config.first_kernel, "A", input_groups)
@@ -128,11 +129,73 @@ class CachedPixelCNN:
         self.out1 = layer(model.output_hidden)
         self.out2 = layer(model.output_logits)
         self.n = n
+        self.colours = getattr(model, "colours", None)
+        if self.colours:
+            self._prepare_colour_steps(cfg, n, weight)
+
+    def _prepare_colour_steps(self, cfg: PixelCNNConfig, n: int, like: torch.Tensor) -> None:
+        """Per colour g, every layer's weight and bias restricted to group g's outputs, and the current
+        pixel's activations, filled one colour at a time (see :meth:`_colour_step`)."""
+        colours, hidden, half = self.colours, cfg.hidden, cfg.hidden // 2
+
+        def part(layer: tuple[torch.Tensor, torch.Tensor], columns: slice) -> tuple[torch.Tensor, torch.Tensor]:
+            weight, bias = layer
+            return weight[:, columns].contiguous(), bias[..., columns].contiguous()
+
+        def block_of(width: int, g: int) -> slice:
+            index = torch.nonzero(colour_groups(width, colours) == g).flatten()
+            return slice(int(index[0]), int(index[-1]) + 1)
+
+        self.colour_slices = [(block_of(hidden, g), block_of(half, g)) for g in range(colours)]
+        self.colour_layers = []
+        for g, (hs, qs) in enumerate(self.colour_slices):
+            blocks = [(*part(b[0:2], qs), *part(b[2:4], qs), *part(b[4:6], hs)) for b in self.blocks]
+            self.colour_layers.append((part((self.input_w, self.input_b), hs), blocks, part(self.out1, hs),
+                                       part(self.out2, slice(g, None, colours))))
+        zeros = lambda width: torch.zeros(n, width, dtype=like.dtype, device=like.device)  # noqa: E731
+        self.h_now = [zeros(hidden) for _ in range(len(self.blocks) + 1)]
+        self.mid_now = [zeros(half) for _ in self.blocks]
+        self.out1_now = zeros(hidden)
+        self.stepped = None  # (r, c, g) of the last colour step
 
     def write(self, r: int, c: int, values: torch.Tensor) -> None:
         self.image[:, r + self.p, c + self.p] = self.model.scale_input(values)
 
-    def step(self, r: int, c: int) -> torch.Tensor:
+    def step(self, r: int, c: int, channels: list[int] | None = None) -> torch.Tensor:
+        if self.colours and channels is not None and len(channels) == 1:
+            g = channels[0]
+            first = g if self.stepped == (r, c, g - 1) else 0  # a colour needs this pixel's earlier colours
+            for colour in range(first, g + 1):
+                logits = self._colour_step(r, c, colour)
+            self.stepped = (r, c, g)
+            return logits
+        logits = self._full_step(r, c)
+        return logits if channels is None else logits[:, :, channels]
+
+    def _colour_step(self, r: int, c: int, g: int) -> torch.Tensor:
+        """Colour g's logits (n, levels, 1) of pixel (r, c), computing only colour g's feature maps there.
+
+        The masks let a colour-g feature at the current pixel read only colours <= g there (and every
+        colour at earlier pixels), so colour g's features are computed from those of colours < g, which
+        this pixel's earlier colour steps left in ``h_now``, ``mid_now``, ``out1_now`` and the buffers; the
+        entries of later colours there are stale, and their weights are zero. A third of a full step."""
+        p, q, n = self.p, self.q, self.n
+        k1, k2 = 2 * p + 1, 2 * q + 1
+        hs, qs = self.colour_slices[g]
+        (w_first, b_first), blocks, (w_h, b_h), (w_logits, b_logits) = self.colour_layers[g]
+        patch = self.image[:, r:r + p + 1, c:c + k1].reshape(n, -1)
+        self.h_now[0][:, hs] = torch.addmm(b_first, patch, w_first)
+        for i, (buffer, (w_in, b_in, w_mid, b_mid, w_out, b_out)) in enumerate(zip(self.hidden, blocks)):
+            h = self.h_now[i]
+            buffer[:, r + q, c + q, qs] = F.relu(torch.addmm(b_in, F.relu(h), w_in))
+            patch = buffer[:, r:r + q + 1, c:c + k2].reshape(n, -1)
+            self.mid_now[i][:, qs] = torch.addmm(b_mid, patch, w_mid)
+            self.h_now[i + 1][:, hs] = h[:, hs] + torch.addmm(b_out, F.relu(self.mid_now[i]), w_out)
+        self.out1_now[:, hs] = torch.addmm(b_h, F.relu(self.h_now[-1]), w_h)
+        logits = torch.addmm(b_logits, F.relu(self.out1_now), w_logits)
+        return logits.view(n, self.model.config.levels, 1)
+
+    def _full_step(self, r: int, c: int) -> torch.Tensor:
         p, q, n = self.p, self.q, self.n
         k1, k2 = 2 * p + 1, 2 * q + 1
         patch = self.image[:, r:r + p + 1, c:c + k1].reshape(n, -1)

@@ -5,7 +5,8 @@ Every feature map belongs to a colour (thirds of the width); at the centre tap
 a red feature sees no colour of the current pixel, green sees red, blue sees
 red and green (type A), and type B adds the feature's own colour; the 1x1
 layers are masked the same way. Sampling draws a pixel's red, then green, then
-blue, so the cached sampler steps each pixel once per channel.
+blue, so the cached sampler steps each pixel once per channel, and each step
+computes only that colour's feature maps (a third of the network's work).
 """
 
 from __future__ import annotations
