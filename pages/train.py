@@ -9,6 +9,7 @@ from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import loss_figure
 from pixelcnn.metrics import curves, progress_of
 from pixelcnn.models import PRESETS, PixelCNNConfig
+from pixelcnn.options import problems
 from pixelcnn.progress import format_seconds
 from pixelcnn.runs import (active_run, check_run_name, list_runs, new_run_name, resume_run, run_status,
                            start_run, stop_run)
@@ -22,7 +23,12 @@ if lecture_mode():
     st.info("Training is off in lecture mode.")
     st.stop()
 RUN_KEY = "train_run_dir"
+SHOW_KEY = "train_show_run"
 DEFAULT_PRESET = "live"
+FORM_LABELS = {"hidden": "Width", "n_blocks": "Blocks", "lr": "Learning rate", "batch_size": "Batch size",
+               "steps": "Steps", "epochs": "Epochs", "minutes": "Minutes", "train_limit": "Training images",
+               "val_limit": "Validation images", "eval_every": "Validate every N steps", "seed": "Seed",
+               "label_dropout": "Label dropout"}
 
 
 @st.cache_data(show_spinner="Measuring this machine's training speed (a few steps)...", max_entries=32)
@@ -43,6 +49,12 @@ def expectation(model: PixelCNNConfig, config: TrainConfig) -> None:
                f"and at each validation the run draws 16 samples, shown under the chart as they come.")
 
 
+def labelled(message: str) -> str:
+    """A config check's message about a field, naming the field as the form labels it."""
+    field, _, rest = message.partition(" ")
+    return f"{FORM_LABELS[field]} {rest}" if field in FORM_LABELS else message
+
+
 def run_form() -> None:
     """Hyperparameters, each checked by the engine's own limits, from the preset's training settings (the
     ``live`` preset's five minutes); what the run will do here; Start launches a background job."""
@@ -53,7 +65,7 @@ def run_form() -> None:
     default_kind = "minutes" if start_from.minutes else "steps" if preset == "tiny" or start_from.steps else "epochs"
     default_budget = {"minutes": start_from.minutes, "steps": start_from.steps or 200,
                       "epochs": start_from.epochs or 1}[default_kind]
-    with st.form("train_form", border=True):
+    with st.container(border=True):  # not a form: "What to expect" follows every edit
         c1, c2, c3 = st.columns(3)
         hidden = c1.number_input("Width", value=base.hidden, step=8, key=f"hidden_{preset}",
                                  help="Residual stream width; for gated, feature maps per stack.")
@@ -91,18 +103,24 @@ def run_form() -> None:
                                         max_value=1.0, step=0.05, key=f"label_dropout_{preset}",
                                         help="The share of training images shown without their label, so that the "
                                              "model also draws with none and guidance has its unconditional half.")
-        start = st.form_submit_button("Start training", type="primary")
+        start = st.button("Start training", type="primary", key="train_start")
+    model_values = {**base.to_dict(), "hidden": int(hidden), "n_blocks": int(n_blocks),
+                    "classes": 10 if conditional else 0}
+    budgets = {"steps": dict(steps=int(budget)), "epochs": dict(epochs=int(budget)),
+               "minutes": dict(minutes=float(budget))}
+    train_values = dict(**budgets[budget_kind], batch_size=int(batch), lr=float(lr), seed=int(seed),
+                        eval_every=int(eval_every) or None, train_limit=int(train_limit) or None,
+                        val_limit=int(val_limit) or None, lr_schedule=schedule, amp=bool(amp),
+                        label_dropout=float(label_dropout))
+    found = problems(PixelCNNConfig, model_values, FORM_LABELS) + problems(TrainConfig, train_values, FORM_LABELS)
+    if found:
+        st.error("\n".join(f"- {line}" for line in found))
+        return
     try:
-        model = base.__class__(**{**base.to_dict(), "hidden": int(hidden), "n_blocks": int(n_blocks),
-                                  "classes": 10 if conditional else 0})
-        budgets = {"steps": dict(steps=int(budget)), "epochs": dict(epochs=int(budget)),
-                   "minutes": dict(minutes=float(budget))}
-        config = start_from.with_budget(**budgets[budget_kind], batch_size=int(batch), lr=float(lr), seed=int(seed),
-                                        eval_every=int(eval_every) or None, train_limit=int(train_limit) or None,
-                                        val_limit=int(val_limit) or None, lr_schedule=schedule, amp=bool(amp),
-                                        label_dropout=float(label_dropout))
+        model = base.__class__(**model_values)
+        config = start_from.with_budget(**train_values)
     except PixelCNNError as err:
-        st.error(str(err))
+        st.error(labelled(str(err)))
         return
     if not start:
         expectation(model, config)
@@ -114,6 +132,7 @@ def run_form() -> None:
         st.error(str(err))
         return
     st.session_state[RUN_KEY] = str(info.path)
+    st.session_state.pop(SHOW_KEY, None)  # else the run picker keeps the run it showed before
     st.rerun()
 
 
@@ -128,11 +147,12 @@ def live_strip(run_dir: Path, events: list[dict]) -> None:
         column.image(str(run_dir / event["file"]), caption=f"step {event['step']:,}", width="stretch")
 
 
-def show_run(run_dir: Path, status: str) -> None:
+def show_run(run_dir: Path, status: str, form_hidden: bool) -> None:
     """The live view of one run; while it trains, a fragment polls its metrics file every second.
 
-    The fragment never reruns the whole app, not even when the run ends (it shows the end itself), so a
-    click elsewhere (a page link, a widget) never races an app rerun that the page started on its own.
+    The fragment never reruns the whole app, not even when the run ends (it shows the end itself, and,
+    where the form was hidden for this run, a button that brings it back), so a click elsewhere (a page
+    link, a widget) never races an app rerun that the page started on its own.
     """
     smoothing = st.slider("Smoothing of the training curve", 0.0, 0.99, 0.6, key="train_smoothing")
 
@@ -142,7 +162,11 @@ def show_run(run_dir: Path, status: str) -> None:
         now, message = run_status(run_dir, events)
         progress = progress_of(events)
         if now == "running":
-            st.info(f"Run **{run_dir.name}** is training in the background; every visitor sees it here.")
+            st.info(f"Run **{run_dir.name}** is training in the background; every visitor sees it here. "
+                    f"One run at a time: the form to start another returns when it ends.")
+        elif form_hidden and st.button("Start another run", key="train_another",
+                                       help="The run has ended: back to the form."):
+            st.rerun()
         head, button_col = st.columns([4, 1])
         head.subheader(f"Run {run_dir.name}: {now}")
         restartable = now == "failed" and not (run_dir / CHECKPOINT_NAME).is_file()
@@ -181,16 +205,15 @@ def show_run(run_dir: Path, status: str) -> None:
 
 running = active_run()
 if running is None and dataset() is None:
-    st.warning("MNIST is not available yet: open the Data page to fetch it. Earlier runs are below.")
+    st.warning("MNIST is not available yet: open the Data page to fetch it."
+               + (" Earlier runs are below." if any(r.kind == "run" for r in list_runs()) else ""))
 elif running is None:
     run_form()
-else:
-    st.caption("One run at a time: the form returns when this run ends (reload the page, or switch pages).")
 runs = [r for r in list_runs() if r.kind == "run"]
 if runs:
     names = [r.name for r in runs]
     remembered = running.name if running is not None else Path(st.session_state.get(RUN_KEY, "")).name
     index = names.index(remembered) if remembered in names else 0
-    chosen = st.selectbox("Show run", names, index=index, key="train_show_run")
+    chosen = st.selectbox("Show run", names, index=index, key=SHOW_KEY)
     shown = next(r for r in runs if r.name == chosen)
-    show_run(shown.path, shown.status)
+    show_run(shown.path, shown.status, form_hidden=running is not None)

@@ -76,15 +76,15 @@ def curves(events: list[dict[str, Any]]) -> dict[str, list[tuple[float, float]]]
 
 
 def progress_of(events: list[dict[str, Any]], window: int = 20) -> dict[str, Any]:
-    """Where a run stands: step, total, fraction, images/s (mean of the last ``window`` steps),
-    ETA in seconds, the latest train and validation bits/dim, and the test bits/dim once known."""
+    """Where a run stands: step, total, fraction, images/s (over the wall clock of the last ``window``
+    steps, validations and checkpoints included, so it is the rate the run keeps, not one step's), ETA in
+    seconds, the latest train and validation bits/dim, and the test bits/dim once known."""
     start = next((e for e in reversed(events) if e.get("event") == "start"), {})
     total = int(start.get("total_steps") or 0)
     train = [e for e in events if e.get("event") == "train"]
     step = int(train[-1]["step"]) if train else int(start.get("step") or 0)
-    recent = [e["images_per_s"] for e in train[-window:] if isinstance(e.get("images_per_s"), (int, float))]
-    rate = sum(recent) / len(recent) if recent else None
     batch = (start.get("train") or {}).get("batch_size") or 128
+    rate = _kept_rate(train[-window - 1:], batch)
     eta = (total - step) * batch / rate if rate and total else None
     budget = start.get("budget_seconds")
     if isinstance(budget, (int, float)) and budget > 0:  # a time budget: the clock says how far it is
@@ -95,6 +95,16 @@ def progress_of(events: list[dict[str, Any]], window: int = 20) -> dict[str, Any
                 **_latest(events)}
     return {"step": step, "total": total, "fraction": step / total if total else 0.0, "images_per_s": rate,
             "eta_seconds": eta, "budget_seconds": None, **_latest(events)}
+
+
+def _kept_rate(train: list[dict[str, Any]], batch: int) -> float | None:
+    """Images/s from the first to the last of these train events by their clock; with one event, its own
+    rate."""
+    timed = [e for e in train if isinstance(e.get("elapsed"), (int, float)) and isinstance(e.get("step"), int)]
+    if len(timed) >= 2 and timed[-1]["elapsed"] > timed[0]["elapsed"] and timed[-1]["step"] > timed[0]["step"]:
+        return (timed[-1]["step"] - timed[0]["step"]) * batch / (timed[-1]["elapsed"] - timed[0]["elapsed"])
+    last = train[-1].get("images_per_s") if train else None
+    return float(last) if isinstance(last, (int, float)) else None
 
 
 def _latest(events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -57,26 +57,37 @@ def _within(value: float, meta: dict) -> bool:
 
 def check_fields(obj: Any) -> None:
     """Check every :func:`option` field of a dataclass instance; raise a one-line ConfigError."""
-    for field in dataclasses.fields(obj):
+    found = problems(type(obj), {field.name: getattr(obj, field.name) for field in dataclasses.fields(obj)})
+    if found:
+        raise ConfigError(found[0])
+
+
+def problems(cls: type, values: dict[str, Any], names: dict[str, str] | None = None) -> list[str]:
+    """Every :func:`option` field of dataclass ``cls`` among ``values`` that its limits refuse, one line
+    each, the field called by ``names`` (a form's labels) or by its option name."""
+    found = []
+    for field in dataclasses.fields(cls):
         meta = field.metadata
-        if "help" not in meta:
+        if "help" not in meta or field.name not in values:
             continue
-        value, name = getattr(obj, field.name), field.name.replace("_", "-")
+        value = values[field.name]
+        name = (names or {}).get(field.name) or field.name.replace("_", "-")
         if value is None and _optional(field):
             continue
         kind = _kind(field)
         if kind == "bool":
             if not isinstance(value, bool):
-                raise ConfigError(f"{name} must be true or false, got {value!r}")
+                found.append(f"{name} must be true or false, got {value!r}")
         elif kind == "str":
             if meta["choices"] is not None and value not in meta["choices"]:
-                raise ConfigError(f"{name} must be one of {', '.join(meta['choices'])}, got {value!r}")
-            if not isinstance(value, str):
-                raise ConfigError(f"{name} must be text, got {value!r}")
+                found.append(f"{name} must be one of {', '.join(meta['choices'])}, got {value!r}")
+            elif not isinstance(value, str):
+                found.append(f"{name} must be text, got {value!r}")
         else:
             is_number = isinstance(value, int) if kind == "int" else isinstance(value, (int, float))
             if isinstance(value, bool) or not is_number or not _within(value, meta):
-                raise ConfigError(f"{name} must be {_requirement(kind, meta)}, got {value!r}")
+                found.append(f"{name} must be {_requirement(kind, meta)}, got {value!r}")
+    return found
 
 
 def _parser_type(field: dataclasses.Field):

@@ -74,7 +74,7 @@ class Expectation:
 
     def text(self) -> str:
         return (f"about {self.images_per_s:,.0f} training images/s on this machine, so about {self.steps:,} "
-                f"steps ({self.epochs:.2g} epochs) in {format_minutes(self.seconds)} of training, "
+                f"steps ({self.epochs:.2g} epoch{'' if f'{self.epochs:.2g}' == '1' else 's'}) in {format_minutes(self.seconds)} of training, "
                 f"plus validation and the final test")
 
 

@@ -198,6 +198,22 @@ def test_dashboard_in_a_browser(server, browser, artifacts):
     assert events[-1]["event"] == "end" and events[-1]["status"] == "stopped"
     assert events[-1]["step"] > 0 and events[-1]["elapsed"] < 600
 
+    # The same tab starts a second run and follows it, not the run it showed before.
+    page.get_by_role("button", name="Start another run").click()
+    page.wait_for_selector("text=What to expect", timeout=60_000)
+    wait_idle(page)
+    page.get_by_label("Run name (optional)").fill("e2e-second")
+    page.get_by_label("Run name (optional)").press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_selector("text=Run e2e-second: running", timeout=60_000)
+    assert page.get_by_text("Run e2e-run: stopped").count() == 0
+    page.get_by_role("button", name="Stop").click()
+    page.wait_for_selector("text=Run e2e-second: stopped", timeout=120_000)
+    page.get_by_role("button", name="Start another run").wait_for(timeout=30_000)
+    wait_idle(page)
+    no_exception(page)
+
     timings["switch to Models"] = go_to(page, "Models")
     page.screenshot(path=str(artifacts / "models.png"))
     no_exception(page)

@@ -154,18 +154,41 @@ def test_every_page_with_real_data(app, real_data):
     assert not app.exception and any("100 train images of the digit 3" in c for image in app.image for c in image.captions)
 
 
-@pytest.mark.slow
-def test_train_page_starts_a_run_that_writes_metrics_and_a_checkpoint(app, real_data, tmp_path):
+def expectation_text(at: AppTest) -> str:
+    return next(c.value for c in at.caption if "What to expect" in c.value)
+
+
+def test_train_form_names_every_problem_as_the_form_labels_it(app, real_data):
     open_page(app, "pages/train.py")
-    assert any("What to expect" in c.value and "images/s" in c.value for c in app.caption)  # the live preset
+    app.number_input(key="hidden_live").set_value(0).run()
+    app.number_input(key="batch_live").set_value(0).run()
+    errors = " ".join(e.value for e in app.error)
+    assert "Width must be" in errors and "Batch size must be" in errors and "hidden" not in errors, errors
+    app.number_input(key="hidden_live").set_value(13).run()
+    app.number_input(key="batch_live").set_value(16).run()
+    assert [e.value for e in app.error] and app.error[0].value.startswith("Width must be even")
+
+
+@pytest.mark.slow
+def test_train_page_starts_a_run_that_writes_metrics_and_a_checkpoint(app, real_data, tmp_path, conditional_run):
+    open_page(app, "pages/train.py")
+    assert app.selectbox(key="train_show_run").value == "digits"  # the earlier run, shown under the form
+    expected = expectation_text(app)
+    assert "images/s" in expected and "minutes" in expected  # the live preset's five minutes
+    app.number_input(key="budget_live").set_value(1).run()
+    app.number_input(key="batch_live").set_value(16).run()
+    from pixelcnn.speed import format_minutes
+
+    assert expectation_text(app) != expected and f"in {format_minutes(60)} of training" in expectation_text(app)
     app.radio(key="budget_kind_live").set_value("steps")
     app.number_input(key="budget_live").set_value(6)
     app.number_input(key="train_limit").set_value(512)
     app.number_input(key="val_limit_live").set_value(64)
     app.number_input(key="eval_every_live").set_value(3)
     app.text_input(key="train_name").input("apptest-run")
-    app.button[0].click().run()
+    app.button(key="train_start").click().run()
     assert not app.exception and not app.error, [e.value for e in app.error]
+    assert app.selectbox(key="train_show_run").value == "apptest-run"  # the tab follows the run it started
     run = tmp_path / "runs" / "apptest-run"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -212,7 +235,7 @@ def test_two_sessions_share_one_run(tmp_path, monkeypatch, real_data):
     first.number_input(key="budget_live").set_value(5000)
     first.number_input(key="train_limit").set_value(1024)
     first.text_input(key="train_name").input("shared-run")
-    first.button[0].click().run()
+    first.button(key="train_start").click().run()
     run = tmp_path / "runs" / "shared-run"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(e["event"] == "train" for e in read_events(run / "metrics.jsonl")):
@@ -393,7 +416,7 @@ def test_train_page_starts_a_conditional_run(app, real_data, tmp_path):
     app.checkbox(key="conditional_live").check()
     app.number_input(key="label_dropout_live").set_value(0.25)
     app.text_input(key="train_name").input("apptest-digits")
-    app.button[0].click().run()
+    app.button(key="train_start").click().run()
     assert not app.exception and not app.error, [e.value for e in app.error]
     run = tmp_path / "runs" / "apptest-digits"
     deadline = time.monotonic() + 600  # the end tests all 10,000 test images twice: given the label, and none
