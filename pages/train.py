@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 import torch
 
@@ -11,8 +12,8 @@ from pixelcnn.metrics import curves, progress_of
 from pixelcnn.models import PRESETS, PixelCNNConfig
 from pixelcnn.options import problems
 from pixelcnn.progress import format_seconds
-from pixelcnn.runs import (active_run, check_run_name, list_runs, new_run_name, resume_run, run_status,
-                           start_run, stop_run)
+from pixelcnn.runs import (active_run, check_run_name, list_runs, new_run_name, read_live_image, resume_run,
+                           run_status, start_run, stop_run)
 from pixelcnn.runtime import bf16_is_fast
 from pixelcnn.speed import TRAIN_IMAGES, expect, measure_training_speed
 from pixelcnn.train import TrainConfig, preset_train_config
@@ -136,15 +137,30 @@ def run_form() -> None:
     st.rerun()
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def live_image(run_dir: str, file: str, mtime_ns: int) -> np.ndarray | None:
+    return read_live_image(Path(run_dir), file)
+
+
 def live_strip(run_dir: Path, events: list[dict]) -> None:
-    """What the model drew at its latest validations (the trainer's live samples), oldest first."""
-    drawn = [e for e in events if e.get("event") == "samples" and (run_dir / str(e.get("file"))).is_file()]
+    """What the model drew at its latest validations (the trainer's live samples), oldest first, enlarged
+    pixel for pixel; a file that is not a live strip of this run is left out."""
+    drawn = []
+    for event in (e for e in events if e.get("event") == "samples" and isinstance(e.get("file"), str)):
+        try:
+            mtime = (run_dir / event["file"]).stat().st_mtime_ns
+        except (OSError, ValueError):
+            continue
+        image = live_image(str(run_dir), event["file"], mtime)
+        if image is not None:
+            drawn.append((event, image))
     if not drawn:
         return
     st.markdown("**What it draws as it learns**: the same 16 samples (seed 0) at each validation.")
     shown = drawn[-6:]
-    for column, event in zip(st.columns(len(shown)), shown):
-        column.image(str(run_dir / event["file"]), caption=f"step {event['step']:,}", width="stretch")
+    for column, (event, image) in zip(st.columns(len(shown)), shown):
+        step = event.get("step")
+        column.image(image, caption=f"step {step:,}" if isinstance(step, int) else "step ?", width="stretch")
 
 
 def show_run(run_dir: Path, status: str, form_hidden: bool) -> None:

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -21,14 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint
 from .contention import background_training_environment, lower_priority
 from .data import PROJECT_ROOT
 from .errors import CheckpointError, ConfigError, ModelError
+from .figures import upscale
 from .metrics import METRICS_NAME, read_last_events
 from .models import PixelCNNConfig
 from .serving import check_servable
-from .train import (CONFIG_NAME, STOP_NAME, TrainConfig, check_run_dir, read_json_object, read_run_config,
+from .train import (CONFIG_NAME, LIVE_DIR, STOP_NAME, TrainConfig, check_run_dir, read_json_object, read_run_config,
                     request_stop, write_config_file)
 
 JOB_NAME = "job.json"
@@ -274,3 +278,30 @@ def import_checkpoint(data: bytes, filename: str) -> RunInfo:
     finally:
         staging.unlink(missing_ok=True)
     return RunInfo(name, run_dir, "run", "imported", config)
+
+
+LIVE_IMAGE_BYTES = 1024 * 1024
+LIVE_IMAGE_PIXELS = 1024 * 1024
+
+
+def read_live_image(run_dir: Path, file: Any, factor: int = 4) -> np.ndarray | None:
+    """A live-sample strip the trainer wrote, as RGB uint8 enlarged ``factor`` times (nearest neighbour, so
+    it stays crisp on a projector), or None for anything else: a path outside the run's ``live/`` folder,
+    not a regular file, over a size bound, or not a small PNG (a run folder is shown to every visitor)."""
+    from PIL import Image
+
+    live = (Path(run_dir) / LIVE_DIR).resolve()
+    if not isinstance(file, str):
+        return None
+    path = (Path(run_dir) / file).resolve()
+    try:
+        if path.parent != live or not stat.S_ISREG(path.stat().st_mode) or path.stat().st_size > LIVE_IMAGE_BYTES:
+            return None
+        with Image.open(path, formats=["PNG"]) as image:
+            width, height = image.size
+            if width * height > LIVE_IMAGE_PIXELS:
+                return None
+            pixels = np.asarray(image.convert("RGB"))
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return upscale(pixels, factor)

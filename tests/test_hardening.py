@@ -249,3 +249,36 @@ def test_killing_training_at_random_moments_never_loses_the_checkpoint(tmp_path,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert load_checkpoint(run).train["step"] == last_step + 2
+
+
+def test_a_live_strip_is_read_only_from_its_run_folder_and_bounded(tmp_path):
+    """Review finding: a live-sample path outside the run folder was served to every visitor; /etc/passwd,
+    a PNG bomb or an SVG as a live image crashed the Train page."""
+    import os
+    import struct
+    import zlib
+
+    import numpy as np
+
+    from pixelcnn.figures import save_png
+    from pixelcnn.runs import read_live_image
+
+    run = tmp_path / "run"
+    (run / "live").mkdir(parents=True)
+    save_png(np.full((5, 7, 3), 200, dtype=np.uint8), run / "live" / "step-1.png")
+    image = read_live_image(run, "live/step-1.png", factor=4)
+    assert image.shape == (20, 28, 3) and (image == 200).all()
+
+    save_png(np.zeros((2, 2, 3), dtype=np.uint8), tmp_path / "outside.png")
+    os.symlink(tmp_path / "outside.png", run / "live" / "link.png")
+    os.symlink("/etc/passwd", run / "live" / "passwd.png")
+    os.mkfifo(run / "live" / "fifo.png")
+    (run / "live" / "drawing.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+    chunk = lambda kind, data: (struct.pack(">I", len(data)) + kind + data  # noqa: E731
+                                + struct.pack(">I", zlib.crc32(kind + data)))
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
+    (run / "live" / "bomb.png").write_bytes(bomb)
+    for file in ("../../outside.png", "live/link.png", "live/passwd.png", "live/fifo.png", "live/drawing.svg",
+                 "live/bomb.png", "/etc/passwd", 7, None, "live/missing.png"):
+        assert read_live_image(run, file) is None, file
