@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import ConfigError, PixelCNNError
+from .files import read_bounded
 from .outputs import check_output_path, save_npy
 from .sampling import MAX_SAMPLES
+
+COMPRESSED_BYTES = 1 << 30  # a compressed file that decompress reads whole
 
 EXIT_USAGE = 2
 
@@ -763,17 +766,14 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 
 def cmd_decompress(args: argparse.Namespace) -> int:
-    from .codec import CodecError, decompress
+    from .codec import decompress
     from .figures import image_grid, save_png
 
     if not (args.npy or args.png):
         raise ConfigError("say where the images go: --npy FILE and/or --png FILE")
     _check_file_outputs(argparse.Namespace(out=args.png, npy=args.npy))
     ckpt = load_servable(args.checkpoint)
-    try:
-        data = read_bounded(args.file)
-    except OSError as err:
-        raise CodecError(f"{args.file}: cannot read it ({err.strerror or err})") from None
+    data = read_bounded(args.file, COMPRESSED_BYTES)
     bar, _ = _progress_printer()
     start = time.perf_counter()
     images, labels = decompress(ckpt.model, data, progress=lambda f: bar.update(f, "decompressing"))
@@ -786,20 +786,6 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     given = "" if labels is None else f", with their labels ({' '.join(map(str, labels[:10]))}{' ...' * (len(labels) > 10)})"
     print(f"{len(images)} image(s) decoded in {seconds:.1f} s, checksum verified{given}")
     return 0
-
-
-def read_bounded(path: str, limit: int = 1 << 30) -> bytes:
-    """A regular file's bytes, refused past ``limit`` (or if it is a FIFO or a device)."""
-    import stat
-
-
-    info = os.stat(path)
-    if not stat.S_ISREG(info.st_mode):
-        raise ConfigError(f"{path}: not a regular file")
-    if info.st_size > limit:
-        raise ConfigError(f"{path}: {info.st_size:,} bytes, more than the {limit:,} this command reads")
-    with open(path, "rb") as f:
-        return f.read(limit + 1)
 
 
 def cmd_notebook(args: argparse.Namespace) -> int:

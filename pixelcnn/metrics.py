@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 from pathlib import Path
 from typing import Any, Iterable
 
 from .checkpoint import atomic_write
+from .files import depth
 
 METRICS_NAME = "metrics.jsonl"
 
@@ -19,33 +21,64 @@ def append_event(path: Path, event: dict[str, Any]) -> None:
         f.write(json.dumps(event, allow_nan=False) + "\n")
 
 
+MAX_METRICS_BYTES = 64 << 20  # about 200,000 events; a longer file is read from its last 64 MB
+LINE_DEPTH = 4
+NUMBER_FIELDS = ("elapsed", "bits_per_dim", "images_per_s", "epoch", "lr", "no_label_bits_per_dim")
+
+
+def well_typed(event: Any) -> bool:
+    """An event the readers can use as it is: an object with a text ``event``, an integer ``step`` if any,
+    numbers where numbers go, a text ``file`` if any."""
+    if not isinstance(event, dict) or not isinstance(event.get("event"), str):
+        return False
+    step = event.get("step", 0)
+    if isinstance(step, bool) or not isinstance(step, int):
+        return False
+    if any(name in event and (isinstance(event[name], bool) or not isinstance(event[name], (int, float, type(None))))
+           for name in NUMBER_FIELDS):
+        return False
+    return "file" not in event or isinstance(event["file"], str)
+
+
 def _parse(lines: Iterable[str]) -> list[dict[str, Any]]:
-    """Whole JSON events from lines; a garbled line is skipped and a torn last line (no newline) ends the list."""
+    """Whole, well-typed JSON events from lines; a garbled, mistyped or deeply nested line is skipped and a
+    torn last line (no newline) ends the list."""
     events = []
     for line in lines:
         if not line.endswith("\n"):
             break
         try:
             event = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
-        if isinstance(event, dict) and isinstance(event.get("event"), str):
+        if well_typed(event) and depth(event) <= LINE_DEPTH:
             events.append(event)
     return events
 
 
 def read_events(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """All whole events in a metrics file; a torn or garbled line (say, the last one of a killed run) is skipped."""
+    """All whole events in a metrics file; a torn or garbled line (say, the last one of a killed run) is skipped.
+    Only a regular file is read (a FIFO would block), and of a file over ``MAX_METRICS_BYTES`` its end only."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return []
+    if not stat.S_ISREG(info.st_mode):
+        return []
+    if info.st_size > MAX_METRICS_BYTES:
+        return read_last_events(path, MAX_METRICS_BYTES)
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             return _parse(f)
-    except FileNotFoundError:
+    except OSError:
         return []
 
 
 def read_last_events(path: str | os.PathLike, max_bytes: int = 65_536) -> list[dict[str, Any]]:
     """The whole events among the last ``max_bytes`` of a metrics file: enough to tell how a run ended."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return []
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()

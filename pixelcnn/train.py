@@ -27,6 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from .checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint, save_checkpoint
 from .errors import CheckpointError, ConfigError, ModelError
+from .files import read_json
 from .metrics import METRICS_NAME, append_event, read_events, rewrite_events
 from .options import check_fields, option
 from .models import PixelCNNConfig, bits_per_dim, build_model
@@ -623,10 +624,11 @@ class _BatchOrder:
 
 
 def read_json_object(path: str | Path) -> dict[str, Any]:
-    """A JSON file holding an object, or {} if it is missing, unreadable or holds anything else."""
+    """A JSON file holding an object, or {} if it is missing, unreadable, not a small regular file, nested
+    too deeply, or holds anything else (see :mod:`pixelcnn.files`)."""
     try:
-        value = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+        value = read_json(path)
+    except ConfigError:
         return {}
     return value if isinstance(value, dict) else {}
 
@@ -639,9 +641,14 @@ def read_run_config(run_dir: str | Path) -> dict[str, Any]:
 def read_config_file(path: str | Path) -> tuple[PixelCNNConfig, TrainConfig]:
     """The model and training settings of a ``config.json`` (as a run folder or the dashboard writes it),
     each checked; a one-line ConfigError for a file that is missing, unreadable or invalid."""
-    stored = read_json_object(path)
-    if not isinstance(stored.get("model"), dict) or not isinstance(stored.get("train"), dict):
+    stored = read_json(path)
+    if not isinstance(stored, dict) or not isinstance(stored.get("model"), dict) or \
+            not isinstance(stored.get("train"), dict):
         raise ConfigError(f"{path}: not a run config (a JSON object with 'model' and 'train' settings)")
+    unknown = sorted(set(stored["train"]) - {f.name for f in fields(TrainConfig)})
+    if unknown:
+        raise ConfigError(f"{path}: unknown training setting {', '.join(map(repr, unknown))}; the settings are "
+                          f"{', '.join(f.name for f in fields(TrainConfig))}")
     try:
         return PixelCNNConfig.from_dict(stored["model"]), TrainConfig.from_dict(stored["train"])
     except TypeError as err:

@@ -282,3 +282,64 @@ def test_a_live_strip_is_read_only_from_its_run_folder_and_bounded(tmp_path):
     for file in ("../../outside.png", "live/link.png", "live/passwd.png", "live/fifo.png", "live/drawing.svg",
                  "live/bomb.png", "/etc/passwd", 7, None, "live/missing.png"):
         assert read_live_image(run, file) is None, file
+
+
+def nested(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+@pytest.mark.parametrize("damage", ["nested", "fifo", "sparse", "zero", "misspelt"])
+def test_train_config_files_are_read_bounded_with_one_line(tmp_path, capsys, damage):
+    """Review findings: --config deeply nested (RecursionError), a 30 GB sparse file (MemoryError), /dev/zero
+    (8 GB in 27 s), a FIFO (hangs), a misspelt training key silently ignored."""
+    config = tmp_path / "config.json"
+    if damage == "nested":
+        config.write_text('{"model": {}, "train": ' + nested(100_000) + "}")
+    elif damage == "fifo":
+        os.mkfifo(config)
+    elif damage == "sparse":
+        with open(config, "wb") as f:
+            f.truncate(30 << 30)
+    elif damage == "zero":
+        config.symlink_to("/dev/zero")
+    else:
+        config.write_text(json.dumps({"model": {"hidden": 8, "n_blocks": 1}, "train": {"step": 3}}))
+    start = time.monotonic()
+    code = main(["train", "--out", str(tmp_path / "run"), "--config", str(config)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert time.monotonic() - start < 30
+    assert ("'step'" in err) if damage == "misspelt" else str(config) in err, err
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("damage", ["nested", "fifo", "sparse", "mistyped"])
+def test_a_damaged_run_folder_reads_as_empty_not_as_a_crash(tmp_path, damage):
+    """Review findings: a nested or FIFO config.json or metrics.jsonl crashed or hung every page; a
+    30 GB sparse metrics.jsonl took 8 GB; a mistyped event crashed the Models and Train pages."""
+    from pixelcnn.train import read_run_config
+
+    run = tmp_path / "run"
+    run.mkdir()
+    good = json.dumps({"event": "train", "step": 1, "bits_per_dim": 1.0, "elapsed": 1.0}) + "\n"
+    if damage == "nested":
+        (run / "config.json").write_text('{"model": ' + nested(100_000) + "}")
+        (run / "metrics.jsonl").write_text(good + '{"event": "val", "step": 2, "x": ' + nested(50_000) + "}\n")
+    elif damage == "fifo":
+        os.mkfifo(run / "config.json")
+        os.mkfifo(run / "metrics.jsonl")
+    elif damage == "sparse":
+        (run / "config.json").write_text("{}")
+        with open(run / "metrics.jsonl", "wb") as f:
+            f.write(good.encode())
+            f.truncate(30 << 30)
+    else:
+        (run / "config.json").write_text("{}")
+        (run / "metrics.jsonl").write_text(good + "".join(json.dumps(e) + "\n" for e in [
+            {"event": "samples", "step": "x", "file": "live/a.png"}, {"event": "val", "step": 3, "bits_per_dim": "low"},
+            {"event": "samples", "step": 4, "file": ["live/a.png"]}, {"event": "train", "step": True}]))
+    start = time.monotonic()
+    assert read_run_config(run) == {}
+    events = read_events(run / "metrics.jsonl")
+    assert events == ([] if damage in ("fifo", "sparse") else [json.loads(good)])
+    assert time.monotonic() - start < 20

@@ -1,0 +1,69 @@
+"""Reading files that anyone may have placed: regular files only, up to a size bound, JSON to a bounded depth.
+
+A run folder is read on every page rerun for every visitor, and the CLI reads
+whatever path it is given, so a FIFO (a read that never returns), /dev/zero or
+a 30 GB sparse file (memory), or a deeply nested JSON value (RecursionError)
+must each end in one line, not in a hang, a crash or a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+JSON_BYTES = 1 << 20  # a config, a job record, a results file: a few kilobytes each
+JSON_DEPTH = 32
+
+
+def read_bounded(path: str | os.PathLike, limit: int) -> bytes:
+    """A regular file's bytes; a ConfigError (one line) for a FIFO, a device, a folder, a missing file or
+    a file over ``limit`` bytes."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{path}: not a regular file")
+        if info.st_size > limit:
+            raise ConfigError(f"{path}: {info.st_size:,} bytes, more than the {limit:,} read here")
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read ({err.strerror or err})") from None
+    if len(data) > limit:  # it grew after the check
+        raise ConfigError(f"{path}: more than the {limit:,} bytes read here")
+    return data
+
+
+def depth(value: Any) -> int:
+    """How deeply lists and objects nest in a JSON value (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def parse_json(text: str | bytes, where: str, max_depth: int = JSON_DEPTH) -> Any:
+    """JSON text as a value; a ConfigError naming ``where`` if it is not JSON or nests deeper than
+    ``max_depth``."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{where}: JSON nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{where}: not valid JSON ({err})") from None
+    if depth(value) > max_depth:
+        raise ConfigError(f"{where}: JSON nested deeper than {max_depth} levels")
+    return value
+
+
+def read_json(path: str | os.PathLike, limit: int = JSON_BYTES, max_depth: int = JSON_DEPTH) -> Any:
+    """A small JSON file's value, read with :func:`read_bounded` and :func:`parse_json`."""
+    return parse_json(read_bounded(Path(path), limit), str(path), max_depth)
