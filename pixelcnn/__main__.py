@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import ConfigError, PixelCNNError
-from .files import read_bounded
+from .files import load_npy, read_bounded
 from .outputs import check_output_path, save_npy
 from .sampling import MAX_SAMPLES
 
@@ -368,18 +368,25 @@ def load_npy_images(path: str, batch: bool | None):
     from .errors import DataError
 
     try:
-        images = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: not a readable .npy file ({err})") from None
+        images = load_npy(path)  # memory-mapped: the checks below read it a slice at a time
+    except ConfigError as err:
+        raise DataError(str(err)) from None
     if batch is None:  # either shape, returned as a batch
-        images, batch = (images[None] if getattr(images, "ndim", 0) == 3 else images), True
+        images, batch = (images[None] if images.ndim == 3 else images), True
     shape, wanted = (images.shape[1:], f"(N, {', '.join(map(str, IMAGE_SHAPE))})") if batch \
         else (images.shape, str(IMAGE_SHAPE))
-    if shape != IMAGE_SHAPE or (batch and images.ndim != 4) or images.dtype.kind not in "ui" or images.size == 0 \
-            or images.min() < 0 or images.max() >= LEVELS:
-        raise DataError(f"{path}: expected integers 0..{LEVELS - 1} of shape {wanted}, got {images.dtype} "
+    refused = DataError(f"{path}: expected integers 0..{LEVELS - 1} of shape {wanted}, got {images.dtype} "
                         f"{images.shape}")
-    return images.astype(np.uint8)
+    if shape != IMAGE_SHAPE or (batch and images.ndim != 4) or images.dtype.kind not in "ui" or images.size == 0:
+        raise refused
+    flat = images.reshape(-1, *IMAGE_SHAPE)
+    out = np.empty(flat.shape, dtype=np.uint8)
+    for start in range(0, len(flat), 4096):
+        part = np.asarray(flat[start:start + 4096])
+        if part.min() < 0 or part.max() >= LEVELS:
+            raise refused
+        out[start:start + 4096] = part
+    return out.reshape(images.shape)
 
 
 def _load_image(args: argparse.Namespace):

@@ -77,9 +77,8 @@ def _as_batch(grey: np.ndarray) -> torch.Tensor:
 def read_digits(model: DigitClassifier, images: np.ndarray) -> np.ndarray:
     """The classifier's probabilities (N, 10) for colored images (N, 28, 28, 3) in 0..3."""
     model.eval()
-    grey = stroke_maps(images)
-    return torch.cat([F.softmax(model(_as_batch(grey[i:i + 512])), dim=1)
-                      for i in range(0, len(grey), 512)]).numpy()
+    return torch.cat([F.softmax(model(_as_batch(stroke_maps(images[i:i + 512]))), dim=1)
+                      for i in range(0, len(images), 512)]).numpy()  # in slices: a large batch stays bounded
 
 
 def digit_score(model: DigitClassifier, images: np.ndarray, asked: np.ndarray | None = None) -> dict[str, Any]:

@@ -67,3 +67,41 @@ def parse_json(text: str | bytes, where: str, max_depth: int = JSON_DEPTH) -> An
 def read_json(path: str | os.PathLike, limit: int = JSON_BYTES, max_depth: int = JSON_DEPTH) -> Any:
     """A small JSON file's value, read with :func:`read_bounded` and :func:`parse_json`."""
     return parse_json(read_bounded(Path(path), limit), str(path), max_depth)
+
+
+def load_npy(path: str | os.PathLike):
+    """A ``.npy`` file's array, memory-mapped (read as it is used, so a large file costs no memory up front);
+    a ConfigError (one line) for a file that is not a regular file, empty, an ``.npz`` archive, not ``.npy``,
+    holding objects, or declaring more data than it holds."""
+    import numpy as np
+
+    where = str(path)
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{where}: not a regular file")
+        with open(path, "rb") as f:
+            start = f.read(6)
+            if start[:2] == b"PK":
+                raise ConfigError(f"{where}: an .npz archive, not an .npy file (np.save writes .npy)")
+            if start != b"\x93NUMPY":
+                raise ConfigError(f"{where}: not an .npy file" + (" (it is empty)" if not start else ""))
+            f.seek(0)
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(f)
+            offset = f.tell()
+    except OSError as err:
+        raise ConfigError(f"{where}: cannot be read ({err.strerror or err})") from None
+    except ValueError as err:
+        raise ConfigError(f"{where}: not a readable .npy header ({err})") from None
+    if dtype.hasobject:
+        raise ConfigError(f"{where}: holds Python objects, not numbers")
+    needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if needed > info.st_size - offset:
+        raise ConfigError(f"{where}: declares {shape} {dtype} ({needed:,} bytes) but holds "
+                          f"{info.st_size - offset:,} bytes: truncated or forged")
+    if needed == 0:
+        return np.zeros(shape, dtype=dtype)
+    return np.load(path, mmap_mode="r", allow_pickle=False)

@@ -343,3 +343,39 @@ def test_a_damaged_run_folder_reads_as_empty_not_as_a_crash(tmp_path, damage):
     events = read_events(run / "metrics.jsonl")
     assert events == ([] if damage in ("fifo", "sparse") else [json.loads(good)])
     assert time.monotonic() - start < 20
+
+
+def npy_damage(path, damage: str) -> None:
+    import numpy as np
+
+    if damage == "2 TB declared":
+        header = {"descr": "|u1", "fortran_order": False, "shape": (350_000_000, 28, 28, 3)}
+        with open(path, "wb") as f:
+            np.lib.format.write_array_header_1_0(f, header)
+            f.write(b"\0" * 4096)
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "npz":
+        with open(path, "wb") as f:
+            np.savez(f, images=np.zeros((1, 28, 28, 3), dtype=np.uint8))
+    elif damage == "fifo":
+        os.mkfifo(path)
+    elif damage == "out of range":
+        np.save(path, np.full((2, 28, 28, 3), 7, dtype=np.int64))
+
+
+@pytest.mark.parametrize("damage", ["2 TB declared", "empty", "npz", "fifo", "out of range"])
+@pytest.mark.parametrize("command", ["bits", "predict", "score"])
+def test_npy_inputs_are_refused_with_one_line(tmp_path, capsys, damage, command):
+    """Review findings: a .npy declaring a 2 TB array (_ArrayMemoryError), an empty file (EOFError), an .npz
+    given as .npy (AttributeError), a FIFO (hangs): exit 2 and one line instead."""
+    path = tmp_path / "images.npy"
+    npy_damage(path, damage)
+    argv = {"bits": ["bits", "--preset", "tiny", "--image", str(path)],
+            "predict": ["predict", "--preset", "tiny", "--image", str(path), "--row", "3", "--col", "4"],
+            "score": ["score", "--images", str(path)]}[command]
+    start = time.monotonic()
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err and str(path) in err, err
+    assert time.monotonic() - start < 30
