@@ -721,7 +721,7 @@ def cmd_classifier(args: argparse.Namespace) -> int:
 
     if args.out is None:
         CLASSIFIER_PATH.parent.mkdir(exist_ok=True)
-    out = check_output_path(args.out or str(CLASSIFIER_PATH), "--out")
+    out = check_output_path(str(CLASSIFIER_PATH) if args.out is None else args.out, "--out")  # '' is refused
     bar, progress = _progress_printer()
     record = build_classifier(out, args.data_dir, epochs=args.epochs, progress=progress)
     bar.close()

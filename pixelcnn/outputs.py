@@ -40,9 +40,21 @@ def check_output_path(path: str | None, flag: str, *, folder: bool = False) -> P
         place = target.parent
         if not place.is_dir():
             raise ConfigError(f"{flag} {path}: the folder {place} does not exist; create it first")
-    if not os.access(place, os.W_OK):
+    if not os.access(place, os.W_OK) or not _can_create_in(place):
         raise ConfigError(f"{flag} {path}: {place} is not writable (read-only?); choose another place")
     return target
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be created in ``folder``, tried for real: permission bits say yes to root on
+    ``/proc`` or a read-only mount."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".pixelcnn-probe-"):
+            return True
+    except OSError:
+        return False
 
 
 def save_npy(array: np.ndarray, path: str | os.PathLike) -> None:

@@ -241,11 +241,18 @@ def check_run_dir(run_dir: Path, resume: bool) -> None:
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"{run_dir} is a file; choose a folder for the run")
+    if run_dir.is_dir() and not is_run_folder(run_dir) and any(run_dir.iterdir()):
+        raise ConfigError(f"{run_dir} holds other files and no run; choose a new or empty folder for the run")
     has_checkpoint = (run_dir / CHECKPOINT_NAME).exists()
     if resume and not has_checkpoint and not stored_model_config(run_dir):
         raise ConfigError(f"{run_dir} has no checkpoint to resume; start it without --resume")
     if not resume and has_checkpoint:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose a new folder")
+
+
+def is_run_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a run: its config, metrics or checkpoint."""
+    return any((folder / name).exists() for name in (CONFIG_NAME, METRICS_NAME, CHECKPOINT_NAME))
 
 
 def stored_model_config(run_dir: Path) -> PixelCNNConfig | None:

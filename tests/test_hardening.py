@@ -379,3 +379,21 @@ def test_npy_inputs_are_refused_with_one_line(tmp_path, capsys, damage, command)
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err and str(path) in err, err
     assert time.monotonic() - start < 30
+
+
+def test_outputs_are_checked_before_any_work(tmp_path, capsys):
+    """Review findings: classifier --out '' overwrote the shipped classifier; on /proc it failed after 120 s
+    of training; train --out / trained into /."""
+    from pixelcnn.digits import CLASSIFIER_PATH
+
+    before = CLASSIFIER_PATH.stat().st_mtime_ns
+    for argv in (["classifier", "--out", ""], ["classifier", "--out", "/proc/classifier.pt"],
+                 ["train", "--preset", "tiny", "--steps", "1", "--out", "/"],
+                 ["train", "--preset", "tiny", "--steps", "1", "--out", str(CLASSIFIER_PATH.parent.parent)]):
+        start = time.monotonic()
+        code = main(argv)
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1, (argv, err)
+        assert time.monotonic() - start < 10, argv
+    assert CLASSIFIER_PATH.stat().st_mtime_ns == before
+    assert not (CLASSIFIER_PATH.parent.parent / "config.json").exists()
