@@ -4,9 +4,8 @@ from pages.common import curves_of, digit_reference_text, events_of, lecture_mod
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import loss_figure
 from pixelcnn.metrics import progress_of
-from pixelcnn.models import PixelCNNConfig, architecture_table
-from pixelcnn.results import read_results, recorded_test_bits_per_dim
-from pixelcnn.runs import MAX_UPLOAD_BYTES, import_checkpoint, list_runs
+from pixelcnn.results import recorded_digit_score, recorded_test_bits_per_dim
+from pixelcnn.runs import MAX_UPLOAD_BYTES, import_checkpoint, list_runs, parameter_count, run_settings
 
 sidebar()
 st.title("Models")
@@ -28,15 +27,10 @@ if not runs:
 
 rows = []
 for run in runs:
-    model_cfg = run.config.get("model", {})
-    train_cfg = run.config.get("train", {})
+    model_cfg, train_cfg, steps_per_epoch = run_settings(run)
     events = events_of(run.path)
     progress = progress_of(events)
-    try:
-        params = sum(row["parameters"] for row in architecture_table(PixelCNNConfig.from_dict(model_cfg)))
-    except (PixelCNNError, TypeError):
-        params = None
-    steps_per_epoch = run.config.get("steps_per_epoch") or 1
+    params = parameter_count(model_cfg)
     vals = [v for _, v in curves_of(run.path)["val"]]
     rows.append({
         "model": run.name, "source": run.kind, "kind": model_cfg.get("kind", "pixelcnn"), "status": run.status,
@@ -44,7 +38,7 @@ for run in runs:
         "epochs": round(progress["step"] / steps_per_epoch, 2), "batch": train_cfg.get("batch_size"),
         "lr": train_cfg.get("lr"), "best val bits/dim": min(vals) if vals else None,
         "test bits/dim": recorded_test_bits_per_dim(run.path, events),
-        "digit score": read_results(run.path).get("digit_score"),
+        "digit score": recorded_digit_score(run.path),
     })
 st.dataframe(rows, hide_index=True, width="stretch")
 
@@ -73,7 +67,7 @@ for column, name, bits in zip((c1, c2), pair, scores):
     samples = run.path / "samples.png"
     if samples.is_file():
         column.image(str(samples), caption=f"{name}: 100 samples written by `python -m pixelcnn report`")
-        score = read_results(run.path).get("digit_score")
+        score = recorded_digit_score(run.path)
         if score is not None:
             column.markdown(f"**Digit score {score:.2f}**: the share of these samples a small MNIST classifier "
                             f"reads as one digit with p >= 0.9 (reference: {digit_reference_text()}).")

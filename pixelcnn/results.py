@@ -197,6 +197,12 @@ def validation_table(run_dirs: list[Path], every: int = 1) -> str:
     return "\n".join(lines)
 
 
+def recorded_digit_score(run_dir: str | Path) -> float | None:
+    """The digit score ``report`` measured for a run, or None (none recorded, or not a number)."""
+    score = read_results(run_dir).get("digit_score")
+    return float(score) if _number(score) else None
+
+
 def recorded_test_bits_per_dim(run_dir: str | Path, events: list[dict[str, Any]] | None = None) -> float | None:
     """A run's test bits/dim: measured by ``report`` (``results.json``), else the run's own test event.
 

@@ -27,7 +27,7 @@ import numpy as np
 from .checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint
 from .contention import background_training_environment, lower_priority
 from .data import PROJECT_ROOT
-from .errors import CheckpointError, ConfigError, ModelError
+from .errors import CheckpointError, ConfigError, ModelError, PixelCNNError
 from .figures import upscale
 from .metrics import METRICS_NAME, read_last_events
 from .models import PixelCNNConfig
@@ -305,3 +305,25 @@ def read_live_image(run_dir: Path, file: Any, factor: int = 4) -> np.ndarray | N
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
     return upscale(pixels, factor)
+
+
+def run_settings(info: RunInfo) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """A run's stored model and training settings (each an object, else {}) and its steps per epoch (a
+    positive integer, else 1): a damaged or foreign ``config.json`` reads as unknown settings, not a crash."""
+    model, train = info.config.get("model"), info.config.get("train")
+    steps = info.config.get("steps_per_epoch")
+    return (model if isinstance(model, dict) else {}, train if isinstance(train, dict) else {},
+            steps if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 else 1)
+
+
+def parameter_count(model: dict[str, Any]) -> int | None:
+    """The parameters of the model that stored settings describe, or None when the settings are invalid
+    or the model is over what this tool serves (counting builds the model, so it is bounded first)."""
+    from .models import architecture_table
+
+    try:
+        config = PixelCNNConfig.from_dict(model)
+        check_servable(config)
+        return sum(row["parameters"] for row in architecture_table(config))
+    except (PixelCNNError, TypeError, ValueError):
+        return None

@@ -1,6 +1,7 @@
 """Every dashboard page through streamlit.testing.v1.AppTest: it renders, its widgets work."""
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -426,3 +427,45 @@ def test_train_page_starts_a_conditional_run(app, real_data, tmp_path):
     assert stored["model"]["classes"] == 10 and stored["train"]["label_dropout"] == 0.25
     end = read_events(run / "metrics.jsonl")[-1]
     assert end["event"] == "end" and end["status"] == "finished" and "test_no_label_bits_per_dim" in end
+
+
+@pytest.fixture
+def damaged_runs(tmp_path, conditional_run):
+    """Beside a good run, one run folder for each damage a review found taking down every page."""
+    runs = tmp_path / "runs"
+    good_event = json.dumps({"event": "train", "step": 1, "bits_per_dim": 1.0, "elapsed": 1.0}) + "\n"
+    damage = {
+        "nested-config": {"config.json": '{"model": ' + "[" * 100_000 + "]" * 100_000 + "}"},
+        "nested-metrics": {"config.json": "{}", "metrics.jsonl": good_event + '{"event": "val", "x": '
+                           + "[" * 50_000 + "]" * 50_000 + "}\n"},
+        "fifo": {"config.json": "fifo", "metrics.jsonl": "fifo", "job.json": "fifo"},
+        "sparse": {"config.json": "sparse", "metrics.jsonl": "sparse"},
+        "mistyped": {"config.json": json.dumps({"model": "x", "train": [], "steps_per_epoch": "many"}),
+                     "metrics.jsonl": good_event + json.dumps({"event": "samples", "step": "x", "file": "../x"}) + "\n"
+                     + json.dumps({"event": "samples", "step": 2, "file": "/etc/passwd"}) + "\n",
+                     "results.json": json.dumps({"digit_score": "high", "test_bits_per_dim": [1]})},
+        "huge-model": {"config.json": json.dumps({"model": {"hidden": 1024, "n_blocks": 64}, "train": {}}),
+                       "checkpoint.pt": "not a checkpoint"},
+    }
+    for name, files in damage.items():
+        folder = runs / name
+        folder.mkdir(parents=True)
+        for file, content in files.items():
+            if content == "fifo":
+                os.mkfifo(folder / file)
+            elif content == "sparse":
+                with open(folder / file, "wb") as f:
+                    f.truncate(30 << 30)
+            else:
+                (folder / file).write_text(content)
+    return runs
+
+
+def test_every_page_renders_beside_damaged_run_folders(damaged_runs, app, real_data):
+    start = time.monotonic()
+    for page in ["pages/overview.py", "pages/train.py", "pages/models.py", "pages/samples.py"]:
+        open_page(app, page)
+    assert time.monotonic() - start < 120
+    open_page(app, "pages/models.py")
+    shown = [row for frame in app.dataframe for row in frame.value["model"]]
+    assert "digits" in shown and "huge-model" in shown
