@@ -20,7 +20,7 @@ model, choice = picked_model_or_stop()
 image, source = pick_image("bits")
 options = comparison_options()
 others = [label for label, other in options.items() if model_key(other) != model_key(choice)]
-default = [label for label in ("rgb (trained)", "gated (trained)") if label in others]
+default = [label for label in ("rgb (shipped)", "gated (shipped)") if label in others]
 compared = st.multiselect("Side by side with (up to two)", others, default=default, max_selections=2,
                           key="bits_compare")
 shown = [(choice.label, choice)] + [(label, options[label]) for label in compared]

@@ -48,5 +48,6 @@ with left:
              + f", seed {seed}")
 with right:
     st.plotly_chart(histogram_figure(value_counts_of(split, digit)), key="data_histogram")
-    st.caption("How often each value occurs per channel over the selected images. Background and stroke "
-               "colors are drawn uniformly, so all four values are about equally common.")
+    over = f"all {len(images):,} {split} images" + ("" if digit == "all" else f" of the digit {digit}")
+    st.caption(f"How often each value occurs per channel over {over} (not only the 100 shown). Background and "
+               f"stroke colors are drawn uniformly, so all four values are about equally common.")

@@ -282,7 +282,7 @@ def test_side_by_side_views(server, browser, artifacts):
     go_to(page, "Samples")
     page.wait_for_selector("text=samples (cached", timeout=180_000)
     page.locator('[data-testid="stSelectbox"]').filter(has_text="Compare side by side with").click()
-    page.get_by_role("option", name="rgb (trained)").click()
+    page.get_by_role("option", name="rgb (shipped)").click()
     page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stImageCaption\"]')]"
                            ".filter(c => c.textContent.startsWith('100 samples (cached')).length === 2",
                            timeout=180_000)

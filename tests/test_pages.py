@@ -469,3 +469,13 @@ def test_every_page_renders_beside_damaged_run_folders(damaged_runs, app, real_d
     open_page(app, "pages/models.py")
     shown = [row for frame in app.dataframe for row in frame.value["model"]]
     assert "digits" in shown and "huge-model" in shown
+
+
+def test_shipped_models_are_called_shipped_everywhere_and_the_histogram_says_what_it_counts(app, real_data):
+    """Lecture findings: "paper (shipped)" beside "rgb (trained)" for models that are all shipped; the
+    histogram's caption said "selected images" for the whole split."""
+    open_page(app, "pages/bits.py")
+    compared = app.multiselect(key="bits_compare")
+    assert "rgb (shipped)" in compared.value and not [o for o in compared.options if "(trained)" in o]
+    open_page(app, "pages/data.py")
+    assert any("over all 55,000 train images (not only the 100 shown)" in c.value for c in app.caption)

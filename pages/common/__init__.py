@@ -286,7 +286,7 @@ def comparison_options(trained_first: bool = True) -> dict[str, ModelChoice]:
     """Every model a side-by-side view can show, by label: each checkpoint, and each preset's random weights."""
     trained = {}
     for run in runs_with_checkpoints():
-        label = f"{run.name} (trained)" if run.kind == "shipped" else f"{run.name} (run, {run.status})"
+        label = f"{run.name} (shipped)" if run.kind == "shipped" else f"{run.name} (run, {run.status})"
         trained[label] = ModelChoice("checkpoint", path=str(run.checkpoint), label=label)
     random = {f"{p} (random weights)": ModelChoice("random", preset=p, label=f"random weights ({p}, seed 0)")
               for p in PRESETS}
