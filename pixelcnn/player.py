@@ -23,8 +23,8 @@ canvas { border: 1px solid #999; }
 <div id="controls">
   <button id="play">Play</button>
   <input id="scrub" type="range" min="0" max="0" value="0" aria-label="step">
-  <select id="speed" aria-label="speed"><option value="4">slow</option><option value="28" selected>a row a second
-  </option><option value="200">fast</option></select>
+  <select id="speed" aria-label="speed"><option value="4">slow (4 steps a second)</option><option value="row"
+  selected>a row a second</option><option value="200">fast (200 steps a second)</option></select>
 </div>
 <div id="label"></div>
 <div id="row"><canvas id="image"></canvas><canvas id="bars" width="360" height="220"></canvas></div>
@@ -63,18 +63,23 @@ function render(k) {
     b.fillStyle = "#222"; b.font = "11px sans-serif"; b.fillText(String(v), x + w / 2 - 4, bars.height - 6);
   }
 }
-let timer = null;
+let timer = null, position = 0;
 function stop() { clearInterval(timer); timer = null; document.getElementById("play").textContent = "Play"; }
 document.getElementById("play").onclick = () => {
   if (timer) { stop(); return; }
   if (+scrub.value >= N) scrub.value = 0;
   document.getElementById("play").textContent = "Pause";
-  timer = setInterval(() => {
-    const per = +document.getElementById("speed").value, next = Math.min(N, +scrub.value + Math.max(1, Math.round(per / 20)));
-    scrub.value = next; render(next); if (next >= N) stop();
+  position = +scrub.value; let last = performance.now();
+  timer = setInterval(() => {  // steps per second, by the clock: a slow speed moves less than a step a tick
+    const chosen = document.getElementById("speed").value, now = performance.now();
+    const perSecond = chosen === "row" ? N / S : +chosen;
+    position = Math.min(N, position + perSecond * (now - last) / 1000); last = now;
+    const next = Math.floor(position);
+    if (next !== +scrub.value) { scrub.value = next; render(next); }
+    if (next >= N) stop();
   }, 50);
 };
-scrub.oninput = () => render(+scrub.value);
+scrub.oninput = () => { position = +scrub.value; render(position); };
 scrub.value = __START__; render(+scrub.value);
 </script></body></html>
 """

@@ -596,3 +596,27 @@ def test_digits_asked_for_and_bits_are_bytes_in_a_browser(server, browser, artif
     print(json.dumps({k: round(v, 2) for k, v in timings.items()}, indent=2))
     assert timings["one row per digit (conditional)"] <= 1.5 * timings["100 unconditional samples (paper)"], timings
     page.close()
+
+
+def test_the_players_speeds_are_what_they_say(browser):
+    """Lecture finding: "slow" and "a row a second" both played at 20 steps a second."""
+    from pixelcnn.analysis import record_generation
+    from pixelcnn.player import player_html
+    from pixelcnn.receptive import random_model
+    from pixelcnn.models import PixelCNNConfig
+
+    generation = record_generation(random_model(PixelCNNConfig(hidden=8, n_blocks=1), seed=0), seed=0)
+    page = browser.new_page()
+    page.set_content(player_html(generation, start=0))
+    rates = {}
+    for option, label in (("4", "slow"), ("row", "a row a second"), ("200", "fast")):
+        page.select_option("#speed", option)
+        page.evaluate("() => { const s = document.getElementById('scrub'); s.value = 0; s.oninput(); }")
+        page.click("#play")
+        page.wait_for_timeout(2000)
+        page.click("#play")
+        rates[label] = int(page.evaluate("() => +document.getElementById('scrub').value")) / 2.0
+    page.close()
+    assert 2 <= rates["slow"] <= 5, rates
+    assert 20 <= rates["a row a second"] <= 30, rates  # 28 pixels of one channel step each
+    assert rates["fast"] >= 100, rates
