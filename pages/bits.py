@@ -84,18 +84,29 @@ st.markdown(
 )
 st.session_state.setdefault("bits_row", 7)
 st.session_state.setdefault("bits_col", 12)
-clicked = selected_pixels(st.session_state.get("bits_picker"))  # the click that started this run, if any
+st.session_state.setdefault("bits_picker_version", 0)
+
+
+def typed() -> None:
+    """A typed row or column: a fresh picker, so that clicking the pixel clicked before counts again."""
+    st.session_state.bits_picker_version += 1
+
+
+picker_key = f"bits_picker_{st.session_state.bits_picker_version}"
+clicked = selected_pixels(st.session_state.get(picker_key))  # the click that started this run, if any
 if clicked and clicked[0] != st.session_state.get("bits_clicked"):  # a new click, not one already followed
     st.session_state.bits_clicked = clicked[0]
     st.session_state.bits_row, st.session_state.bits_col = clicked[0]
+elif not clicked:
+    st.session_state.bits_clicked = None
 left, right = st.columns([2, 3])
 with left:
     st.plotly_chart(pixel_picker_figure(image, marked=(st.session_state.bits_row, st.session_state.bits_col),
                                         height=380, drag=False),
-                    on_select="rerun", selection_mode="points", key="bits_picker")
+                    on_select="rerun", selection_mode="points", key=picker_key)
     c1, c2 = st.columns(2)
-    row = int(c1.number_input("Row", 0, 27, key="bits_row"))
-    col = int(c2.number_input("Column", 0, 27, key="bits_col"))
+    row = int(c1.number_input("Row", 0, 27, key="bits_row", on_change=typed))
+    col = int(c2.number_input("Column", 0, 27, key="bits_col", on_change=typed))
     temperature = st.slider("Temperature", 0.1, 3.0, 1.0, 0.05, key="bits_temperature")
 with right:
     values = [int(v) for v in image[row, col]]

@@ -454,6 +454,19 @@ def test_teaching_views_in_a_browser(server, browser, artifacts):
                            " !== JSON.stringify(old)", arg=before, timeout=60_000)
     wait_idle(page)
     timings["move the temperature slider"] = time.monotonic() - start
+    # Lecture finding: after a typed row, clicking the pixel clicked before was ignored.
+    titles_at = ("at => [...document.querySelectorAll('.js-plotly-plot')].slice(1).every(p => ((p.layout || {})"
+                 ".title || {}).text && p.layout.title.text.includes(at))")
+    box = page.get_by_role("spinbutton", name="Row")
+    box.fill("5")
+    box.press("Enter")
+    page.wait_for_function(titles_at, arg="at (5, 3)", timeout=60_000)
+    wait_idle(page)
+    page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+    x, y = pixel_position(page, 20, 3)
+    page.mouse.click(x, y)
+    page.wait_for_function(titles_at, arg="at (20, 3)", timeout=60_000)
+    wait_idle(page)
     no_exception(page)
     page.screenshot(path=str(artifacts / "bits.png"), full_page=True)
 
