@@ -20,14 +20,14 @@ st.markdown(
 )
 
 c1, c2, c3 = st.columns(3)
-row = c1.slider("Row", 0, 27, 14, key="rf_row")
-col = c2.slider("Column", 0, 27, 14, key="rf_col")
-channel = c3.select_slider("Channel", options=[0, 1, 2], value=0, key="rf_channel",
+row = c1.slider("Row", 0, 27, 14, key="rf_row", bind="query-params")
+col = c2.slider("Column", 0, 27, 14, key="rf_col", bind="query-params")
+channel = c3.select_slider("Channel", options=[0, 1, 2], value=0, key="rf_channel", bind="query-params",
                            format_func=lambda c: COLOURS[c])
 
 options = comparison_options(trained_first=False)
 chosen = st.multiselect("Models side by side (up to three)", list(options),
-                        default=[m for m in DEFAULT_MODELS if m in options], max_selections=3, key="rf_models",
+                        default=[m for m in DEFAULT_MODELS if m in options], max_selections=3, key="rf_models", bind="query-params",
                         help="Random weights show what the masks allow; trained weights show what the model uses.")
 c4, c5, c6 = st.columns(3)
 binary = c4.toggle("Binary (nonzero or not)", key="rf_binary")

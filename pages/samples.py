@@ -21,8 +21,9 @@ memo = shared_memo()
 
 c1, c2, c3, c4 = st.columns(4)
 n = int(c1.number_input("Samples", 1, 100, 100, key="samples_n"))
-seed = int(c2.number_input("Seed", 0, 10**6, 0, key="samples_seed"))
-temperature = float(c3.number_input("Temperature", 0.05, 5.0, 1.0, step=0.1, key="samples_temperature"))
+seed = int(c2.number_input("Seed", 0, 10**6, 0, key="samples_seed", bind="query-params"))
+temperature = float(c3.number_input("Temperature", 0.05, 5.0, 1.0, step=0.1, key="samples_temperature",
+                                    bind="query-params"))
 method = c4.selectbox("Method", ["cached", "naive"], key="samples_method",
                       help="cached: each layer keeps its activations and computes one new pixel per step. "
                            "naive: one full forward pass per pixel, 784 of them.")
@@ -35,9 +36,11 @@ digit, guidance, labels = ANY, 0.0, None
 if classes:
     d1, d2 = st.columns(2)
     digit = d1.selectbox("Which digit", [ANY] + [str(d) for d in range(classes)] + [PER_DIGIT], key="samples_digit",
+                         bind="query-params",
                          help="This model is class-conditional: it draws the digit asked for, or any digit when "
                               "shown no label.")
     guidance = float(d2.slider("Guidance", 0.0, 5.0, 0.0, 0.5, key="samples_guidance", disabled=digit == ANY,
+                               bind="query-params",
                                help="Classifier-free guidance: every conditional's logits become cond + w (cond - "
                                     "uncond), uncond being the same model shown no label. 0 is plain conditional "
                                     "sampling; larger w draws the digit more legibly and less diversely."))

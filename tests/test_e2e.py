@@ -633,3 +633,33 @@ def test_the_players_speeds_are_what_they_say(browser):
     assert 2 <= rates["slow"] <= 5, rates
     assert 20 <= rates["a row a second"] <= 30, rates  # 28 pixels of one channel step each
     assert rates["fast"] >= 100, rates
+
+
+def test_a_url_opens_the_view_it_names_and_follows_the_controls(server, browser):
+    """A lecturer's slide links the exact view: the pixel, channel and models of Receptive field, the model
+    and seed of Samples; and the address bar follows the controls, so it always reproduces the screen."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1900})
+    page.goto(server["url"] + "/receptive_field?rf_row=3&rf_col=20&rf_channel=1+(green)"
+                              "&rf_models=gated+(random+weights)")
+    page.wait_for_selector("h1:has-text('Receptive field')", timeout=120_000)
+    wait_idle(page)
+    thumbs = [t.inner_text() for t in page.locator('[data-testid="stSliderThumbValue"]').all()][:3]
+    assert thumbs == ["3", "20", "1 (green)"], thumbs
+    assert page.get_by_role("heading", name="gated (random weights)").count() == 1
+    assert page.get_by_role("heading", name="paper (random weights)").count() == 0
+    page.get_by_role("slider").first.focus()
+    page.keyboard.press("ArrowRight")
+    wait_idle(page)
+    page.wait_for_function("() => location.search.includes('rf_row=4')", timeout=30_000)
+
+    page.goto(server["url"] + "/samples?samples_seed=42&model_select=rgb+(shipped)")
+    page.wait_for_selector("text=100 samples (cached, seed 42,", timeout=180_000)
+    wait_idle(page)
+    assert page.get_by_text("Model: rgb (shipped)").count() == 1
+    box = page.get_by_role("spinbutton", name="Seed")
+    box.fill("7")
+    box.press("Enter")
+    page.wait_for_selector("text=100 samples (cached, seed 7,", timeout=180_000)
+    page.wait_for_function("() => location.search.includes('samples_seed=7')", timeout=30_000)
+    no_exception(page)
+    page.close()

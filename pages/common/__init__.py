@@ -171,7 +171,7 @@ def pick_image(prefix: str) -> tuple[np.ndarray, str]:
         nth = int(c2.number_input(f"Which {digit} (of {len(indices)})", 0, len(indices) - 1, 0, key=f"{prefix}_nth"))
         index = int(indices[nth])
     else:
-        index = int(st.number_input("Test image", 0, len(test) - 1, 0, key=f"{prefix}_index"))
+        index = int(st.number_input("Test image", 0, len(test) - 1, 0, key=f"{prefix}_index", bind="query-params"))
     st.session_state[f"{prefix}_picked"] = index
     return test[index], f"test image {index}"
 
@@ -369,7 +369,8 @@ def sidebar() -> None:
         default = current.path if current.path in labels else options[0]
     st.sidebar.subheader("Model")
     choice = st.sidebar.selectbox("Model", options, index=options.index(default), label_visibility="collapsed",
-                                  format_func=lambda o: labels.get(o, o), key="model_select")
+                                  format_func=lambda o: labels.get(o, o), key="model_select",
+                                  bind="query-params")
     if choice == RANDOM:
         old = current if current and current.kind == "random" else ModelChoice("random")
         preset = st.sidebar.selectbox("Preset", presets(), index=presets().index(old.preset), key="random_preset")
