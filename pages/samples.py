@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from pages.common import (ModelChoice, comparison_options, digit_score_text, events_of, model_for, model_key,
-                          pick_image, picked_model_or_stop, selected_pixels, shared_memo, sidebar)
+from pages.common import (ModelChoice, comparison_options, digit_score_text, events_of, lecture_mode, model_for,
+                          model_key, pick_image, picked_model_or_stop, selected_pixels, shared_memo, sidebar)
 from pixelcnn.analysis import ERASE_SHAPES, complete, erase_mask
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import image_grid, pixel_picker_figure, png_bytes, upscale
@@ -24,7 +24,7 @@ n = int(c1.number_input("Samples", 1, 100, 100, key="samples_n"))
 seed = int(c2.number_input("Seed", 0, 10**6, 0, key="samples_seed", bind="query-params"))
 temperature = float(c3.number_input("Temperature", 0.05, 5.0, 1.0, step=0.1, key="samples_temperature",
                                     bind="query-params"))
-method = c4.selectbox("Method", ["cached", "naive"], key="samples_method",
+method = c4.selectbox("Method", ["cached"] if lecture_mode() else ["cached", "naive"], key="samples_method",
                       help="cached: each layer keeps its activations and computes one new pixel per step. "
                            "naive: one full forward pass per pixel, 784 of them.")
 if method == "naive":

@@ -20,9 +20,9 @@ from pixelcnn.train import TrainConfig, preset_train_config
 
 sidebar()
 st.title("Train")
-if lecture_mode():
-    st.info("Training is off in lecture mode.")
-    st.stop()
+READ_ONLY = lecture_mode()  # the room watches the lecturer's run; nothing here starts or stops one
+if READ_ONLY:
+    st.info("Lecture mode: the run the lecturer started is shown as it trains; starting and stopping runs is off.")
 RUN_KEY = "train_run_dir"
 SHOW_KEY = "train_show_run"
 DEFAULT_PRESET = "live"
@@ -180,13 +180,15 @@ def show_run(run_dir: Path, status: str, form_hidden: bool) -> None:
         if now == "running":
             st.info(f"Run **{run_dir.name}** is training in the background; every visitor sees it here. "
                     f"One run at a time: the form to start another returns when it ends.")
-        elif form_hidden and st.button("Start another run", key="train_another",
+        elif form_hidden and not READ_ONLY and st.button("Start another run", key="train_another",
                                        help="The run has ended: back to the form."):
             st.rerun()
         head, button_col = st.columns([4, 1])
         head.subheader(f"Run {run_dir.name}: {now}")
         restartable = now == "failed" and not (run_dir / CHECKPOINT_NAME).is_file()
-        if now == "running" and button_col.button("Stop", type="primary", key="stop_run"):
+        if READ_ONLY:
+            pass
+        elif now == "running" and button_col.button("Stop", type="primary", key="stop_run"):
             stop_run(run_dir)
             st.toast("Stopping after the current step; the checkpoint is kept.")
         elif (now in ("stopped", "interrupted") or restartable) and button_col.button(
@@ -220,7 +222,9 @@ def show_run(run_dir: Path, status: str, form_hidden: bool) -> None:
 
 
 running = active_run()
-if running is None and dataset() is None:
+if READ_ONLY:
+    pass
+elif running is None and dataset() is None:
     st.warning("MNIST is not available yet: open the Data page to fetch it."
                + (" Earlier runs are below." if any(r.kind == "run" for r in list_runs()) else ""))
 elif running is None:

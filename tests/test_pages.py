@@ -208,7 +208,10 @@ def test_train_page_starts_a_run_that_writes_metrics_and_a_checkpoint(app, real_
         "apptest-run" in o for o in app.sidebar.selectbox(key="model_select").options)
 
 
-def test_lecture_mode_hides_training_and_uploads(tmp_path, monkeypatch, no_data):
+def test_lecture_mode_shows_runs_read_only_and_hides_uploads_and_the_naive_sampler(tmp_path, monkeypatch, no_data,
+                                                                                    conditional_run):
+    """Lecture mode: the room sees the lecturer's runs (chart, live samples) but cannot start, stop or resume
+    one, upload a checkpoint, or hold a core for minutes with the naive sampler."""
     monkeypatch.setenv("PIXELCNN_RUNS_DIR", str(tmp_path / "runs"))
     normal = AppTest.from_file(APP, default_timeout=120)
     normal.run()
@@ -216,12 +219,16 @@ def test_lecture_mode_hides_training_and_uploads(tmp_path, monkeypatch, no_data)
     monkeypatch.setenv("PIXELCNN_LECTURE_MODE", "1")
     lecture = AppTest.from_file(APP, default_timeout=120)
     lecture.run()
-    with pytest.raises(ValueError):
-        lecture.switch_page("pages/train.py")
+    open_page(lecture, "pages/train.py")
+    assert any("Lecture mode" in info.value for info in lecture.info)
+    assert any(h.value.startswith("Run digits") for h in lecture.subheader)  # the finished run, read-only
+    assert not [b for b in lecture.button if b.label in ("Start training", "Stop", "Resume", "Restart")]
+    assert not lecture.get("number_input") or "hidden_live" not in [w.key for w in lecture.number_input]
     open_page(lecture, "pages/models.py")
     assert not lecture.get("file_uploader")
-    for page in ("pages/samples.py", "pages/receptive_field.py"):
-        open_page(lecture, page)
+    open_page(lecture, "pages/samples.py")
+    assert lecture.selectbox(key="samples_method").options == ["cached"]
+    open_page(lecture, "pages/receptive_field.py")
 
 
 @pytest.mark.slow

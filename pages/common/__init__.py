@@ -305,7 +305,7 @@ _this_run = threading.local()  # the script thread of the current run: did it st
 
 
 def app_pages() -> list:
-    """The dashboard's pages, in order; the Train page is left out in lecture mode."""
+    """The dashboard's pages, in order (in lecture mode the Train page shows the runs read-only)."""
     pages = [
         st.Page("pages/overview.py", title="Overview", icon=":material/school:", default=True),
         st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
@@ -317,7 +317,7 @@ def app_pages() -> list:
         st.Page("pages/receptive_field.py", title="Receptive field", icon=":material/center_focus_strong:"),
         st.Page("pages/models.py", title="Models", icon=":material/leaderboard:"),
     ]
-    return [page for page in pages if not (lecture_mode() and page.title == "Train")]
+    return pages
 
 
 def entered_through_the_entry_script() -> None:
