@@ -115,25 +115,39 @@ def run_status(run_dir: Path, events: list[dict[str, Any]] | None = None) -> tup
             break
     job = read_job(run_dir)
     alive = isinstance(job.get("pid"), int) and _pid_runs(job["pid"], run_dir)
-    if alive and (end is None or float(end.get("time", 0)) < float(job.get("started", 0))):
+    if alive and (end is None or _seconds(end.get("time")) < _seconds(job.get("started"))):
         return "running", ""
     if end is not None:
         return str(end.get("status", "finished")), str(end.get("message", ""))
     if read_run_config(run_dir).get("imported"):
         return "imported", ""
     if (run_dir / CHECKPOINT_NAME).is_file():
-        return "interrupted", "the run stopped without finishing; its last checkpoint is kept and it can be resumed"
+        last = _log_tail(run_dir)
+        why = f" ({last})" if last.startswith("error") else ""
+        return "interrupted", (f"the run stopped without finishing{why}; its last checkpoint is kept and it can "
+                               f"be resumed")
     if job:
         return "failed", _log_tail(run_dir) or "the run ended before its first checkpoint"
     return "new", ""
 
 
-def _log_tail(run_dir: Path) -> str:
-    """The last line the job wrote to its log (its one-line error, if it failed)."""
+def _seconds(value: Any) -> float:
+    """A recorded clock time, 0 if it is not a number."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def _log_tail(run_dir: Path, max_bytes: int = 16_384) -> str:
+    """The last line the job wrote to its log (its one-line error, if it failed), from the log's end only."""
+    path = run_dir / LOG_NAME
     try:
-        lines = [line.strip() for line in (run_dir / LOG_NAME).read_text(errors="replace").splitlines()]
+        if not stat.S_ISREG(path.stat().st_mode):
+            return ""
+        with open(path, "rb") as f:
+            f.seek(max(0, path.stat().st_size - max_bytes))
+            text = f.read(max_bytes).decode("utf-8", errors="replace")
     except OSError:
         return ""
+    lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line and not line.endswith("%") and "\r" not in line]
     return lines[-1] if lines else ""
 

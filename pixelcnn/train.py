@@ -41,6 +41,7 @@ Callback = Callable[[dict[str, Any]], None]
 CONFIG_NAME = "config.json"
 STOP_NAME = "stop-requested"
 LIVE_DIR = "live"
+MIN_SAVE_SECONDS = 10.0
 
 MAX_STEPS = 1_000_000
 MAX_EPOCHS = 1_000
@@ -437,6 +438,13 @@ class TrainingRun:
     def out_of_time(self) -> bool:
         return self.budget_seconds is not None and self.elapsed() >= self.budget_seconds
 
+    def save_interval(self) -> float:
+        """Seconds between checkpoints: ``checkpoint_seconds``, or a twentieth of a time budget if that is
+        shorter (10 s at least), so a kill in a five-minute lecture run costs seconds, not the run so far."""
+        if self.budget_seconds is None:
+            return self.config.checkpoint_seconds
+        return min(self.config.checkpoint_seconds, max(MIN_SAVE_SECONDS, self.budget_seconds / 20))
+
     def current_lr(self) -> float:
         """The schedule at this moment: through the steps, or, with a time budget, through the time (so a
         budget's schedule fits the steps the measured speed reaches, and a resumed run continues it)."""
@@ -582,7 +590,7 @@ class TrainingRun:
                     self.validate()
                     self.save("running")
                     last_save = time.monotonic()
-                elif time.monotonic() - last_save > self.config.checkpoint_seconds:
+                elif time.monotonic() - last_save > self.save_interval():
                     self.save("running")
                     last_save = time.monotonic()
             if not self.validates_now():

@@ -397,3 +397,18 @@ def test_outputs_are_checked_before_any_work(tmp_path, capsys):
         assert time.monotonic() - start < 10, argv
     assert CLASSIFIER_PATH.stat().st_mtime_ns == before
     assert not (CLASSIFIER_PATH.parent.parent / "config.json").exists()
+
+
+def test_an_interrupted_run_says_why_and_odd_clock_fields_do_not_crash(tmp_path):
+    """Review findings: after a disk-full failure the Train page said only "interrupted"; a job or end
+    event whose time is text crashed the status."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"kept")
+    (run / "train.log").write_text(" 40.0% step 80\nerror: no space left on device while saving; the last "
+                                   "checkpoint is kept\n")
+    (run / "job.json").write_text(json.dumps({"pid": "x", "started": "yesterday"}))
+    status, message = run_status(run)
+    assert status == "interrupted" and "no space left on device" in message
+    (run / "metrics.jsonl").write_text(json.dumps({"event": "end", "status": "stopped", "time": "noon"}) + "\n")
+    assert run_status(run)[0] == "stopped"

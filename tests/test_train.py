@@ -253,3 +253,16 @@ def test_bf16_autocast_trains_on_a_cpu_that_has_it_and_falls_back_where_not(monk
     assert all(p.dtype == torch.float32 for p in model.parameters())  # weights stay float32
     assert math.isfinite(first) and last < first
     assert evaluate(model, batch) == pytest.approx(last, abs=0.05)  # float32 evaluation agrees
+
+
+def test_a_short_time_budget_saves_often_so_a_kill_costs_seconds(tmp_path, small_data, monkeypatch):
+    """Review finding: a `live` run killed in its first two minutes always resumed from step 0 (it saved
+    every 120 s). A time budget now saves every twentieth of it (here the floor, lowered for the test)."""
+    import pixelcnn.train as engine
+
+    monkeypatch.setattr(engine, "MIN_SAVE_SECONDS", 0.5)
+    run = tmp_path / "run"
+    config = quick_time(0.1).with_budget(minutes=0.1, checkpoint_seconds=600.0)
+    train(run, PixelCNNConfig(hidden=8, n_blocks=1), config, small_data)
+    saves = [e for e in read_events(run / "metrics.jsonl") if e["event"] == "checkpoint" and e["step"] > 0]
+    assert len(saves) >= 5, saves  # about one every 0.5 s of a 6 s run, besides the final one
