@@ -5,7 +5,8 @@ from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import loss_figure
 from pixelcnn.metrics import progress_of
 from pixelcnn.results import recorded_digit_score, recorded_test_bits_per_dim
-from pixelcnn.runs import MAX_UPLOAD_BYTES, import_checkpoint, list_runs, parameter_count, run_settings
+from pixelcnn.runs import (MAX_UPLOAD_BYTES, import_checkpoint, list_runs, parameter_count, recorded_summary,
+                           run_settings)
 
 sidebar()
 st.title("Models")
@@ -19,7 +20,10 @@ if not lecture_mode():
             except PixelCNNError as err:
                 st.error(str(err))
             else:
-                st.success(f"Added as {added.name}; pick it in the sidebar.")
+                st.session_state.models_added = added.name
+                st.rerun()  # so the sidebar, drawn before the upload, lists it
+    if st.session_state.get("models_added"):
+        st.success(f"Added as {st.session_state.pop('models_added')}; pick it in the sidebar.")
 runs = [r for r in list_runs() if r.has_checkpoint or r.status == "running"]
 if not runs:
     st.info("No models yet: train one on the Train page.")
@@ -31,13 +35,16 @@ for run in runs:
     events = events_of(run.path)
     progress = progress_of(events)
     params = parameter_count(model_cfg)
+    recorded = recorded_summary(run)  # an uploaded checkpoint's own record: it comes without metrics
     vals = [v for _, v in curves_of(run.path)["val"]]
+    test = recorded_test_bits_per_dim(run.path, events)
     rows.append({
         "model": run.name, "source": run.kind, "kind": model_cfg.get("kind", "pixelcnn"), "status": run.status,
         "width": model_cfg.get("hidden"), "blocks": model_cfg.get("n_blocks"), "parameters": params,
-        "epochs": round(progress["step"] / steps_per_epoch, 2), "batch": train_cfg.get("batch_size"),
-        "lr": train_cfg.get("lr"), "best val bits/dim": min(vals) if vals else None,
-        "test bits/dim": recorded_test_bits_per_dim(run.path, events),
+        "epochs": round(progress["step"] / steps_per_epoch if progress["step"] else recorded.get("epochs", 0), 2),
+        "batch": train_cfg.get("batch_size"), "lr": train_cfg.get("lr"),
+        "best val bits/dim": min(vals) if vals else recorded.get("best_val_bits_per_dim"),
+        "test bits/dim": test if test is not None else recorded.get("test_bits_per_dim"),
         "digit score": recorded_digit_score(run.path),
     })
 st.dataframe(rows, hide_index=True, width="stretch")

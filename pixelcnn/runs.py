@@ -9,7 +9,9 @@ its process id, which is how a later server finds out whether it still runs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import re
 import signal
@@ -286,8 +288,9 @@ def import_checkpoint(data: bytes, filename: str) -> RunInfo:
         run_dir = base / name
         run_dir.mkdir()
         os.replace(staging, run_dir / CHECKPOINT_NAME)
-        config = {"model": ckpt.config.to_dict(), "summary": ckpt.summary,
-                  "imported": {"file": filename, "time": time.time()}}
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        config = {"model": ckpt.config.to_dict(), "train": {k: v for k, v in ckpt.train.items() if k in known},
+                  "summary": ckpt.summary, "imported": {"file": filename, "time": time.time()}}
         atomic_write(run_dir / CONFIG_NAME, lambda f: f.write(json.dumps(config, indent=2).encode()))
     finally:
         staging.unlink(missing_ok=True)
@@ -341,3 +344,13 @@ def parameter_count(model: dict[str, Any]) -> int | None:
         return sum(row["parameters"] for row in architecture_table(config))
     except (PixelCNNError, TypeError, ValueError):
         return None
+
+
+def recorded_summary(info: RunInfo) -> dict[str, float]:
+    """The numbers an imported checkpoint's summary holds (``epochs``, ``test_bits_per_dim``,
+    ``best_val_bits_per_dim``), each only if it is a finite number: an upload has no metrics file."""
+    summary = info.config.get("summary")
+    summary = summary if isinstance(summary, dict) else {}
+    return {name: float(summary[name]) for name in ("epochs", "test_bits_per_dim", "best_val_bits_per_dim")
+            if isinstance(summary.get(name), (int, float)) and not isinstance(summary.get(name), bool)
+            and math.isfinite(summary[name])}

@@ -486,3 +486,13 @@ def test_shipped_models_are_called_shipped_everywhere_and_the_histogram_says_wha
     assert "rgb (shipped)" in compared.value and not [o for o in compared.options if "(trained)" in o]
     open_page(app, "pages/data.py")
     assert any("over all 55,000 train images (not only the 100 shown)" in c.value for c in app.caption)
+
+
+def test_an_uploaded_checkpoint_shows_its_own_record_on_the_models_page(conditional_run, app, no_data, tmp_path):
+    """Lecture finding: an uploaded checkpoint showed "epochs 0" and "None" for test bits/dim and lr."""
+    from pixelcnn.runs import import_checkpoint
+
+    added = import_checkpoint((conditional_run / "checkpoint.pt").read_bytes(), "digits.pt")
+    open_page(app, "pages/models.py")
+    row = next(r for r in app.dataframe[0].value.to_dict("records") if r["model"] == added.name)
+    assert row["epochs"] > 0 and row["lr"] == 1e-3 and row["test bits/dim"] > 0, row
