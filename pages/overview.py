@@ -23,8 +23,10 @@ st.latex(r"\text{bits/dim} = -\frac{1}{784 \cdot 3} \sum_{i,c} \log_2 p\left(x_i
 st.header("Architecture (Table 1 of the paper)")
 preset = st.segmented_control("Preset", list(PRESETS), default="paper", key="overview_preset") or "paper"
 config = PRESETS[preset]
-st.dataframe(architecture_table(config), hide_index=True, width="stretch")
-total = sum(row["parameters"] for row in architecture_table(config))
+table = architecture_table(config)
+st.dataframe(table, hide_index=True, width="stretch",
+             column_config={"parameters": st.column_config.NumberColumn("parameters", format="localized")})
+total = sum(row["parameters"] for row in table)
 st.caption(f"{total:,} parameters.")
 st.markdown(kind_of(config).describe(config))
 
