@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from pages.common import data_dir, dataset, events_of, lecture_mode, sidebar
+from pages.common import as_text, data_dir, dataset, events_of, lecture_mode, sidebar
 from pixelcnn.checkpoint import CHECKPOINT_NAME
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import loss_figure
@@ -216,7 +216,7 @@ def show_run(run_dir: Path, status: str, form_hidden: bool) -> None:
         st.plotly_chart(loss_figure({run_dir.name: curves(events)}, smoothing), key="train_chart")
         live_strip(run_dir, events)
         if message:
-            (st.error if now == "failed" else st.info)(message)
+            (st.error if now == "failed" else st.info)(as_text(message))
 
     live()
 

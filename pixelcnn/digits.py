@@ -30,7 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .checkpoint import atomic_write, read_checkpoint_file
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, ModelError
 
 FORMAT = "pixelcnn-digit-classifier"
 VERSION = 1
@@ -77,8 +77,12 @@ def _as_batch(grey: np.ndarray) -> torch.Tensor:
 def read_digits(model: DigitClassifier, images: np.ndarray) -> np.ndarray:
     """The classifier's probabilities (N, 10) for colored images (N, 28, 28, 3) in 0..3."""
     model.eval()
-    return torch.cat([F.softmax(model(_as_batch(stroke_maps(images[i:i + 512]))), dim=1)
-                      for i in range(0, len(images), 512)]).numpy()  # in slices: a large batch stays bounded
+    probs = torch.cat([F.softmax(model(_as_batch(stroke_maps(images[i:i + 512]))), dim=1)
+                       for i in range(0, len(images), 512)])  # in slices: a large batch stays bounded
+    if not torch.isfinite(probs).all():
+        raise ModelError("the digit classifier's outputs are not finite (its weights overflow); run "
+                         "`python -m pixelcnn classifier` to train it again")
+    return probs.numpy()
 
 
 def digit_score(model: DigitClassifier, images: np.ndarray, asked: np.ndarray | None = None) -> dict[str, Any]:
@@ -150,9 +154,22 @@ def load_classifier(path: str | Path = CLASSIFIER_PATH) -> tuple[DigitClassifier
     if not isinstance(state, dict) or set(state) != set(expected) or any(
             not isinstance(state[k], torch.Tensor) or state[k].shape != v.shape for k, v in expected.items()):
         raise CheckpointError(f"{path}: the weights do not fit the digit classifier; the file is damaged")
+    if not all(torch.isfinite(t).all() for t in state.values()):
+        raise CheckpointError(f"{path}: the digit classifier's weights are not finite; the file is damaged "
+                              f"(run `python -m pixelcnn classifier` to train it again)")
     model.load_state_dict(state)
     record = payload.get("record") if isinstance(payload.get("record"), dict) else {}
-    return model.eval(), record
+    return model.eval(), {**record, "reference": reference_points(record)}
+
+
+def reference_points(record: Any) -> dict[str, float]:
+    """A record's reference scores, only those that are a short name and a finite number: the record is
+    shown to every visitor."""
+    reference = record.get("reference") if isinstance(record, dict) else None
+    if not isinstance(reference, dict):
+        return {}
+    return {name[:60]: float(value) for name, value in reference.items() if isinstance(name, str)
+            and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)}
 
 
 def build_classifier(out: Path, data_dir=None, epochs: int = 2, progress=None) -> dict[str, Any]:

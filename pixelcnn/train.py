@@ -42,6 +42,7 @@ CONFIG_NAME = "config.json"
 STOP_NAME = "stop-requested"
 LIVE_DIR = "live"
 MIN_SAVE_SECONDS = 10.0
+LIVE_DRAWS = 6  # live-sample strips a time-budgeted run draws at least, validations or not
 
 MAX_STEPS = 1_000_000
 MAX_EPOCHS = 1_000
@@ -360,6 +361,7 @@ class TrainingRun:
         self.clock_only = budget is None  # then the clock ends the run, and the schedule follows the clock
         self.total_steps = MAX_STEPS if budget is None else budget
         self.step, self.elapsed_before, self.best_val = 0, 0.0, math.inf
+        self.last_live = 0.0  # the clock at the last live samples
         self.resumed = False
         self._t0 = time.perf_counter()
 
@@ -525,6 +527,7 @@ class TrainingRun:
         """What the model draws now: ``live_samples`` images (seed 0, cached sampler) as a PNG strip in
         ``live/``, so the room watches blobs turn into strokes; the event records the seconds it took."""
         start = time.perf_counter()
+        self.last_live = self.elapsed()
         n, classes = self.config.live_samples, self.model_config.classes
         images = sample(self.model, n, seed=0, labels=np.arange(n) % classes if classes else None)
         name = f"{LIVE_DIR}/step-{self.step:07d}.png"
@@ -532,6 +535,12 @@ class TrainingRun:
         save_png(image_grid(images, ncols=min(8, len(images))), self.dir / name)
         self.emit({"event": "samples", "step": self.step, "file": name, "n_images": len(images),
                    "seconds": time.perf_counter() - start, "elapsed": self.elapsed()})
+
+    def live_samples_due(self) -> bool:
+        """Whether a time-budgeted run should draw its live samples now, between validations: at least
+        ``LIVE_DRAWS`` times over its budget, so a slow machine's five-minute run shows several strips."""
+        return bool(self.world.is_main and self.config.live_samples and self.budget_seconds
+                    and self.elapsed() - self.last_live >= self.budget_seconds / LIVE_DRAWS)
 
     def validates_now(self) -> bool:
         every = self.config.eval_every
@@ -593,6 +602,9 @@ class TrainingRun:
                 elif time.monotonic() - last_save > self.save_interval():
                     self.save("running")
                     last_save = time.monotonic()
+                if self.live_samples_due():
+                    self.draw_live_samples()
+                    self.model.train()
             if not self.validates_now():
                 self.validate()
             extra = self.test()

@@ -412,3 +412,38 @@ def test_an_interrupted_run_says_why_and_odd_clock_fields_do_not_crash(tmp_path)
     assert status == "interrupted" and "no space left on device" in message
     (run / "metrics.jsonl").write_text(json.dumps({"event": "end", "status": "stopped", "time": "noon"}) + "\n")
     assert run_status(run)[0] == "stopped"
+
+
+@pytest.mark.parametrize("damage", ["text reference", "reference not a mapping", "nan weights", "huge weights"])
+def test_a_damaged_digit_classifier_is_an_error_not_a_score(tmp_path, capsys, damage):
+    """Review findings: reference numbers as text crashed `score` and the Samples and Models pages; NaN or
+    1e38 weights reported "digit score 0.00" with exit 0."""
+    from pixelcnn.digits import CLASSIFIER_PATH, DigitClassifier, load_classifier, save_classifier
+
+    model, record = load_classifier(CLASSIFIER_PATH)
+    path = tmp_path / "classifier.pt"
+    if damage == "text reference":
+        record = {**record, "reference": {"real colored test images": "0.97", "![x](http://e/x.png)": 0.5}}
+    elif damage == "reference not a mapping":
+        record = {**record, "reference": [0.97]}
+    else:
+        model = DigitClassifier()
+        with torch.no_grad():
+            for p in model.parameters():
+                p.fill_(float("nan") if damage == "nan weights" else 1e38)
+    save_classifier(path, model, record)
+    code = main(["score", "--images", str(CHECK_IMAGES_NPY(tmp_path)), "--classifier", str(path)])
+    err = capsys.readouterr()
+    if damage.endswith("weights"):
+        assert code == 2 and len(err.err.strip().splitlines()) == 1 and "not finite" in err.err, err
+    else:
+        assert code == 0 and "digit score" in err.out and "real colored test images" not in err.out, err
+        assert all(isinstance(v, float) for v in load_classifier(path)[1]["reference"].values())
+
+
+def CHECK_IMAGES_NPY(folder):
+    import numpy as np
+
+    path = folder / "images.npy"
+    np.save(path, np.random.default_rng(0).integers(0, 4, (3, 28, 28, 3)).astype(np.uint8))
+    return path

@@ -496,3 +496,16 @@ def test_an_uploaded_checkpoint_shows_its_own_record_on_the_models_page(conditio
     open_page(app, "pages/models.py")
     row = next(r for r in app.dataframe[0].value.to_dict("records") if r["model"] == added.name)
     assert row["epochs"] > 0 and row["lr"] == 1e-3 and row["test bits/dim"] > 0, row
+
+
+def test_a_run_message_shows_as_text_not_markdown(app, tmp_path, no_data):
+    """Review finding: Markdown in a run's end message was rendered; its images made every browser request
+    an attacker's URL."""
+    run = tmp_path / "runs" / "marked"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    (run / "metrics.jsonl").write_text(json.dumps({"event": "end", "status": "failed", "step": 0,
+                                                   "message": "see ![x](http://evil.example/x.png)"}) + "\n")
+    open_page(app, "pages/train.py")
+    shown = [e.value for e in app.error]
+    assert any("\\!\\[x\\]\\(http" in value for value in shown), shown

@@ -266,3 +266,17 @@ def test_a_short_time_budget_saves_often_so_a_kill_costs_seconds(tmp_path, small
     train(run, PixelCNNConfig(hidden=8, n_blocks=1), config, small_data)
     saves = [e for e in read_events(run / "metrics.jsonl") if e["event"] == "checkpoint" and e["step"] > 0]
     assert len(saves) >= 5, saves  # about one every 0.5 s of a 6 s run, besides the final one
+
+
+def test_a_time_budget_draws_live_samples_by_the_clock_too(tmp_path, small_data):
+    """Lecture finding: on a busy CPU a five-minute run validated (and drew its live samples) only at the
+    very end. A time budget now draws them at least six times, validations or not."""
+    from pixelcnn.data import synthetic_colored_mnist
+
+    run = tmp_path / "run"
+    data = synthetic_colored_mnist(8192, 16, 16)  # more steps to an epoch than the run takes: no validation
+    train(run, PixelCNNConfig(hidden=8, n_blocks=1), quick_time(0.1, live_samples=4), data)
+    events = read_events(run / "metrics.jsonl")
+    drawn = [e for e in events if e["event"] == "samples"]
+    assert len(drawn) >= 5 and len([e for e in events if e["event"] == "val"]) <= 2, [e["event"] for e in events]
+    assert all((run / e["file"]).is_file() for e in drawn)

@@ -5,6 +5,7 @@ mode, which lists every ``pages/*.py``, never shows it as a page."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 from dataclasses import dataclass
@@ -114,7 +115,13 @@ def digit_reference_text() -> str:
         _, record = _digit_classifier()
     except PixelCNNError:
         return "no classifier to measure them"
-    return ", ".join(f"{name} {value:.2f}" for name, value in record.get("reference", {}).items())
+    return ", ".join(f"{as_text(name)} {value:.2f}" for name, value in record.get("reference", {}).items())
+
+
+def as_text(text: str) -> str:
+    """``text`` escaped for Markdown, so that a message read from a file (a run's end message, its log, a
+    record) shows as written: no link, image or formatting of anyone's choosing."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
 
 
 def digit_score_text(images: np.ndarray, asked: np.ndarray | None = None) -> str:
