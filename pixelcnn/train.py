@@ -30,8 +30,7 @@ from .errors import CheckpointError, ConfigError, ModelError
 from .files import read_json
 from .metrics import METRICS_NAME, append_event, read_events, rewrite_events
 from .options import check_fields, option
-from .models import PixelCNNConfig, bits_per_dim, build_model
-from .models.layers import LabelBias
+from .models import PixelCNNConfig, bits_per_dim, build_model, load_twin_weights
 from . import distributed
 from .runtime import autocast, micro_batch_size
 from .sampling import sample
@@ -319,9 +318,7 @@ def warm_start(model: torch.nn.Module, model_config: PixelCNNConfig, path: Path)
                           f"the model being trained: {model_config.kind}, width {model_config.hidden}, "
                           f"{model_config.n_blocks} blocks, kernels {model_config.first_kernel}/"
                           f"{model_config.block_kernel}, 0 or {model_config.classes} classes")
-    label_tables = {f"{name}.table" for name, module in model.named_modules() if isinstance(module, LabelBias)}
-    missing, unexpected = model.load_state_dict(source.model.state_dict(), strict=False)
-    if unexpected or set(missing) - label_tables:
+    if not load_twin_weights(model, source.model.state_dict()):
         raise ConfigError(f"{path}: its weights do not fit the model being trained; check --init-from")
 
 

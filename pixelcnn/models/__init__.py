@@ -4,11 +4,11 @@
 from .config import PixelCNNConfig
 from .gated import GatedPixelCNN
 from .kind import ModelKind, PixelCache
-from .layers import MaskedConv2d, bits_per_dim, count_parameters, kernel_mask
+from .layers import MaskedConv2d, bits_per_dim, count_parameters, kernel_mask, load_twin_weights
 from .pixelcnn import PixelCNN
 from .presets import PRESETS, get_preset
 from .registry import KINDS, architecture_table, build_model, kind_of
 
 __all__ = ["PRESETS", "PixelCNNConfig", "get_preset", "GatedPixelCNN", "ModelKind", "PixelCache", "MaskedConv2d",
            "bits_per_dim", "count_parameters", "kernel_mask", "PixelCNN", "KINDS", "architecture_table",
-           "build_model", "kind_of"]
+           "build_model", "kind_of", "load_twin_weights"]
