@@ -645,9 +645,11 @@ def test_a_url_opens_the_view_it_names_and_follows_the_controls(server, browser)
     page.goto(server["url"] + "/receptive_field?rf_row=3&rf_col=20&rf_channel=1+(green)"
                               "&rf_models=gated+(random+weights)")
     page.wait_for_selector("h1:has-text('Receptive field')", timeout=120_000)
+    page.get_by_role("slider").nth(2).wait_for(timeout=120_000)
+    page.wait_for_selector(".js-plotly-plot", timeout=120_000)
     wait_idle(page)
-    thumbs = [t.inner_text() for t in page.locator('[data-testid="stSliderThumbValue"]').all()][:3]
-    assert thumbs == ["3", "20", "1 (green)"], thumbs
+    values = [s.get_attribute("aria-valuetext") for s in page.get_by_role("slider").all()[:3]]
+    assert values == ["3", "20", "1 (green)"], values
     assert page.get_by_role("heading", name="gated (random weights)").count() == 1
     assert page.get_by_role("heading", name="paper (random weights)").count() == 0
     page.get_by_role("slider").first.focus()
