@@ -5,7 +5,7 @@ import streamlit as st
 import torch
 
 from pages.common import as_text, data_dir, dataset, events_of, lecture_mode, sidebar
-from pixelcnn.checkpoint import CHECKPOINT_NAME
+from pixelcnn.checkpoint import CHECKPOINT_NAME, MAX_PARAMETERS, check_trainable
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import loss_figure
 from pixelcnn.metrics import curves, progress_of
@@ -69,7 +69,8 @@ def run_form() -> None:
     with st.container(border=True):  # not a form: "What to expect" follows every edit
         c1, c2, c3 = st.columns(3)
         hidden = c1.number_input("Width", value=base.hidden, step=8, key=f"hidden_{preset}",
-                                 help="Residual stream width; for gated, feature maps per stack.")
+                                 help="Residual stream width; for gated, feature maps per stack. Width and "
+                                      f"blocks together: at most {MAX_PARAMETERS:,} parameters.")
         n_blocks = c1.number_input("Blocks", value=base.n_blocks, step=1, key=f"blocks_{preset}",
                                    help="Residual blocks; for gated, gated layers after the first.")
         lr = c2.number_input("Learning rate", value=start_from.lr, format="%.5f", step=1e-4, key=f"lr_{preset}")
@@ -119,6 +120,7 @@ def run_form() -> None:
         return
     try:
         model = base.__class__(**model_values)
+        check_trainable(model)
         config = start_from.with_budget(**train_values)
     except PixelCNNError as err:
         st.error(labelled(str(err)))

@@ -441,16 +441,29 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def train_configs(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The model and training settings a parsed ``train`` command asks for: preset or ``--config``, then the
+    options given; with ``--resume``, the run's stored budget extended by those given."""
     from dataclasses import fields, replace
 
-    from .data import load_data, load_labels
     from .models import PixelCNNConfig, get_preset
     from .options import given_options
+    from .train import TrainConfig, preset_train_config, read_config_file, resume_config
+
+    model_config, config = get_preset(args.preset or "paper"), preset_train_config(args.preset)
+    if args.config:
+        model_config, config = read_config_file(args.config)
+    model_config = replace(model_config, **given_options(args, PixelCNNConfig, MODEL_OPTIONS))
+    given = given_options(args, TrainConfig, [f.name for f in fields(TrainConfig)])
+    return model_config, resume_config(args.out, given) if args.resume else config.with_budget(**given)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .data import load_data, load_labels
     from .progress import ProgressBar, format_seconds
     from .metrics import METRICS_NAME, read_events
-    from .train import (TrainConfig, check_run_dir, preset_train_config, read_config_file, resume_config,
-                        stored_model_config, train)
+    from .checkpoint import check_trainable
+    from .train import check_run_dir, stored_model_config, train
 
     stop = threading.Event()
 
@@ -461,12 +474,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     check_output_path(args.out, "--out", folder=True)
-    model_config, config = get_preset(args.preset or "paper"), preset_train_config(args.preset)
-    if args.config:
-        model_config, config = read_config_file(args.config)
-    model_config = replace(model_config, **given_options(args, PixelCNNConfig, MODEL_OPTIONS))
-    given = given_options(args, TrainConfig, [f.name for f in fields(TrainConfig)])
-    config = resume_config(args.out, given) if args.resume else config.with_budget(**given)
+    model_config, config = train_configs(args)
+    check_trainable(model_config)  # before the data loads: a refusal comes at once
     check_run_dir(Path(args.out), args.resume)
     main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone reports
     data_bar, progress = _progress_printer()

@@ -124,11 +124,26 @@ def _check_archive(path: Path) -> None:
         raise CheckpointError(f"{path}: damaged (checksum of {bad} fails); use an intact or earlier checkpoint.pt")
 
 
+def _meta_state(config: PixelCNNConfig) -> dict[str, torch.Tensor]:
+    """The weights a model of ``config`` holds, as shapes only: built on the meta device, no memory."""
+    with torch.device("meta"):
+        return build_model(config).state_dict()
+
+
+def check_trainable(config: PixelCNNConfig) -> int:
+    """The parameters of a model of ``config``; a one-line :class:`ConfigError` if that is over the limit
+    loading enforces, so training never builds a model whose checkpoint would then be refused."""
+    parameters = sum(t.numel() for t in _meta_state(config).values())
+    if parameters > MAX_PARAMETERS:
+        raise ConfigError(f"width {config.hidden} with {config.n_blocks} blocks is {parameters:,} parameters, "
+                          f"over pixelcnn's limit of {MAX_PARAMETERS:,}; use a smaller width or fewer blocks")
+    return parameters
+
+
 def _check_state_shapes(path: Path, config: PixelCNNConfig, state: dict[str, torch.Tensor]) -> None:
     """Compare the stored weights with the config's model, built on the meta device (no memory), and
     bound the model's size, all before a real model is allocated."""
-    with torch.device("meta"):
-        expected = build_model(config).state_dict()
+    expected = _meta_state(config)
     parameters = sum(t.numel() for t in expected.values())
     if parameters > MAX_PARAMETERS:
         raise CheckpointError(f"{path}: its config asks for {parameters:,} parameters, over pixelcnn's limit of "

@@ -48,18 +48,21 @@ def timed_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images
     return time.perf_counter() - start
 
 
-def measure_training_speed(model_config: PixelCNNConfig, config: TrainConfig, steps: int = 4) -> float:
+def measure_training_speed(model_config: PixelCNNConfig, config: TrainConfig, steps: int = 4,
+                           device: str = "cpu") -> float:
     """Training images/s of ``model_config`` under ``config`` (batch, micro-batches and bf16 autocast as the
-    trainer runs them) on the CPU with a training job's threads: one warm-up step, then ``steps`` timed
-    ones on random images. About 1.5 s for ``live`` here, several for ``paper``."""
+    trainer runs them) on ``device``, on the CPU with a training job's threads: one warm-up step, then
+    ``steps`` timed ones on random images. About 1.5 s for ``live`` here, several for ``paper``."""
     torch.manual_seed(0)
-    device = torch.device("cpu")
-    model = build_model(model_config)
-    optimizer = make_optimizer(model, config.lr, device)
+    where = torch.device(device)
+    model = build_model(model_config).to(where)
+    optimizer = make_optimizer(model, config.lr, where)
     images = random_images(model_config, config.batch_size)
     micro = micro_batch_size(config.batch_size, model_config.hidden, model_config.image_size)
+    sync = torch.cuda.synchronize if where.type == "cuda" else lambda: None
     with intra_op_threads(training_threads()):
-        return config.batch_size * steps / timed_steps(model, optimizer, images, micro, device, steps, amp=config.amp)
+        seconds = timed_steps(model, optimizer, images, micro, where, steps, amp=config.amp, sync=sync)
+    return config.batch_size * steps / seconds
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from .checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint, save_checkpoint
+from .checkpoint import CHECKPOINT_NAME, atomic_write, check_trainable, load_checkpoint, save_checkpoint
 from .errors import CheckpointError, ConfigError, ModelError
 from .files import read_json
 from .metrics import METRICS_NAME, append_event, read_events, rewrite_events
@@ -370,6 +370,7 @@ class TrainingRun:
         checkpoint_path = self.dir / CHECKPOINT_NAME
         if resume and not checkpoint_path.exists():
             model_config, resume = stored_model_config(self.dir), False
+        check_trainable(model_config)
         torch.manual_seed(self.config.seed)
         model, optimizer_state = build_model(model_config), None
         if not resume and self.config.init_from:

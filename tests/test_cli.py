@@ -187,3 +187,30 @@ def test_the_gpu_recipes_are_valid_training_commands(tmp_path):
     import tarfile
 
     assert sorted(tarfile.open(tmp_path / "paper.tar").getnames()) == ["paper/checkpoint.pt", "paper/metrics.jsonl"]
+
+
+def test_a_cpu_recipe_with_minutes_trains_by_the_clock(tmp_path):
+    """With --minutes the budget is the clock in place of the epochs, so the cosine schedule follows the time."""
+    from pixelcnn.__main__ import build_parser, train_configs
+    from pixelcnn.recipes import RECIPES, train_command
+
+    for name in RECIPES:
+        command = train_command(name, tmp_path / name, "cpu", 120)
+        model_config, config = train_configs(build_parser().parse_args(command[3:]))
+        assert (config.minutes, config.epochs, config.steps, config.device) == (120, None, None, "cpu")
+        assert config.step_budget(430) is None and config.lr_schedule == "cosine"
+
+
+def test_recipes_print_the_plan_and_refuse_what_they_cannot_write(tmp_path, capsys):
+    from pixelcnn.recipes import main as recipes_main
+
+    assert recipes_main(["--out", str(tmp_path), "--only", "lecture", "--minutes", "0.5", "--device", "cpu",
+                         "--dry-run"]) == 0
+    plan, command = capsys.readouterr().out.splitlines()
+    assert plan.startswith("lecture: ") and "images/s measured on cpu" in plan and "epochs) in 30 s" in plan, plan
+    assert "--minutes 0.5" in command and "--epochs" not in command
+    assert recipes_main(["--out", "/proc/recipes", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out /proc/recipes") and err.count("\n") == 1, err
+    assert recipes_main(["--out", str(tmp_path), "--minutes", "0"]) == 2
+    assert not (tmp_path / "runs").exists()

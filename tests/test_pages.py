@@ -170,6 +170,14 @@ def test_train_form_names_every_problem_as_the_form_labels_it(app, real_data):
     assert [e.value for e in app.error] and app.error[0].value.startswith("Width must be even")
 
 
+def test_train_form_refuses_a_model_over_the_parameter_limit(app, real_data):
+    open_page(app, "pages/train.py")
+    app.number_input(key="blocks_live").set_value(64)
+    app.number_input(key="hidden_live").set_value(1024).run()  # both at once: no speed measured in between
+    errors = " ".join(e.value for e in app.error)
+    assert "parameters" in errors and "limit" in errors and not app.exception, errors
+
+
 @pytest.mark.slow
 def test_train_page_starts_a_run_that_writes_metrics_and_a_checkpoint(app, real_data, tmp_path, conditional_run):
     open_page(app, "pages/train.py")

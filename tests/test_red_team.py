@@ -256,6 +256,18 @@ def quick(**kw) -> TrainConfig:
     return TrainConfig(**{**dict(steps=4, batch_size=16, eval_every=2, val_limit=16, device="cpu"), **kw})
 
 
+def test_training_refuses_a_model_over_the_loading_limit_before_building_it(tmp_path, capsys, small_data,
+                                                                            monkeypatch):
+    import pixelcnn.train as train_mod
+
+    built = []
+    monkeypatch.setattr(train_mod, "build_model", lambda config: built.append(config))
+    run = tmp_path / "run"
+    assert_one_line_exit_2(*cli(capsys, "train", "--preset", "paper", "--hidden", "1024", "--n-blocks", "64",
+                                "--steps", "1", "--out", str(run)), "parameters", "limit")
+    assert built == [] and not (run / "checkpoint.pt").exists()
+
+
 def test_a_checkpoint_exists_from_the_first_moment(tmp_path, small_data):
     stop = threading.Event()
     stop.set()  # asked to stop before the first step
@@ -485,9 +497,23 @@ def test_results_never_crashes_on_malformed_files(tmp_path, capsys, results, eve
 
 # 12. Smaller ones
 
-def test_the_readme_examples_outputs_are_ignored_by_git():
+def help_example_outputs() -> set[str]:
+    """The files the ``--help`` examples of every command write in the folder they are run from."""
+    import argparse
+    import re
+
+    from pixelcnn.__main__ import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    epilogs = " ".join(command.epilog or "" for command in commands.values())
+    return set(re.findall(r"--(?:out|npy|png) ([\w.-]+\.\w+)\b", epilogs))
+
+
+def test_the_readme_and_help_examples_outputs_are_ignored_by_git():
     readme = (ROOT / "README.md").read_text()
-    outputs = {"samples.png", "field.png"}
-    assert all(name in readme for name in outputs)
+    outputs = {"samples.png", "field.png"} | help_example_outputs()
+    assert all(name in readme for name in {"samples.png", "field.png"})
+    assert {"random.png", "bits.npy", "one.pxz", "exercise.ipynb"} <= outputs, outputs
     ignored = subprocess.run(["git", "check-ignore", *outputs], cwd=ROOT, capture_output=True, text=True)
     assert set(ignored.stdout.split()) == outputs
