@@ -1,7 +1,7 @@
 import numpy as np
 import streamlit as st
 
-from pages.common import model_key, pick_image, picked_model_or_stop, shared_memo, sidebar, test_label
+from pages.common import model_key, pick_image, picked_model_or_stop, shared_result, sidebar, test_label
 from pixelcnn.analysis import ERASE_SHAPES, complete, erase_mask
 from pixelcnn.codec import compress, decoding
 from pixelcnn.errors import PixelCNNError
@@ -46,7 +46,7 @@ def encode() -> dict:
 
 key = ("codec", model_key(choice), image.tobytes(), None if labels is None else int(labels[0]))
 try:
-    result, _ = shared_memo().get_or_compute(key, encode)
+    result = shared_result(key, encode)
 except PixelCNNError as err:
     st.error(str(err))
     st.stop()
@@ -84,7 +84,7 @@ if st.button("Decode from the bit stream", type="primary", key="codec_decode") o
         "codec_decoded") == key:
     st.session_state.codec_decoded = key
     try:
-        decoded, _ = shared_memo().get_or_compute(("decode",) + key, decode)
+        decoded = shared_result(("decode",) + key, decode)
     except PixelCNNError as err:
         st.error(str(err))
         st.stop()

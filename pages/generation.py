@@ -1,6 +1,6 @@
 import streamlit as st
 
-from pages.common import model_key, picked_model_or_stop, shared_memo, sidebar
+from pages.common import model_key, picked_model_or_stop, shared_result, sidebar
 from pixelcnn.analysis import record_generation
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.player import player_html
@@ -26,7 +26,7 @@ def record() -> str:
 
 
 try:
-    html, _ = shared_memo().get_or_compute(("generation", model_key(choice), seed, temperature), record)
+    html = shared_result(("generation", model_key(choice), seed, temperature), record)
 except PixelCNNError as err:
     st.error(str(err))
     st.stop()

@@ -1,12 +1,13 @@
 import streamlit as st
 
-from pages.common import curves_of, digit_reference_text, events_of, lecture_mode, sidebar
+from pages.common import as_text, curves_of, digit_reference_text, events_of, lecture_mode, sidebar
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import loss_figure
-from pixelcnn.metrics import progress_of
 from pixelcnn.results import recorded_digit_score, recorded_test_bits_per_dim
-from pixelcnn.runs import (MAX_UPLOAD_BYTES, import_checkpoint, list_runs, parameter_count, recorded_summary,
-                           run_settings)
+from pixelcnn.run_table import run_row
+from pixelcnn.runs import MAX_UPLOAD_BYTES, import_checkpoint, list_runs
+
+DAMAGED_SHOWN = 10
 
 sidebar()
 st.title("Models")
@@ -24,30 +25,21 @@ if not lecture_mode():
                 st.rerun()  # so the sidebar, drawn before the upload, lists it
     if st.session_state.get("models_added"):
         st.success(f"Added as {st.session_state.pop('models_added')}; pick it in the sidebar.")
-runs = [r for r in list_runs() if r.has_checkpoint or r.status == "running"]
+runs = [r for r in list_runs() if r.has_checkpoint or r.status in ("running", "damaged")]
 if not runs:
     st.info("No models yet: train one on the Train page.")
     st.stop()
 
-rows = []
-for run in runs:
-    model_cfg, train_cfg, steps_per_epoch = run_settings(run)
-    events = events_of(run.path)
-    progress = progress_of(events)
-    params = parameter_count(model_cfg)
-    recorded = recorded_summary(run)  # an uploaded checkpoint's own record: it comes without metrics
-    vals = [v for _, v in curves_of(run.path)["val"]]
-    test = recorded_test_bits_per_dim(run.path, events)
-    rows.append({
-        "model": run.name, "source": run.kind, "kind": model_cfg.get("kind", "pixelcnn"), "status": run.status,
-        "width": model_cfg.get("hidden"), "blocks": model_cfg.get("n_blocks"), "parameters": params,
-        "epochs": round(progress["step"] / steps_per_epoch if progress["step"] else recorded.get("epochs", 0), 2),
-        "batch": train_cfg.get("batch_size"), "lr": train_cfg.get("lr"),
-        "best val bits/dim": min(vals) if vals else recorded.get("best_val_bits_per_dim"),
-        "test bits/dim": test if test is not None else recorded.get("test_bits_per_dim"),
-        "digit score": recorded_digit_score(run.path),
-    })
+rows = [run_row(run) for run in runs]
 st.dataframe(rows, hide_index=True, width="stretch")
+damaged = [r for r in runs if r.status == "damaged"]
+for run in damaged[:DAMAGED_SHOWN]:
+    st.warning(as_text(f"{run.name} is damaged: {run.message}. Repair or remove the file; every other run works."))
+if len(damaged) > DAMAGED_SHOWN:
+    st.warning(f"... and {len(damaged) - DAMAGED_SHOWN:,} more damaged runs (status 'damaged' in the table).")
+runs = [r for r in runs if r.status != "damaged"]
+if not runs:
+    st.stop()
 
 names = [r.name for r in runs]
 by_name = {r.name: r for r in runs}

@@ -5,7 +5,8 @@ import numpy as np
 import streamlit as st
 
 from pages.common import (ModelChoice, comparison_options, digit_score_text, events_of, lecture_mode, model_for,
-                          model_key, pick_image, picked_model_or_stop, selected_pixels, shared_memo, sidebar)
+                          model_key, pick_image, picked_model_or_stop, selected_pixels, shared_memo, shared_result,
+                          sidebar)
 from pixelcnn.analysis import ERASE_SHAPES, complete, erase_mask
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import image_grid, pixel_picker_figure, png_bytes, upscale
@@ -88,7 +89,7 @@ def show_samples(where, shown_model, shown_choice: ModelChoice) -> None:
     button_key = f"samples_draw_{shown_choice.label}"
     if result is None and (method == "cached" or where.button("Draw samples", type="primary", key=button_key)):
         try:
-            result, _ = memo.get_or_compute(key, draw)
+            result = shared_result(key, draw, where)
         except PixelCNNError as err:
             where.error(str(err))
             return
@@ -163,7 +164,7 @@ with right:
         st.info("Nothing erased yet: pick a shape, or draw a box or lasso on the image.")
     elif completions is None and st.button("Complete", type="primary", key="complete_go"):
         try:
-            completions, _ = memo.get_or_compute(ckey, completions_of)
+            completions = shared_result(ckey, completions_of)
         except PixelCNNError as err:
             st.error(str(err))
     masked = image.copy()

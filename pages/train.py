@@ -218,7 +218,7 @@ def show_run(run_dir: Path, status: str, form_hidden: bool) -> None:
         st.plotly_chart(loss_figure({run_dir.name: curves(events)}, smoothing), key="train_chart")
         live_strip(run_dir, events)
         if message:
-            (st.error if now == "failed" else st.info)(as_text(message))
+            (st.error if now in ("failed", "damaged") else st.info)(as_text(message))
 
     live()
 

@@ -26,6 +26,9 @@ by side in one run on this machine.
 - learning: short CPU training runs of several configs and seeds on the real
   data (validation bits/dim every quarter of the run, seconds per step), to
   compare kinds at equal parameters and equal compute (the gated question).
+- runs: the Models table (every run listed and summarised) with 2,000 run
+  folders (``--folders``): the first rerun of a server, which reads every
+  folder, against the next ones, which only compare each folder's stamp.
 - load: the dashboard's interactive engine calls (100 samples, a receptive
   field, bits/dim of 256 images; ``paper``) on an idle CPU and under a
   lecture's load (a ``live`` training run, the Train page's default, started as
@@ -450,6 +453,59 @@ def bench_receptive(repeats: int) -> None:
     print(f"receptive field recompute (paper, one image): {seconds * 1000:.0f} ms (median of {repeats})", flush=True)
 
 
+def _many_run_folders(root: Path, folders: int) -> None:
+    """``folders`` finished runs of the tiny preset (one real checkpoint, hard-linked), as a lecture's
+    ``runs/`` may hold after a term."""
+    from .checkpoint import save_checkpoint
+    from .models import build_model
+
+    seed = root / "seed"
+    seed.mkdir()
+    save_checkpoint(seed / "checkpoint.pt", build_model(PRESETS["tiny"]))
+    config = json.dumps({"model": PRESETS["tiny"].to_dict(), "train": {"steps": 20}, "steps_per_epoch": 430})
+    events = "".join(json.dumps(e) + "\n" for e in (
+        [{"event": "start", "step": 0, "total_steps": 20, "steps_per_epoch": 430}]
+        + [{"event": "train", "step": s, "bits_per_dim": 2.0 - s / 20, "elapsed": s} for s in range(1, 21)]
+        + [{"event": "val", "step": 20, "bits_per_dim": 1.1}, {"event": "test", "step": 20, "bits_per_dim": 1.1},
+           {"event": "end", "status": "finished", "step": 20, "elapsed": 20.0}]))
+    for i in range(folders):
+        run = root / f"run-{i:05d}"
+        run.mkdir()
+        (run / "config.json").write_text(config)
+        (run / "metrics.jsonl").write_text(events)
+        os.link(seed / "checkpoint.pt", run / "checkpoint.pt")
+
+
+def bench_runs(folders: int) -> None:
+    """What the Models table costs per rerun with ``folders`` run folders: the first rerun of a server
+    (every folder read) against the next ones (only the folders' stamps), side by side with no runs."""
+    import tempfile
+
+    from .run_table import run_row
+    from .runs import list_runs
+
+    def table() -> float:
+        start = time.perf_counter()
+        [run_row(info) for info in list_runs()]
+        return time.perf_counter() - start
+
+    before = os.environ.get("PIXELCNN_RUNS_DIR")
+    with tempfile.TemporaryDirectory() as empty, tempfile.TemporaryDirectory() as many:
+        try:
+            os.environ["PIXELCNN_RUNS_DIR"] = empty
+            table()
+            none = min(table() for _ in range(3))
+            _many_run_folders(Path(many), folders)
+            os.environ["PIXELCNN_RUNS_DIR"] = many
+            first = table()
+            again = min(table() for _ in range(3))
+        finally:
+            os.environ.pop("PIXELCNN_RUNS_DIR") if before is None else os.environ.update(PIXELCNN_RUNS_DIR=before)
+    print(f"Models table with {folders:,} run folders: first rerun {first:.2f} s, later reruns {again:.3f} s "
+          f"({first / again:.0f}x less); with no runs {none:.3f} s, so the folders add {again - none:.3f} s a rerun",
+          flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_child"]:
@@ -481,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pixelcnn.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["train", "sample", "receptive", "kinds", "device", "scaling", "load", "learning",
-                                         "codec", "all"])
+                                         "codec", "runs", "all"])
     parser.add_argument("--nproc", type=int, default=2, help="processes for the scaling benchmark")
     parser.add_argument("--preset", default="tiny", choices=list(PRESETS), help="preset for the scaling benchmark")
     parser.add_argument("--presets", nargs="+", choices=list(PRESETS),
@@ -496,6 +552,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="configs for the learning benchmark")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="seeds for the learning benchmark")
     parser.add_argument("--train-limit", type=int, default=20_000, help="training images (learning)")
+    parser.add_argument("--folders", type=int, default=2000, help="run folders for the runs benchmark")
     args = parser.parse_args(argv)
     if args.what in ("train", "all"):
         bench_train(args.presets or [p for p in PRESETS if PRESETS[p].kind == "pixelcnn"], args.batch_size,
@@ -514,6 +571,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_load(args.busy)
     if args.what in ("codec", "all"):
         bench_codec(args.presets or ["paper", "live"], min(args.repeats, 3))
+    if args.what in ("runs", "all"):
+        bench_runs(args.folders)
     if args.what == "learning":
         bench_learning(args.configs, args.seeds, args.steps, args.batch_size, args.train_limit)
     return 0

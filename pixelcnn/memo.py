@@ -1,12 +1,64 @@
-"""A bounded, thread-safe memo shared by every browser session of one dashboard server."""
+"""A bounded, thread-safe memo shared by every browser session of one dashboard server, and the slots that
+bound how many heavy computations the server runs at once."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
-from collections import OrderedDict
-from typing import Callable, Hashable, TypeVar
+from collections import OrderedDict, deque
+from typing import Callable, Hashable, Iterator, TypeVar
 
 T = TypeVar("T")
+
+
+def compute_slots_setting() -> int:
+    """Heavy computations a server runs at once: ``$PIXELCNN_COMPUTE_SLOTS``, else 2 (one per core here)."""
+    try:
+        return max(1, int(os.environ.get("PIXELCNN_COMPUTE_SLOTS", "2")))
+    except ValueError:
+        return 2
+
+
+class ComputeSlots:
+    """At most ``slots`` computations at once; the others wait their turn in arrival order.
+
+    The memory budget bounds one drawing; these slots bound the server: ten
+    sessions asking for samples at once take turns instead of sharing two
+    cores ten ways, so each waits its turn and the pages of everyone else stay
+    fast. A waiting caller hears how many computations are ahead of it.
+    """
+
+    def __init__(self, slots: int):
+        self.slots = slots
+        self._active = 0
+        self._queue: deque[object] = deque()
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, waiting: Callable[[int], None] = lambda ahead: None, poll_s: float = 0.5) -> Iterator[None]:
+        """Hold a slot for the ``with`` block. While none is free, ``waiting(ahead)`` is called about every
+        ``poll_s`` seconds with the computations running or queued before this one; if it raises (the
+        visitor left), the place in the queue is given up."""
+        ticket = object()
+        with self._cond:
+            self._queue.append(ticket)
+            try:
+                while self._active >= self.slots or self._queue[0] is not ticket:
+                    waiting(self._active + self._queue.index(ticket))
+                    self._cond.wait(poll_s)
+            except BaseException:
+                self._queue.remove(ticket)
+                self._cond.notify_all()
+                raise
+            self._queue.popleft()
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                self._cond.notify_all()
 
 
 class SharedMemo:
@@ -17,8 +69,9 @@ class SharedMemo:
     students asking for the same 100 samples from queueing 20 copies of it.
     """
 
-    def __init__(self, max_entries: int = 32):
+    def __init__(self, max_entries: int = 32, slots: ComputeSlots | None = None):
         self.max_entries = max_entries
+        self.slots = slots
         self._results: OrderedDict[Hashable, object] = OrderedDict()
         self._pending: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -30,8 +83,10 @@ class SharedMemo:
                 return self._results[key]
         return None
 
-    def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> tuple[T, bool]:
-        """(result, whether this call computed it)."""
+    def get_or_compute(self, key: Hashable, compute: Callable[[], T],
+                       waiting: Callable[[int], None] = lambda ahead: None) -> tuple[T, bool]:
+        """(result, whether this call computed it). With ``slots``, a computation first waits for a free
+        slot, hearing ``waiting(ahead)`` meanwhile."""
         while True:
             with self._lock:
                 if key in self._results:
@@ -45,7 +100,8 @@ class SharedMemo:
             with pending:  # another session is computing this key: wait for it, then look again
                 pass
         try:
-            result = compute()
+            with self.slots.hold(waiting) if self.slots else contextlib.nullcontext():
+                result = compute()
             with self._lock:
                 self._results[key] = result
                 while len(self._results) > self.max_entries:

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import ConfigError
+from .errors import ConfigError, ModelError
 from .models import PixelCNNConfig, build_model, kind_of
 
 
@@ -51,6 +51,10 @@ def gradient_field(model: nn.Module, image: np.ndarray, row: int, col: int, chan
         log_p = F.log_softmax(logits, dim=1).gather(1, observed[:, None]).sum()
         (grad,) = torch.autograd.grad(log_p, x)
     model.train(was_training)
+    if not (torch.isfinite(log_p) and torch.isfinite(grad).all()):
+        raise ModelError(f"the model's log-probability at ({row}, {col}, {channel}) or its gradient is not finite "
+                         f"(log p = {log_p.item():.3g}): its outputs overflow (weights too large?); retrain it or "
+                         f"use another checkpoint")
     return grad.abs().amax(dim=1).mean(dim=0).double().cpu().numpy()
 
 

@@ -10,6 +10,7 @@ its process id, which is how a later server finds out whether it still runs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -22,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from .checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint
 from .contention import background_training_environment, lower_priority
 from .data import PROJECT_ROOT
 from .errors import CheckpointError, ConfigError, ModelError, PixelCNNError
+from .files import read_json
 from .figures import upscale
 from .metrics import METRICS_NAME, read_last_events
 from .models import PixelCNNConfig
@@ -73,6 +75,7 @@ class RunInfo:
     status: str  # running, finished, stopped, failed, interrupted, new
     config: dict[str, Any] = field(default_factory=dict)
     message: str = ""
+    stamp: tuple = ()  # the folder's files as last read (see folder_stamp): what memos of this run key on
 
     @property
     def checkpoint(self) -> Path:
@@ -101,13 +104,24 @@ def read_job(run_dir: Path) -> dict[str, Any]:
 
 
 def run_status(run_dir: Path, events: list[dict[str, Any]] | None = None) -> tuple[str, str]:
-    """(status, message) of a run folder, from its job file and the end of its metrics.
+    """(status, message) of a run folder, from its job file and the end of its metrics (``events``, if the
+    caller holds them); ``damaged`` and what is wrong with which file, if one of its files is damaged."""
+    damage = folder_damage(run_dir)
+    if damage:
+        return "damaged", damage
+    events = read_last_events(run_dir / METRICS_NAME) if events is None else events
+    return _status(run_dir, events, read_job(run_dir), read_run_config(run_dir),
+                   (run_dir / CHECKPOINT_NAME).is_file(), lambda: _log_tail(run_dir))
+
+
+def _status(run_dir: Path, events: list[dict[str, Any]], job: dict[str, Any], config: dict[str, Any],
+            has_checkpoint: bool, log_tail: Callable[[], str]) -> tuple[str, str]:
+    """(status, message) from what a run folder holds.
 
     A job whose process is alive is running unless it already wrote its end
     event (it is about to exit); an end event older than the job's start
     belongs to an earlier attempt that the job is now resuming.
     """
-    events = read_last_events(run_dir / METRICS_NAME) if events is None else events
     end = None
     for event in reversed(events):
         if event.get("event") == "end":
@@ -115,21 +129,20 @@ def run_status(run_dir: Path, events: list[dict[str, Any]] | None = None) -> tup
             break
         if event.get("event") == "start":
             break
-    job = read_job(run_dir)
     alive = isinstance(job.get("pid"), int) and _pid_runs(job["pid"], run_dir)
     if alive and (end is None or _seconds(end.get("time")) < _seconds(job.get("started"))):
         return "running", ""
     if end is not None:
         return str(end.get("status", "finished")), str(end.get("message", ""))
-    if read_run_config(run_dir).get("imported"):
+    if config.get("imported"):
         return "imported", ""
-    if (run_dir / CHECKPOINT_NAME).is_file():
-        last = _log_tail(run_dir)
+    if has_checkpoint:
+        last = log_tail()
         why = f" ({last})" if last.startswith("error") else ""
         return "interrupted", (f"the run stopped without finishing{why}; its last checkpoint is kept and it can "
                                f"be resumed")
     if job:
-        return "failed", _log_tail(run_dir) or "the run ended before its first checkpoint"
+        return "failed", log_tail() or "the run ended before its first checkpoint"
     return "new", ""
 
 
@@ -154,8 +167,90 @@ def _log_tail(run_dir: Path, max_bytes: int = 16_384) -> str:
     return lines[-1] if lines else ""
 
 
+RECORD_FILES = (CONFIG_NAME, JOB_NAME, METRICS_NAME, LOG_NAME, CHECKPOINT_NAME, "results.json")
+_MEMO_FOLDERS = 20_000
+
+
+def folder_stamp(folder: Path) -> tuple:
+    """Kind, size, inode and modification time of each file the dashboard reads in a run folder: it changes
+    whenever one of them is written, replaced or removed (every write appends or replaces atomically)."""
+    stamp = []
+    for name in RECORD_FILES:
+        try:
+            info = os.lstat(folder / name)
+            stamp.append((info.st_mode, info.st_size, info.st_ino, info.st_mtime_ns))
+        except OSError:
+            stamp.append(None)
+    return tuple(stamp)
+
+
+def folder_damage(folder: Path) -> str:
+    """What is wrong with a run folder's files, one line naming the file, or "" if nothing is: a record that
+    is not a small regular file holding a JSON object, settings of the wrong type or out of range, or a
+    metrics file, log or checkpoint that is not a regular file."""
+    for name in (CONFIG_NAME, JOB_NAME, "results.json"):
+        path = folder / name
+        if not os.path.lexists(path):
+            continue
+        try:
+            value = read_json(path)
+        except ConfigError as err:
+            return f"{name}: {str(err).removeprefix(f'{path}: ')}"
+        if not isinstance(value, dict):
+            return f"{name}: holds a JSON {type(value).__name__}, not an object"
+    config = read_run_config(folder)
+    for key, cls in (("model", PixelCNNConfig), ("train", TrainConfig)):
+        if key not in config:
+            continue
+        if not isinstance(config[key], dict):
+            return f"{CONFIG_NAME}: its {key} settings are a JSON {type(config[key]).__name__}, not an object"
+        try:
+            cls.from_dict(config[key])
+        except (PixelCNNError, TypeError, ValueError) as err:
+            return f"{CONFIG_NAME}: invalid {key} settings ({err})"
+    for name in (METRICS_NAME, LOG_NAME, CHECKPOINT_NAME):
+        path = folder / name
+        if os.path.lexists(path) and not stat.S_ISREG(os.lstat(path).st_mode):
+            return f"{name}: not a regular file"
+    return ""
+
+
+@dataclass(frozen=True)
+class _FolderRecord:
+    """What :func:`list_runs` reads of one folder, kept until the folder's stamp changes."""
+
+    config: dict[str, Any]
+    last_events: list[dict[str, Any]]
+    job: dict[str, Any]
+    log_tail: str
+    damage: str
+
+
+_folder_memo: dict[Path, tuple[tuple, _FolderRecord]] = {}
+_folder_memo_lock = threading.Lock()
+
+
+def _folder_record(folder: Path) -> tuple[tuple, _FolderRecord]:
+    """The folder's stamp and record, re-read only when the stamp changed: 2,000 run folders cost each
+    rerun a dozen thousand ``lstat`` calls, not the parsing of 2,000 configs and metrics files."""
+    stamp = folder_stamp(folder)
+    with _folder_memo_lock:
+        cached = _folder_memo.get(folder)
+    if cached is not None and cached[0] == stamp:
+        return cached
+    damage = folder_damage(folder)
+    record = _FolderRecord({} if damage else read_run_config(folder), read_last_events(folder / METRICS_NAME),
+                           read_job(folder), _log_tail(folder), damage)
+    with _folder_memo_lock:
+        if len(_folder_memo) >= _MEMO_FOLDERS:
+            _folder_memo.clear()
+        _folder_memo[folder] = (stamp, record)
+    return stamp, record
+
+
 def list_runs() -> list[RunInfo]:
-    """Shipped models (``checkpoints/*``) first, then dashboard runs, newest first."""
+    """Shipped models (``checkpoints/*``) first, then dashboard runs, newest first; a folder whose files are
+    damaged is listed with status ``damaged`` and a message saying which file and what is wrong."""
     found: list[RunInfo] = []
     for kind, base in (("shipped", SHIPPED_DIR), ("run", runs_dir())):
         if not base.is_dir():
@@ -163,12 +258,18 @@ def list_runs() -> list[RunInfo]:
         folders = sorted((p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")),
                          key=lambda p: p.stat().st_mtime if kind == "run" else 0, reverse=kind == "run")
         for folder in folders:
-            if kind == "shipped" and not (folder / CHECKPOINT_NAME).is_file():
+            stamp, record = _folder_record(folder)
+            has_checkpoint = stamp[RECORD_FILES.index(CHECKPOINT_NAME)] is not None
+            if kind == "shipped" and not has_checkpoint:
                 continue
-            status, message = run_status(folder)
+            if record.damage:
+                status, message = "damaged", record.damage
+            else:
+                status, message = _status(folder, record.last_events, record.job, record.config, has_checkpoint,
+                                          lambda: record.log_tail)
             if kind == "shipped" and status == "interrupted":
                 status = "partly trained"
-            found.append(RunInfo(folder.name, folder, kind, status, read_run_config(folder), message))
+            found.append(RunInfo(folder.name, folder, kind, status, record.config, message, stamp))
     if found and found[0].kind == "shipped":
         found.sort(key=lambda r: (r.kind != "shipped", r.name != "paper"))
     return found
@@ -335,11 +436,20 @@ def run_settings(info: RunInfo) -> tuple[dict[str, Any], dict[str, Any], int]:
 
 def parameter_count(model: dict[str, Any]) -> int | None:
     """The parameters of the model that stored settings describe, or None when the settings are invalid
-    or the model is over what this tool serves (counting builds the model, so it is bounded first)."""
+    or the model is over what this tool serves (counting builds the model, so it is bounded first).
+    Counted once per distinct settings: a thousand runs of one preset cost one count."""
+    try:
+        return _parameter_count(json.dumps(model, sort_keys=True))
+    except (TypeError, ValueError):
+        return None
+
+
+@functools.lru_cache(maxsize=256)
+def _parameter_count(model_json: str) -> int | None:
     from .models import architecture_table
 
     try:
-        config = PixelCNNConfig.from_dict(model)
+        config = PixelCNNConfig.from_dict(json.loads(model_json))
         check_servable(config)
         return sum(row["parameters"] for row in architecture_table(config))
     except (PixelCNNError, TypeError, ValueError):

@@ -14,3 +14,8 @@ def test_the_measuring_functions_run():
     assert bench._time_receptive(1, "gated") > 0
     assert all(seconds > 0 for seconds in bench._time_codec("tiny", 1, 1).values())
     assert bench.training_flops_per_image("paper") > bench.training_flops_per_image("tiny") > 0
+
+
+def test_the_runs_benchmark_runs(capsys):
+    bench.bench_runs(folders=3)
+    assert "Models table with 3 run folders" in capsys.readouterr().out

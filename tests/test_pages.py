@@ -484,6 +484,17 @@ def test_every_page_renders_beside_damaged_run_folders(damaged_runs, app, real_d
     open_page(app, "pages/models.py")
     shown = [row for frame in app.dataframe for row in frame.value["model"]]
     assert "digits" in shown and "huge-model" in shown
+    status = {row["model"]: row["status"] for row in app.dataframe[0].value.to_dict("records")}
+    assert all(status[name] == "damaged" for name in ("nested-config", "fifo", "sparse", "mistyped")), status
+    assert status["digits"] == "finished", status
+    warnings = " ".join(w.value.replace("\\", "") for w in app.warning)
+    for line in ("fifo is damaged: config.json: not a regular file", "sparse is damaged: config.json: 32,212,254,720 "
+                 "bytes", "mistyped is damaged: config.json: its model settings are a JSON str, not an object",
+                 "nested-config is damaged: config.json: JSON nested"):
+        assert line in warnings, warnings
+    open_page(app, "pages/train.py")
+    app.selectbox(key="train_show_run").select("fifo").run()
+    assert any("config.json: not a regular file" in e.value.replace("\\", "") for e in app.error), app.error
 
 
 def test_shipped_models_are_called_shipped_everywhere_and_the_histogram_says_what_it_counts(app, real_data):

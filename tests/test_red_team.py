@@ -173,6 +173,18 @@ def test_overflowing_weights_are_an_error_not_a_score_or_black_samples(tmp_path,
     assert not (tmp_path / "s.png").exists()
 
 
+def test_overflowing_weights_give_an_error_for_a_receptive_field_not_an_empty_one(tmp_path, capsys):
+    from pixelcnn.receptive import gradient_field
+
+    path = save(tmp_path / "overflow.pt", TINY, output_logits=huge_weights)
+    image = np.zeros((28, 28, 3), dtype=np.uint8)
+    with pytest.raises(ModelError, match="not finite"):
+        gradient_field(load_checkpoint(path).model, image, 14, 14, 0)
+    assert_one_line_exit_2(*cli(capsys, "receptive-field", "--checkpoint", str(path), "--out",
+                                str(tmp_path / "f.png")), "not finite")
+    assert not (tmp_path / "f.png").exists()
+
+
 # 5. Output paths
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, Hashable, TypeVar
 
 import numpy as np
 import streamlit as st
@@ -21,7 +22,7 @@ from pixelcnn.data import load_colored_mnist, load_labels
 from pixelcnn.digits import digit_score, load_classifier
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import bits_image, png_bytes, value_counts
-from pixelcnn.memo import SharedMemo
+from pixelcnn.memo import ComputeSlots, SharedMemo, compute_slots_setting
 from pixelcnn.metrics import METRICS_NAME, curves, read_events
 from pixelcnn.models import PRESETS, get_preset
 from pixelcnn.posterior import which_digit
@@ -29,6 +30,8 @@ from pixelcnn.receptive import analytic_field, gradient_field, random_model
 from pixelcnn.sampling import sample
 from pixelcnn.runs import RunInfo, list_runs
 from pixelcnn.serving import check_servable
+
+T = TypeVar("T")
 
 MODEL_KEY = "model_choice"
 
@@ -75,8 +78,26 @@ def model_key(choice: ModelChoice) -> tuple:
 
 @st.cache_resource(show_spinner=False)
 def shared_memo() -> SharedMemo:
-    """Samples and completions, shared by every session of this server (bounded)."""
-    return SharedMemo(max_entries=48)
+    """Samples, completions, recordings and codings, shared by every session of this server (bounded), and
+    computed at most ``PIXELCNN_COMPUTE_SLOTS`` at a time, whatever the number of visitors."""
+    return SharedMemo(max_entries=48, slots=ComputeSlots(compute_slots_setting()))
+
+
+def shared_result(key: Hashable, compute: Callable[[], T], where: Any = st) -> T:
+    """``compute()``'s result from the server's shared memo; while the server's compute slots are all taken,
+    a note in ``where`` says how many computations are ahead of this one."""
+    note, shown = where.empty(), [None]
+
+    def waiting(ahead: int) -> None:
+        if ahead != shown[0]:
+            shown[0] = ahead
+            note.info(f"Waiting for the server: {ahead} computation{'s' if ahead != 1 else ''} ahead of this one "
+                      f"(it runs {compute_slots_setting()} at a time, so a room's requests take turns).")
+
+    try:
+        return shared_memo().get_or_compute(key, compute, waiting)[0]
+    finally:
+        note.empty()
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
