@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from .checkpoint import atomic_write, read_checkpoint_file
 from .errors import CheckpointError, ConfigError, ModelError
+from .files import is_number
 
 FORMAT = "pixelcnn-digit-classifier"
 VERSION = 1
@@ -168,8 +169,7 @@ def reference_points(record: Any) -> dict[str, float]:
     reference = record.get("reference") if isinstance(record, dict) else None
     if not isinstance(reference, dict):
         return {}
-    return {name[:60]: float(value) for name, value in reference.items() if isinstance(name, str)
-            and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)}
+    return {name[:60]: float(value) for name, value in reference.items() if isinstance(name, str) and is_number(value)}
 
 
 def build_classifier(out: Path, data_dir=None, epochs: int = 2, progress=None) -> dict[str, Any]:

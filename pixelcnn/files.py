@@ -9,6 +9,7 @@ must each end in one line, not in a hang, a crash or a traceback.
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 from pathlib import Path
@@ -36,6 +37,26 @@ def read_bounded(path: str | os.PathLike, limit: int) -> bytes:
     if len(data) > limit:  # it grew after the check
         raise ConfigError(f"{path}: more than the {limit:,} bytes read here")
     return data
+
+
+def is_number(value: Any) -> bool:
+    """Whether a value read from a file is a finite number (not a bool, which JSON and Python let pass)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def read_tail(path: str | os.PathLike, max_bytes: int) -> bytes:
+    """The whole lines among the last ``max_bytes`` of a regular file (all of it if it is shorter); b"" for a
+    FIFO, a device, a folder or a file that cannot be read."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return b""
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - max_bytes))
+            tail = f.read(max_bytes)
+    except OSError:
+        return b""
+    return tail[tail.find(b"\n") + 1:] if size > max_bytes else tail
 
 
 def depth(value: Any) -> int:

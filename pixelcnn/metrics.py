@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .checkpoint import atomic_write
-from .files import depth
+from .files import depth, read_tail
 
 METRICS_NAME = "metrics.jsonl"
 
@@ -76,19 +76,7 @@ def read_events(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 def read_last_events(path: str | os.PathLike, max_bytes: int = 65_536) -> list[dict[str, Any]]:
     """The whole events among the last ``max_bytes`` of a metrics file: enough to tell how a run ended."""
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return []
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - max_bytes))
-            tail = f.read()
-    except OSError:
-        return []
-    if size > max_bytes:
-        tail = tail[tail.find(b"\n") + 1:]
-    return _parse(tail.decode("utf-8", errors="replace").splitlines(keepends=True))
+    return _parse(read_tail(path, max_bytes).decode("utf-8", errors="replace").splitlines(keepends=True))
 
 
 def rewrite_events(path: Path, events: Iterable[dict[str, Any]]) -> None:

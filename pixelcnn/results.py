@@ -9,7 +9,6 @@ shipped artefacts.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from .checkpoint import Checkpoint, atomic_write
 from .metrics import METRICS_NAME, progress_of, read_events
 from .errors import ConfigError
 from .models import count_parameters
+from .files import is_number
 from .train import MAX_EPOCHS, evaluate, read_json_object
 
 RESULTS_NAME = "results.json"
@@ -111,19 +111,15 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 RESULT_FIELDS = {
     "kind": lambda v: isinstance(v, str),
     "parameters": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "epochs": _number,
-    "train_seconds": _number,
+    "epochs": is_number,
+    "train_seconds": is_number,
     "devices": lambda v: isinstance(v, list) and all(isinstance(d, str) for d in v),
-    "best_val_bits_per_dim": lambda v: v is None or _number(v),
-    "test_bits_per_dim": _number,
-    "digit_score": lambda v: v is None or _number(v),
+    "best_val_bits_per_dim": lambda v: v is None or is_number(v),
+    "test_bits_per_dim": is_number,
+    "digit_score": lambda v: v is None or is_number(v),
 }
 
 
@@ -167,7 +163,7 @@ def conditional_table(run_dirs: list[Path]) -> str:
         r = read_results(folder)
         guided = r.get("guidance")
         if not isinstance(guided, dict) or not all(isinstance(guided.get(w), dict) for w in weights) or not all(
-                _number(r.get(k)) for k in ("test_bits_per_dim", "test_no_label_bits_per_dim",
+                is_number(r.get(k)) for k in ("test_bits_per_dim", "test_no_label_bits_per_dim",
                                             "test_marginal_bits_per_dim", "generative_accuracy")):
             raise ConfigError(f"{Path(folder) / RESULTS_NAME} holds no conditional readings; run `python -m "
                               f"pixelcnn report --checkpoint {folder}` on a conditional model")
@@ -185,8 +181,8 @@ def validation_table(run_dirs: list[Path], every: int = 1) -> str:
     for folder in run_dirs:
         events = read_events(Path(folder) / METRICS_NAME)
         series[Path(folder).name] = {round(e["epoch"]): e["bits_per_dim"] for e in events
-                                     if e.get("event") == "val" and _number(e.get("epoch"))
-                                     and _number(e.get("bits_per_dim")) and 0 <= e["epoch"] <= MAX_EPOCHS}
+                                     if e.get("event") == "val" and is_number(e.get("epoch"))
+                                     and is_number(e.get("bits_per_dim")) and 0 <= e["epoch"] <= MAX_EPOCHS}
     lasts = {max(s) for s in series.values() if s}
     epochs = [e for e in range(1, max(lasts, default=0) + 1) if e % every == 0 or e == 1 or e in lasts]
     lines = ["| epoch | " + " | ".join(series) + " |", "|---:|" + "---:|" * len(series)]
@@ -200,7 +196,7 @@ def validation_table(run_dirs: list[Path], every: int = 1) -> str:
 def recorded_digit_score(run_dir: str | Path) -> float | None:
     """The digit score ``report`` measured for a run, or None (none recorded, or not a number)."""
     score = read_results(run_dir).get("digit_score")
-    return float(score) if _number(score) else None
+    return float(score) if is_number(score) else None
 
 
 def recorded_test_bits_per_dim(run_dir: str | Path, events: list[dict[str, Any]] | None = None) -> float | None:
@@ -209,6 +205,6 @@ def recorded_test_bits_per_dim(run_dir: str | Path, events: list[dict[str, Any]]
     ``events`` are the run's metrics events if the caller already holds them (the dashboard caches them).
     """
     measured = read_results(run_dir).get("test_bits_per_dim")
-    if _number(measured):
+    if is_number(measured):
         return float(measured)
     return progress_of(read_events(Path(run_dir) / METRICS_NAME) if events is None else events)["test"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import math
 import os
 import re
 import signal
@@ -33,6 +32,7 @@ from .data import PROJECT_ROOT
 from .errors import CheckpointError, ConfigError, ModelError, PixelCNNError
 from .files import read_json
 from .figures import upscale
+from .files import is_number, read_tail
 from .metrics import METRICS_NAME, read_last_events
 from .models import PixelCNNConfig
 from .serving import check_servable
@@ -148,20 +148,12 @@ def _status(run_dir: Path, events: list[dict[str, Any]], job: dict[str, Any], co
 
 def _seconds(value: Any) -> float:
     """A recorded clock time, 0 if it is not a number."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+    return float(value) if is_number(value) else 0.0
 
 
 def _log_tail(run_dir: Path, max_bytes: int = 16_384) -> str:
     """The last line the job wrote to its log (its one-line error, if it failed), from the log's end only."""
-    path = run_dir / LOG_NAME
-    try:
-        if not stat.S_ISREG(path.stat().st_mode):
-            return ""
-        with open(path, "rb") as f:
-            f.seek(max(0, path.stat().st_size - max_bytes))
-            text = f.read(max_bytes).decode("utf-8", errors="replace")
-    except OSError:
-        return ""
+    text = read_tail(run_dir / LOG_NAME, max_bytes).decode("utf-8", errors="replace")
     lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line and not line.endswith("%") and "\r" not in line]
     return lines[-1] if lines else ""
@@ -462,5 +454,4 @@ def recorded_summary(info: RunInfo) -> dict[str, float]:
     summary = info.config.get("summary")
     summary = summary if isinstance(summary, dict) else {}
     return {name: float(summary[name]) for name in ("epochs", "test_bits_per_dim", "best_val_bits_per_dim")
-            if isinstance(summary.get(name), (int, float)) and not isinstance(summary.get(name), bool)
-            and math.isfinite(summary[name])}
+            if is_number(summary.get(name))}
