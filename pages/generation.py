@@ -31,5 +31,6 @@ except PixelCNNError as err:
     st.error(str(err))
     st.stop()
 st.iframe(html, height=430)
-st.caption(f"Model: {choice.label}, seed {seed}, temperature {temperature:g}. The same seed draws the same "
-           "image as the first sample on the Samples page.")
+st.caption(f"Model: {choice.label}, seed {seed}, temperature {temperature:g}. The same seed and temperature "
+           f"draw this image alone: `python -m pixelcnn sample --n 1 --seed {seed}`, or one sample on the Samples "
+           "page (a batch of several draws its random numbers together, so its first image differs).")

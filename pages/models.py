@@ -2,10 +2,10 @@ import streamlit as st
 
 from pages.common import as_text, curves_of, digit_reference_text, events_of, lecture_mode, sidebar
 from pixelcnn.errors import PixelCNNError
-from pixelcnn.figures import loss_figure
+from pixelcnn.figures import LOSS_AXES, loss_figure
 from pixelcnn.results import recorded_digit_score, recorded_test_bits_per_dim
 from pixelcnn.run_table import run_row
-from pixelcnn.runs import MAX_UPLOAD_BYTES, import_checkpoint, list_runs
+from pixelcnn.runs import MAX_UPLOAD_BYTES, import_checkpoint, list_runs, run_settings
 
 DAMAGED_SHOWN = 10
 
@@ -46,9 +46,20 @@ by_name = {r.name: r for r in runs}
 newest_run = [r.name for r in runs if r.kind == "run"][:1]
 default = [r.name for r in runs if r.kind == "shipped"] + newest_run
 chosen = st.multiselect("Curves to compare", names, default=default, key="models_compare")
-smoothing = st.slider("Smoothing of the training curves", 0.0, 0.99, 0.8, key="models_smoothing")
+c1, c2 = st.columns(2)
+smoothing = c1.slider("Smoothing of the training curves", 0.0, 0.99, 0.8, key="models_smoothing")
+x_axis = c2.segmented_control("Against", list(LOSS_AXES), default="epoch", format_func=LOSS_AXES.get,
+                              key="models_x", help="Runs of other batch sizes compare fairly by epochs or images "
+                                                   "seen, not by steps.") or "epoch"
+per_step = {}
+for run in runs:
+    _, train_cfg, steps_per_epoch = run_settings(run)
+    batch = train_cfg.get("batch_size")
+    per_step[run.name] = 1 / steps_per_epoch if x_axis == "epoch" else \
+        float(batch) if isinstance(batch, int) and not isinstance(batch, bool) and batch > 0 else 1.0
 if chosen:
-    st.plotly_chart(loss_figure({n: curves_of(by_name[n].path) for n in chosen}, smoothing), key="models_chart")
+    st.plotly_chart(loss_figure({n: curves_of(by_name[n].path) for n in chosen}, smoothing, x_axis, per_step),
+                    key="models_chart")
 
 st.header("Side by side")
 c1, c2 = st.columns(2)
@@ -61,7 +72,7 @@ for column, name, bits in zip((c1, c2), pair, scores):
     delta = None if column is c1 or None in scores else f"{bits - scores[0]:+.4f} vs left"
     column.metric("test bits/dim", "not measured" if bits is None else f"{bits:.4f}", delta=delta,
                   delta_color="inverse")
-    column.plotly_chart(loss_figure({name: curves_of(run.path)}, smoothing),
+    column.plotly_chart(loss_figure({name: curves_of(run.path)}, smoothing, x_axis, per_step),
                         key=f"models_side_{name}_{column is c1}")
     samples = run.path / "samples.png"
     if samples.is_file():

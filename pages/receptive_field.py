@@ -3,7 +3,7 @@ import streamlit as st
 
 from pages.common import comparison_options, dataset, model_for, model_key, receptive_maps, sidebar
 from pixelcnn.errors import PixelCNNError
-from pixelcnn.figures import field_figure, field_image
+from pixelcnn.figures import field_figure, field_image, npy_bytes, png_bytes
 from pixelcnn.receptive import analytic_field
 
 COLOURS = ("0 (red)", "1 (green)", "2 (blue)")
@@ -57,6 +57,15 @@ for column, label in zip(st.columns(len(chosen)), chosen):
     agree = "equal to" if np.array_equal(field > 0, analytic) else "different from"
     column.caption(f"{int((field > 0).sum())} input pixels with a nonzero gradient; the masks allow "
                    f"{int(analytic.sum())}, so the measured field is {agree} the analytic one.")
+    name = f"field-{label.split(' ')[0]}-{row}-{col}-{channel}"
+    d1, d2 = column.columns(2)
+    d1.download_button("PNG", png_bytes(field_image(field, row, col, scale=10, binary=binary,
+                                                    log=log_scale and not binary)),
+                       file_name=f"{name}.png", mime="image/png", key=f"rf_png_{label}",
+                       help="The map as shown, 10 px a pixel, the target outlined in red: the deliverable's image.")
+    d2.download_button(".npy", npy_bytes(field.astype(np.float32)), file_name=f"{name}.npy",
+                       mime="application/octet-stream", key=f"rf_npy_{label}",
+                       help="|gradient| max over channels, float32 (28, 28), as `receptive-field --npy` writes it.")
 
 st.header("How the field grows, layer by layer")
 depth_max = max((m.config.n_blocks for m in models.values()), default=0)

@@ -9,7 +9,7 @@ from pages.common import (ModelChoice, comparison_options, digit_score_text, eve
                           sidebar)
 from pixelcnn.analysis import ERASE_SHAPES, complete, erase_mask
 from pixelcnn.errors import PixelCNNError
-from pixelcnn.figures import image_grid, pixel_picker_figure, png_bytes, upscale
+from pixelcnn.figures import image_grid, npy_bytes, pixel_picker_figure, png_bytes, upscale
 from pixelcnn.results import recorded_test_bits_per_dim
 from pixelcnn.sampling import sample
 
@@ -82,6 +82,7 @@ def show_samples(where, shown_model, shown_choice: ModelChoice) -> None:
         bar.empty()
         grid = image_grid(images, ncols=n // classes if digit == PER_DIGIT else 10)
         return {"seconds": seconds, "png": png_bytes(grid), "png_large": png_bytes(upscale(grid, 3)),
+                "png_projector": png_bytes(upscale(grid, 8)), "npy": npy_bytes(images),
                 "score": digit_score_text(images, shown_labels)}
 
     key = ("samples", model_key(shown_choice), n, seed, temperature, method, digit, guidance)
@@ -100,8 +101,15 @@ def show_samples(where, shown_model, shown_choice: ModelChoice) -> None:
                     caption=f"{n} samples ({method}, seed {seed}, temperature {temperature:g}{asked}) "
                             f"in {result['seconds']:.2f} s")
         where.markdown(result["score"])
-        where.download_button("Download PNG", result["png"], file_name=f"samples-seed{seed}.png",
-                              mime="image/png", key=f"samples_download_{shown_choice.label}")
+        d1, d2, d3 = where.columns(3)
+        d1.download_button("PNG, 1 px a pixel", result["png"], file_name=f"samples-seed{seed}.png",
+                           mime="image/png", key=f"samples_download_{shown_choice.label}")
+        d2.download_button("PNG for slides (8x)", result["png_projector"], file_name=f"samples-seed{seed}-8x.png",
+                           mime="image/png", key=f"samples_download_large_{shown_choice.label}")
+        d3.download_button(".npy (n, 28, 28, 3) uint8", result["npy"], file_name=f"samples-seed{seed}.npy",
+                           mime="application/octet-stream", key=f"samples_download_npy_{shown_choice.label}",
+                           help="The values 0..3 themselves, as `sample --npy` writes them; `score --images` "
+                                "reads it.")
 
 
 if compare == "nothing":

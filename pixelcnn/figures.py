@@ -91,6 +91,13 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def npy_bytes(array: np.ndarray) -> bytes:
+    """``array`` as the bytes of a ``.npy`` file (what ``np.save`` writes; ``np.load`` reads it back)."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
 def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
     """Write an RGB uint8 array as PNG, atomically."""
     data = png_bytes(image)
@@ -106,11 +113,19 @@ def ema(values: list[float], smoothing: float) -> list[float]:
     return out
 
 
+LOSS_TICKS = (0.05, 0.06, 0.08, 0.1, 0.11, 0.12, 0.13, 0.14, 0.15, 0.17, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 1.0, 1.5, 2.0,
+              3.0, 4.0)
+LOSS_AXES = {"step": "optimizer step", "epoch": "epochs", "images": "training images seen"}
+
+
 def loss_figure(runs: dict[str, dict[str, list[tuple[float, float]]]], smoothing: float = 0.0,
-                x: str = "step"):
+                x: str = "step", per_step: dict[str, float] | None = None):
     """Train (per step, optionally smoothed) and validation bits/dim of one or more runs.
 
-    ``runs`` maps a run name to its :func:`pixelcnn.metrics.curves`.
+    ``runs`` maps a run name to its :func:`pixelcnn.metrics.curves`. ``x`` is
+    ``step``, ``epoch`` or ``images``; for the last two, ``per_step`` maps each
+    run to the epochs or images one of its steps is (runs of other batch sizes
+    compare fairly only so). Log-scale ticks are labelled with their values.
     """
     import plotly.graph_objects as go
 
@@ -119,17 +134,19 @@ def loss_figure(runs: dict[str, dict[str, list[tuple[float, float]]]], smoothing
     for i, (name, series) in enumerate(runs.items()):
         color = palette[i % len(palette)]
         prefix = f"{name}: " if len(runs) > 1 else ""
+        scale = 1.0 if x == "step" else (per_step or {}).get(name, 1.0)
         if series["train"]:
             steps, values = zip(*series["train"])
-            fig.add_scatter(x=list(steps), y=ema(list(values), smoothing), mode="lines", name=prefix + "train",
-                            line={"color": color, "width": 1.5}, opacity=0.7)
+            fig.add_scatter(x=[s * scale for s in steps], y=ema(list(values), smoothing), mode="lines",
+                            name=prefix + "train", line={"color": color, "width": 1.5}, opacity=0.7)
         if series["val"]:
             steps, values = zip(*series["val"])
-            fig.add_scatter(x=list(steps), y=list(values), mode="lines+markers", name=prefix + "validation",
-                            line={"color": color, "width": 2.5, "dash": "dot"}, marker={"size": 7})
+            fig.add_scatter(x=[s * scale for s in steps], y=list(values), mode="lines+markers",
+                            name=prefix + "validation", line={"color": color, "width": 2.5, "dash": "dot"},
+                            marker={"size": 7})
     # Log scale: the first steps fall from 2.0, the differences that matter lie near 0.1.
-    fig.update_yaxes(type="log")
-    fig.update_layout(xaxis_title=x, yaxis_title="bits per dimension (log scale)", height=380,
+    fig.update_yaxes(type="log", tickvals=list(LOSS_TICKS), ticktext=[f"{v:g}" for v in LOSS_TICKS])
+    fig.update_layout(xaxis_title=LOSS_AXES.get(x, x), yaxis_title="bits per dimension (log scale)", height=380,
                       margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": 1.12})
     return fig
 

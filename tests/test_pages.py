@@ -143,7 +143,27 @@ def test_samples_page_draws_a_grid(app, no_data):
     assert not app.exception
     captions = [caption for image in app.image for caption in image.captions]
     assert any(caption.startswith("12 samples (cached") for caption in captions), captions
-    assert app.get("download_button")
+    labels = [button.proto.label for button in app.get("download_button")]
+    assert labels == ["PNG, 1 px a pixel", "PNG for slides (8x)", ".npy (n, 28, 28, 3) uint8"], labels
+
+
+def test_the_receptive_field_is_one_click_from_a_png_and_an_npy(app, no_data):
+    """Lecture finding: the exercise's 28x28 field, shown on the page, could not be downloaded there."""
+    open_page(app, "pages/receptive_field.py")
+    app.multiselect(key="rf_models").set_value(["paper (random weights)"]).run()
+    buttons = app.get("download_button")
+    assert [b.proto.label for b in buttons] == ["PNG", ".npy"], [b.proto.label for b in buttons]
+
+
+def test_npy_bytes_read_back_as_the_array():
+    import io
+
+    import numpy as np
+
+    from pixelcnn.figures import npy_bytes
+
+    field = np.random.default_rng(0).random((28, 28)).astype(np.float32)
+    assert np.array_equal(np.load(io.BytesIO(npy_bytes(field))), field)
 
 
 @pytest.mark.slow
@@ -515,6 +535,30 @@ def test_an_uploaded_checkpoint_shows_its_own_record_on_the_models_page(conditio
     open_page(app, "pages/models.py")
     row = next(r for r in app.dataframe[0].value.to_dict("records") if r["model"] == added.name)
     assert row["epochs"] > 0 and row["lr"] == 1e-3 and row["test bits/dim"] > 0, row
+
+
+def test_loss_curves_compare_runs_by_epochs_with_readable_log_ticks():
+    """Lecture findings: the log axis read "2, 1, 9 ... 3, 2, 0.1, 9"; curves against steps compared runs of
+    batch 64 and 128 unfairly."""
+    from pixelcnn.figures import loss_figure
+
+    curves = {"val": [(100, 0.2), (200, 0.15)], "train": [(100, 0.3), (200, 0.2)], "test": []}
+    figure = loss_figure({"b64": curves, "b128": curves}, x="epoch", per_step={"b64": 1 / 860, "b128": 1 / 430})
+    xs = {trace.name: max(trace.x) for trace in figure.data}
+    assert xs["b64: validation"] == pytest.approx(200 / 860) and xs["b128: validation"] == pytest.approx(200 / 430)
+    assert figure.layout.xaxis.title.text == "epochs"
+    ticks = list(figure.layout.yaxis.ticktext)
+    assert "0.1" in ticks and "0.12" in ticks and "2" in ticks and len(ticks) == len(set(ticks))
+    assert loss_figure({"a": curves}, x="images", per_step={"a": 64.0}).data[0].x[-1] == 200 * 64
+
+
+def test_the_models_page_plots_curves_against_epochs_by_default(app, real_data):
+    open_page(app, "pages/models.py")
+    chart = app.get("plotly_chart")[0]
+    spec = json.loads(chart.proto.spec)
+    assert spec["layout"]["xaxis"]["title"]["text"] == "epochs"
+    paper_val = next(t for t in spec["data"] if t["name"] == "paper: validation")
+    assert 25 <= max(paper_val["x"]) <= 35  # the shipped paper model trained 31 epochs
 
 
 def test_a_run_message_shows_as_text_not_markdown(app, tmp_path, no_data):
