@@ -176,6 +176,7 @@ def download_mnist(data_dir: str | os.PathLike | None = None, *, mirrors: tuple[
                    progress: Progress | None = None, timeout: float = 30.0) -> Path:
     """Fetch whichever of the four MNIST files are missing, verified against their MD5."""
     folder = resolve_data_dir(data_dir)
+    created = [parent for parent in (folder, *folder.parents) if not parent.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -192,8 +193,19 @@ def download_mnist(data_dir: str | os.PathLike | None = None, *, mirrors: tuple[
             except (OSError, urllib.error.URLError, DataError, ValueError):
                 continue
         else:
+            _remove_if_empty(created)
             raise DataError(missing_files_message(folder))
     return folder
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed download created, innermost first, where they are still empty: a failed
+    download leaves no empty ``data/`` behind to look like a data folder."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def colorize(grey: np.ndarray, seed: int) -> np.ndarray:

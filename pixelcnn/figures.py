@@ -186,8 +186,9 @@ def field_figure(field: np.ndarray, row: int, col: int, *, binary: bool = False,
         xs, ys = mask_outline(analytic)
         fig.add_scatter(x=xs, y=ys, mode="lines", name="can influence (from the masks)",
                         line={"color": "#ff7f0e", "width": 3}, hoverinfo="skip")
-    fig.add_scatter(x=[col], y=[row], mode="markers", name="target",
-                    marker={"symbol": "x", "size": 14, "color": "red", "line": {"width": 2}})
+    # An outline, not a marker on top: the target cell stays visible (rgb: green and blue read its earlier colours).
+    fig.add_scatter(x=[col - .5, col + .5, col + .5, col - .5, col - .5], y=[row - .5, row - .5, row + .5, row + .5,
+                    row - .5], mode="lines", name="target", line={"color": "red", "width": 3}, hoverinfo="skip")
     fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", title="row", showgrid=False,
                      zeroline=False)
     fig.update_xaxes(constrain="domain", title="column", showgrid=False, zeroline=False)

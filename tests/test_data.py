@@ -136,11 +136,17 @@ def test_download_skips_corrupt_and_missing_mirrors(tmp_path, mirrors, mnist_dir
 
 @pytest.mark.slow
 def test_download_offline_message_and_nothing_left_behind(tmp_path, mirrors):
-    target = tmp_path / "data"
+    """Lecture finding: a failed download left an empty data/ folder behind; one that was there stays."""
+    target = tmp_path / "new" / "data"
     with pytest.raises(DataError, match="put the four files") as info:
         download_mnist(target, mirrors=(mirrors["corrupt"], mirrors["empty"]))
     assert str(target) in str(info.value)
-    assert list(target.iterdir()) == []
+    assert not (tmp_path / "new").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    with pytest.raises(DataError):
+        download_mnist(kept, mirrors=(mirrors["empty"],))
+    assert kept.is_dir() and list(kept.iterdir()) == []
 
 
 def copy_of_mnist(mnist_dir: Path, folder: Path) -> Path:

@@ -59,3 +59,15 @@ def test_out_of_range_targets(row, col, channel):
     model = random_model(PRESETS["tiny"])
     with pytest.raises(ConfigError):
         gradient_field(model, np.zeros((28, 28, 3), np.uint8), row, col, channel)
+
+
+def test_the_target_is_outlined_so_its_own_cell_stays_visible():
+    """Lecture finding: the red cross covered the target pixel, where rgb's dependence on its own earlier
+    colours shows."""
+    from pixelcnn.figures import field_figure
+
+    field = np.zeros((28, 28))
+    field[14, 14] = 1.0
+    target = next(t for t in field_figure(field, 14, 14).data if t.name == "target")
+    assert target.mode == "lines" and min(target.x) == 13.5 and max(target.x) == 14.5
+    assert min(target.y) == 13.5 and max(target.y) == 14.5
