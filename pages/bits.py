@@ -5,7 +5,7 @@ from pages.common import (bits_png, comparison_options, image_label_reading, ima
                           pick_image, picked_model_or_stop, selected_pixels, sidebar, test_label)
 from pixelcnn.analysis import bits_from, probabilities
 from pixelcnn.errors import PixelCNNError
-from pixelcnn.figures import COLOURS, distribution_figure, label_bits_figure, pixel_picker_figure
+from pixelcnn.figures import COLOURS, distribution_figure, heat_scale_bar, label_bits_figure, pixel_picker_figure
 
 sidebar()
 st.title("Where the bits go")
@@ -68,8 +68,14 @@ for column, (label, shown_choice) in zip(heat_maps.columns(len(shown)), shown):
         continue
     bits = bits_from(logp, image)
     column.metric(f"bits/dim of {source}", f"{bits.mean():.4f}")
-    column.image(bits_png(bits, 4 if len(shown) > 1 else 6),
-                 caption="bits per value: red, green, blue, and the three summed (brighter costs more)")
+    several = len(shown) > 1
+    column.image(bits_png(bits, 6 if several else 8, ncols=2 if several else 4), width="stretch",
+                 caption="bits per value: red, green, blue, and the three summed" + (" (2x2)" if several else ""))
+    tops = ", ".join(f"{name} {top:.2f}" for name, top in zip(COLOURS + ("all three",),
+                                                              [*bits.max(axis=(0, 1)), bits.sum(-1).max()]))
+    column.image(heat_scale_bar(), width="stretch")
+    column.caption(f"Colour scale, square-root spaced: black is 0 bits, white each panel's own maximum ({tops} "
+                   f"bits).")
     per_channel = ", ".join(f"{name} {value:.3f}" for name, value in zip(COLOURS, bits.mean(axis=(0, 1))))
     column.caption(f"Per channel: {per_channel}. The costliest pixel: "
                    f"{tuple(int(v) for v in np.unravel_index(bits.sum(-1).argmax(), bits.shape[:2]))}, "

@@ -73,16 +73,24 @@ def heat_colors(values: np.ndarray, top: float) -> np.ndarray:
     return (stops[low[..., 0]] * (1 - frac) + stops[low[..., 0] + 1] * frac).round().astype(np.uint8)
 
 
-def bits_image(bits: np.ndarray, scale: int = 8, pad: int = 4) -> np.ndarray:
+def bits_image(bits: np.ndarray, scale: int = 8, pad: int = 4, ncols: int = 4) -> np.ndarray:
     """Bits per value (H, W, C) as one RGB image: a heat map per channel, then their sum (each on its
-    own scale, from 0 to its own maximum), side by side on a grey background."""
+    own scale, from 0 to its own maximum), ``ncols`` panels a row on a grey background (2: a 2x2 block,
+    each panel twice as large in a narrow column as four in a row)."""
     panels = [bits[..., ch] for ch in range(bits.shape[-1])] + [bits.sum(axis=-1)]
     height, width = bits.shape[:2]
-    out = np.full((height * scale + 2 * pad, len(panels) * (width * scale + pad) + pad, 3), SEPARATOR, np.uint8)
+    rows = math.ceil(len(panels) / ncols)
+    out = np.full((rows * (height * scale + pad) + pad, ncols * (width * scale + pad) + pad, 3), SEPARATOR,
+                  np.uint8)
     for i, panel in enumerate(panels):
-        x = pad + i * (width * scale + pad)
-        out[pad:pad + height * scale, x:x + width * scale] = upscale(heat_colors(panel, float(panel.max())), scale)
+        y, x = pad + (i // ncols) * (height * scale + pad), pad + (i % ncols) * (width * scale + pad)
+        out[y:y + height * scale, x:x + width * scale] = upscale(heat_colors(panel, float(panel.max())), scale)
     return out
+
+
+def heat_scale_bar(width: int = 512, height: int = 12) -> np.ndarray:
+    """The heat maps' colour scale as an RGB strip: 0 bits at the left, a panel's maximum at the right."""
+    return np.repeat(heat_colors(np.linspace(0.0, 1.0, width), 1.0)[None], height, axis=0)
 
 
 def png_bytes(image: np.ndarray) -> bytes:

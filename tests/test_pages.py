@@ -327,6 +327,21 @@ def test_where_the_bits_go_without_data_shows_a_sample_and_says_why(app, no_data
     open_page(app, "pages/bits.py")
     assert any("No MNIST here yet" in i.value for i in app.info)
     assert len(app.metric) >= 1 and all(float(m.value) > 0 for m in app.metric)
+    scales = [c.value for c in app.caption if c.value.startswith("Colour scale")]
+    assert scales and all("black is 0 bits" in c and "all three" in c for c in scales), scales
+
+
+def test_bits_heat_maps_stack_two_by_two_in_a_narrow_column():
+    """Lecture finding: four panels in a row were about 64 px each at 1280 wide."""
+    import numpy as np
+
+    from pixelcnn.figures import bits_image, heat_scale_bar
+
+    bits = np.random.default_rng(0).random((28, 28, 3))
+    assert bits_image(bits, scale=6, pad=4).shape == (28 * 6 + 8, 4 * (28 * 6 + 4) + 4, 3)
+    assert bits_image(bits, scale=6, pad=4, ncols=2).shape == (2 * (28 * 6 + 4) + 4, 2 * (28 * 6 + 4) + 4, 3)
+    bar = heat_scale_bar()
+    assert tuple(bar[0, 0]) == (0, 0, 0) and tuple(bar[0, -1]) == (255, 255, 255)
 
 
 def test_where_the_bits_go_side_by_side_and_a_pixel_picked(app, real_data):

@@ -164,9 +164,9 @@ def digit_score_text(images: np.ndarray, asked: np.ndarray | None = None) -> str
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def bits_png(bits: np.ndarray, scale: int) -> bytes:
+def bits_png(bits: np.ndarray, scale: int, ncols: int = 4) -> bytes:
     """The bits heat map as PNG bytes, encoded once per image and model, not at every rerun."""
-    return png_bytes(bits_image(bits, scale=scale))
+    return png_bytes(bits_image(bits, scale=scale, ncols=ncols))
 
 
 def selected_pixels(state) -> list[tuple[int, int]]:
