@@ -13,11 +13,11 @@ CELL = 12
 
 _TEMPLATE = """<!doctype html>
 <html><head><meta charset="utf-8"><style>
-body { font-family: sans-serif; margin: 0; color: #222; }
-#row { display: flex; gap: 18px; align-items: flex-start; }
-#controls { margin: 8px 0; display: flex; gap: 10px; align-items: center; }
-#scrub { width: 420px; }
-canvas { border: 1px solid #999; }
+body { font-family: sans-serif; margin: 0; padding: 6px; color: #222; background: #fff; color-scheme: light; }
+#row { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
+#controls { margin: 8px 0; display: flex; flex-wrap: wrap; gap: 10px; align-items: center; }
+#scrub { width: min(420px, 60vw); }
+canvas { border: 1px solid #999; max-width: 100%; height: auto; }
 #label { font-size: 14px; min-height: 1.3em; }
 </style></head><body>
 <div id="controls">

@@ -638,6 +638,26 @@ def test_the_players_speeds_are_what_they_say(browser):
     assert rates["fast"] >= 100, rates
 
 
+def test_the_player_reads_in_a_dark_theme_and_fits_a_phone(browser):
+    """Lecture findings: in a dark theme the step label and bar digits were invisible; on a phone the bar
+    canvas was cut off."""
+    from pixelcnn.analysis import record_generation
+    from pixelcnn.player import player_html
+    from pixelcnn.receptive import random_model
+    from pixelcnn.models import PixelCNNConfig
+
+    generation = record_generation(random_model(PixelCNNConfig(hidden=8, n_blocks=1), seed=0), seed=0)
+    page = browser.new_page(viewport={"width": 390, "height": 844}, color_scheme="dark")
+    page.set_content(player_html(generation, start=5))
+    colours = page.evaluate("() => [getComputedStyle(document.body).backgroundColor,"
+                            " getComputedStyle(document.getElementById('label')).color]")
+    assert colours == ["rgb(255, 255, 255)", "rgb(34, 34, 34)"], colours
+    right = page.evaluate("() => Math.max(...[...document.querySelectorAll('canvas, #controls')]"
+                          ".map(e => e.getBoundingClientRect().right))")
+    assert right <= 390, right
+    page.close()
+
+
 def test_a_url_opens_the_view_it_names_and_follows_the_controls(server, browser):
     """A lecturer's slide links the exact view: the pixel, channel and models of Receptive field, the model
     and seed of Samples; and the address bar follows the controls, so it always reproduces the screen."""
