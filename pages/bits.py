@@ -2,7 +2,7 @@ import numpy as np
 import streamlit as st
 
 from pages.common import (bits_png, comparison_options, image_label_reading, image_log_probabilities, model_key,
-                          pick_image, picked_model_or_stop, selected_pixels, sidebar, test_label)
+                          pick_image, picked_model_or_stop, plot, selected_pixels, sidebar, test_label)
 from pixelcnn.analysis import bits_from, probabilities
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import COLOURS, distribution_figure, heat_scale_bar, label_bits_figure, pixel_picker_figure
@@ -44,7 +44,7 @@ def which_digit_view() -> None:
         answer = reading["answer"]
         verdict = "" if true is None else (" (right)" if answer == true else f" (wrong: it is a {true})")
         c1, c2 = st.columns([3, 2])
-        c1.plotly_chart(label_bits_figure(reading["bits"], answer, true), key="bits_labels")
+        plot(c1, label_bits_figure(reading["bits"], answer, true), key="bits_labels")
         c2.metric("The model's answer", f"{answer}{verdict}",
                   help="The label under which the image costs the fewest bits.")
         c2.caption(f"p(y = {answer} | x) = {reading['posterior'][answer]:.3f} (uniform prior); "
@@ -107,7 +107,7 @@ elif not clicked:
     st.session_state.bits_clicked = None
 left, right = st.columns([2, 3])
 with left:
-    st.plotly_chart(pixel_picker_figure(image, marked=(st.session_state.bits_row, st.session_state.bits_col),
+    plot(st, pixel_picker_figure(image, marked=(st.session_state.bits_row, st.session_state.bits_col),
                                         height=380, drag=False),
                     on_select="rerun", selection_mode="points", key=picker_key)
     c1, c2 = st.columns(2)
@@ -119,6 +119,6 @@ with right:
     for label, logp in log_probs.items():
         probs = probabilities(logp[row, col], temperature).tolist()
         bits = bits_from(logp, image)[row, col]
-        st.plotly_chart(distribution_figure(probs, values, f"{label} at ({row}, {col}): true values {values}, "
+        plot(st, distribution_figure(probs, values, f"{label} at ({row}, {col}): true values {values}, "
                                                            f"{bits.sum():.2f} bits"),
                         key=f"bits_bars_{label}")

@@ -1,7 +1,7 @@
 import numpy as np
 import streamlit as st
 
-from pages.common import model_key, pick_image, picked_model_or_stop, shared_result, sidebar, test_label
+from pages.common import model_key, pick_image, picked_model_or_stop, plot, shared_result, sidebar, test_label
 from pixelcnn.analysis import ERASE_SHAPES, complete, erase_mask
 from pixelcnn.codec import compress, decoding
 from pixelcnn.errors import PixelCNNError
@@ -65,7 +65,7 @@ c3.metric("PNG (palette, optimised)", f"{sizes['png'] * dims / 8:.0f} bytes", he
 c4.metric("gzip -9 of the values", f"{sizes['gzip'] * dims / 8:.0f} bytes",
           help=f"{sizes['gzip']:.4f} bits/dim; bzip2 {sizes['bzip2'] * dims / 8:.0f} bytes, lzma "
                f"{sizes['lzma'] * dims / 8:.0f} bytes, raw values {dims} bytes")
-st.plotly_chart(raster_bits_figure(result["bits"], "Where the bits are spent, pixel by pixel"),
+plot(st, raster_bits_figure(result["bits"], "Where the bits are spent, pixel by pixel"),
                 key="codec_curve")
 st.caption("The background costs almost nothing once the model has seen its colour; each stroke's first "
            "pixels and the edges that could go either way cost the bits.")

@@ -1,7 +1,7 @@
 import numpy as np
 import streamlit as st
 
-from pages.common import data_dir, dataset, forget_data, labels, labels_problem, sidebar, value_counts_of
+from pages.common import data_dir, dataset, forget_data, labels, labels_problem, plot, sidebar, value_counts_of
 from pixelcnn.data import download_mnist, resolve_data_dir
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import histogram_figure, image_grid, upscale
@@ -47,7 +47,7 @@ with left:
     st.image(upscale(image_grid(images[np.sort(chosen)]), 2), caption=f"{len(chosen)} {split} images" + ("" if digit == "all" else f" of the digit {digit}")
              + f", seed {seed}")
 with right:
-    st.plotly_chart(histogram_figure(value_counts_of(split, digit)), key="data_histogram")
+    plot(st, histogram_figure(value_counts_of(split, digit)), key="data_histogram")
     over = f"all {len(images):,} {split} images" + ("" if digit == "all" else f" of the digit {digit}")
     st.caption(f"How often each value occurs per channel over {over} (not only the 100 shown). Background and "
                f"stroke colors are drawn uniformly, so all four values are about equally common.")

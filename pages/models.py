@@ -1,6 +1,6 @@
 import streamlit as st
 
-from pages.common import as_text, curves_of, digit_reference_text, events_of, lecture_mode, sidebar
+from pages.common import as_text, curves_of, digit_reference_text, events_of, lecture_mode, plot, sidebar
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import LOSS_AXES, loss_figure
 from pixelcnn.results import recorded_digit_score, recorded_test_bits_per_dim
@@ -58,7 +58,7 @@ for run in runs:
     per_step[run.name] = 1 / steps_per_epoch if x_axis == "epoch" else \
         float(batch) if isinstance(batch, int) and not isinstance(batch, bool) and batch > 0 else 1.0
 if chosen:
-    st.plotly_chart(loss_figure({n: curves_of(by_name[n].path) for n in chosen}, smoothing, x_axis, per_step),
+    plot(st, loss_figure({n: curves_of(by_name[n].path) for n in chosen}, smoothing, x_axis, per_step),
                     key="models_chart")
 
 st.header("Side by side")
@@ -72,7 +72,7 @@ for column, name, bits in zip((c1, c2), pair, scores):
     delta = None if column is c1 or None in scores else f"{bits - scores[0]:+.4f} vs left"
     column.metric("test bits/dim", "not measured" if bits is None else f"{bits:.4f}", delta=delta,
                   delta_color="inverse")
-    column.plotly_chart(loss_figure({name: curves_of(run.path)}, smoothing, x_axis, per_step),
+    plot(column, loss_figure({name: curves_of(run.path)}, smoothing, x_axis, per_step),
                         key=f"models_side_{name}_{column is c1}")
     samples = run.path / "samples.png"
     if samples.is_file():

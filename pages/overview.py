@@ -1,6 +1,6 @@
 import streamlit as st
 
-from pages.common import picked, sidebar
+from pages.common import picked, plot, sidebar
 from pixelcnn.figures import mask_figure
 from pixelcnn.models import PRESETS, architecture_table, kernel_mask, kind_of
 
@@ -32,8 +32,8 @@ st.markdown(kind_of(config).describe(config))
 
 st.header("Masks A and B")
 left, right, text = st.columns([1, 1, 2])
-left.plotly_chart(mask_figure(kernel_mask(7, "A").numpy(), "7x7, type A"), key="mask_a")
-right.plotly_chart(mask_figure(kernel_mask(3, "B").numpy(), "3x3, type B"), key="mask_b")
+plot(left, mask_figure(kernel_mask(7, "A").numpy(), "7x7, type A"), key="mask_a")
+plot(right, mask_figure(kernel_mask(3, "B").numpy(), "3x3, type B"), key="mask_b")
 text.markdown(
     "Yellow taps are the ones a kernel may use; the red square is the pixel being predicted. "
     "**Type A**, only in the first layer, hides the current pixel itself, so the prediction of a pixel "

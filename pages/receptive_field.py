@@ -1,7 +1,8 @@
 import numpy as np
 import streamlit as st
 
-from pages.common import comparison_options, dataset, model_for, model_key, receptive_maps, sidebar
+from pages.common import (comparison_options, dataset, model_for, model_key, plot, presentation, receptive_maps,
+                          sidebar)
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import field_figure, field_image, npy_bytes, png_bytes
 from pixelcnn.receptive import analytic_field
@@ -41,7 +42,8 @@ if not chosen:
     st.stop()
 
 models = {}
-for column, label in zip(st.columns(len(chosen)), chosen):
+places = [st.container() for _ in chosen] if presentation() else st.columns(len(chosen))  # one large map a row
+for column, label in zip(places, chosen):
     choice = options[label]
     column.subheader(label)
     try:
@@ -52,8 +54,8 @@ for column, label in zip(st.columns(len(chosen)), chosen):
         continue
     figure = field_figure(field, row, col, binary=binary, log=log_scale and not binary,
                           analytic=analytic if overlay else None)
-    figure.update_layout(height=420 if len(chosen) > 1 else 520)
-    column.plotly_chart(figure, key=f"rf_heatmap_{label}")
+    figure.update_layout(height=420 if len(chosen) > 1 and not presentation() else 520)
+    plot(column, figure, key=f"rf_heatmap_{label}")
     agree = "equal to" if np.array_equal(field > 0, analytic) else "different from"
     column.caption(f"{int((field > 0).sum())} input pixels with a nonzero gradient; the masks allow "
                    f"{int(analytic.sum())}, so the measured field is {agree} the analytic one.")

@@ -5,8 +5,8 @@ import numpy as np
 import streamlit as st
 
 from pages.common import (ModelChoice, comparison_options, digit_score_text, events_of, lecture_mode, model_for,
-                          model_key, pick_image, picked_model_or_stop, selected_pixels, shared_memo, shared_result,
-                          sidebar)
+                          model_key, pick_image, picked_model_or_stop, plot, selected_pixels, shared_memo,
+                          shared_result, sidebar)
 from pixelcnn.analysis import ERASE_SHAPES, complete, erase_mask
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import image_grid, npy_bytes, pixel_picker_figure, png_bytes, upscale
@@ -152,7 +152,7 @@ else:
         erased[r, c] = True
 left, right = st.columns([2, 3])
 with left:
-    st.plotly_chart(pixel_picker_figure(image, erased=erased, height=360), on_select="rerun",
+    plot(st, pixel_picker_figure(image, erased=erased, height=360), on_select="rerun",
                     selection_mode=["box", "lasso"], key="complete_picker")
     st.caption(f"{source}: {int(erased.sum())} pixels erased (grey).")
 ckey = ("complete", model_key(choice), image.tobytes(), erased.tobytes(), count, seed, temperature)

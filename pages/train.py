@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from pages.common import as_text, data_dir, dataset, events_of, lecture_mode, sidebar
+from pages.common import as_text, data_dir, dataset, events_of, lecture_mode, plot, sidebar
 from pixelcnn.checkpoint import CHECKPOINT_NAME, MAX_PARAMETERS, check_trainable
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import loss_figure
@@ -215,7 +215,7 @@ def show_run(run_dir: Path, status: str, form_hidden: bool) -> None:
         for col, key, label in zip(cols, ("train", "val", "test"), ("train", "validation", "test")):
             value = progress[key]
             col.metric(f"{label} bits/dim", "-" if value is None else f"{value:.4f}")
-        st.plotly_chart(loss_figure({run_dir.name: curves(events)}, smoothing), key="train_chart")
+        plot(st, loss_figure({run_dir.name: curves(events)}, smoothing), key="train_chart")
         live_strip(run_dir, events)
         if message:
             (st.error if now in ("failed", "damaged") else st.info)(as_text(message))

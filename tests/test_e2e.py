@@ -658,6 +658,26 @@ def test_the_player_reads_in_a_dark_theme_and_fits_a_phone(browser):
     page.close()
 
 
+def test_presentation_mode_from_a_slide_link_at_laptop_and_projector_sizes(server, browser, artifacts):
+    """A slide links ?present=true: larger text and plots, and the three receptive fields one large map a
+    row (three side by side were about 95 px wide at 1280x720); screenshots at both sizes for the README."""
+    for width, height in ((1280, 720), (1920, 1080)):
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.goto(server["url"] + "/receptive_field?present=true")
+        page.wait_for_selector("h1:has-text('Receptive field')", timeout=120_000)
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length === 3", timeout=120_000)
+        wait_idle(page)
+        no_exception(page)
+        assert page.evaluate("() => getComputedStyle(document.documentElement).fontSize") == "21px"
+        maps = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].map(p => {"
+                             " const r = p.querySelector('.nsewdrag').getBoundingClientRect();"
+                             " return [Math.round(r.width), Math.round(r.height)]; })")
+        assert all(side >= 380 for size in maps for side in size), maps
+        page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / f"presentation-receptive-field-{width}x{height}.png"))
+        page.close()
+
+
 def test_a_url_opens_the_view_it_names_and_follows_the_controls(server, browser):
     """A lecturer's slide links the exact view: the pixel, channel and models of Receptive field, the model
     and seed of Samples; and the address bar follows the controls, so it always reproduces the screen."""

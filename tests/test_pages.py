@@ -576,6 +576,22 @@ def test_the_models_page_plots_curves_against_epochs_by_default(app, real_data):
     assert 25 <= max(paper_val["x"]) <= 35  # the shipped paper model trained 31 epochs
 
 
+def test_presentation_mode_enlarges_plots_and_shows_one_large_map_a_row(app, no_data):
+    """Lecture finding: 16 px text and 11 px plot ticks are small from the back of a hall; three maps side by
+    side were about 95 px wide at 1280x720."""
+    open_page(app, "pages/receptive_field.py")
+    font = lambda: [json.loads(c.proto.spec)["layout"].get("font", {}).get("size") for c in app.get("plotly_chart")]
+    assert len(font()) == 3 and not any(font())
+    assert len(app.columns) >= 3
+    app.sidebar.toggle(key="present").set_value(True).run()
+    assert not app.exception and font() == [19, 19, 19]
+    heights = [json.loads(c.proto.spec)["layout"]["height"] for c in app.get("plotly_chart")]
+    assert heights == [676] * 3, heights
+    assert any("font-size: 21px" in h.proto.body for h in app.get("html"))
+    open_page(app, "pages/overview.py")
+    assert font() and all(size == 19 for size in font())
+
+
 def test_a_run_message_shows_as_text_not_markdown(app, tmp_path, no_data):
     """Review finding: Markdown in a run's end message was rendered; its images made every browser request
     an attacker's URL."""
