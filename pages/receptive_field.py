@@ -1,8 +1,8 @@
 import numpy as np
 import streamlit as st
 
-from pages.common import (comparison_options, dataset, model_for, model_key, plot, presentation, receptive_maps,
-                          sidebar)
+from pages.common import (comparison_options, dataset, model_for, model_key, picked, plot, presentation,
+                          receptive_maps, sidebar)
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import field_figure, field_image, npy_bytes, png_bytes
 from pixelcnn.receptive import analytic_field
@@ -26,7 +26,15 @@ col = c2.slider("Column", 0, 27, 14, key="rf_col", bind="query-params")
 channel = c3.select_slider("Channel", options=[0, 1, 2], value=0, key="rf_channel", bind="query-params",
                            format_func=lambda c: COLOURS[c])
 
-options = comparison_options(trained_first=False)
+sidebar_pick = picked()
+seed = int(st.number_input("Seed of the random weights", 0, 2**31 - 1,
+                           sidebar_pick.seed if sidebar_pick.kind == "random" else 0, key="rf_seed",
+                           bind="query-params", help="Another initialisation: the field's shape stays (the "
+                                                     "masks set it), its strengths change."))
+options = comparison_options(trained_first=False, random_seed=seed)
+if sidebar_pick.kind == "checkpoint" and sidebar_pick.label in options:
+    st.caption(f"The sidebar's model, {sidebar_pick.label}, is among the choices: add it to see what its "
+               f"training made of the field its masks allow.")
 chosen = st.multiselect("Models side by side (up to three)", list(options),
                         default=[m for m in DEFAULT_MODELS if m in options], max_selections=3, key="rf_models", bind="query-params",
                         help="Random weights show what the masks allow; trained weights show what the model uses.")

@@ -576,6 +576,17 @@ def test_the_models_page_plots_curves_against_epochs_by_default(app, real_data):
     assert 25 <= max(paper_val["x"]) <= 35  # the shipped paper model trained 31 epochs
 
 
+def test_receptive_field_random_weights_take_a_seed_and_the_sidebar_model_is_offered(app, no_data):
+    """Lecture findings: random weights were fixed at seed 0; the page ignored the sidebar's model."""
+    open_page(app, "pages/receptive_field.py")
+    counts = lambda: [c.value.split()[0] for c in app.caption if "nonzero gradient" in c.value]
+    before, shape = heatmap(app), counts()
+    app.number_input(key="rf_seed").set_value(3).run()
+    assert not app.exception and heatmap(app) != before and counts() == shape  # the masks set the shape
+    assert any("paper (shipped), is among the choices" in c.value for c in app.caption)
+    assert "paper (shipped)" in app.multiselect(key="rf_models").options
+
+
 def test_presentation_mode_enlarges_plots_and_shows_one_large_map_a_row(app, no_data):
     """Lecture finding: 16 px text and 11 px plot ticks are small from the back of a hall; three maps side by
     side were about 95 px wide at 1280x720."""

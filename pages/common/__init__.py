@@ -310,13 +310,15 @@ def runs_with_checkpoints() -> list[RunInfo]:
     return [r for r in list_runs() if r.has_checkpoint and r.status != "running"]
 
 
-def comparison_options(trained_first: bool = True) -> dict[str, ModelChoice]:
-    """Every model a side-by-side view can show, by label: each checkpoint, and each preset's random weights."""
+def comparison_options(trained_first: bool = True, random_seed: int = 0) -> dict[str, ModelChoice]:
+    """Every model a side-by-side view can show, by label: each checkpoint, and each preset's random weights
+    (initialised with ``random_seed``)."""
     trained = {}
     for run in runs_with_checkpoints():
         label = f"{run.name} (shipped)" if run.kind == "shipped" else f"{run.name} (run, {run.status})"
         trained[label] = ModelChoice("checkpoint", path=str(run.checkpoint), label=label)
-    random = {f"{p} (random weights)": ModelChoice("random", preset=p, label=f"random weights ({p}, seed 0)")
+    random = {f"{p} (random weights)": ModelChoice("random", preset=p, seed=random_seed,
+                                                   label=f"random weights ({p}, seed {random_seed})")
               for p in PRESETS}
     return {**trained, **random} if trained_first else {**random, **trained}
 
