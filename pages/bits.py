@@ -108,8 +108,8 @@ elif not clicked:
 left, right = st.columns([2, 3])
 with left:
     plot(st, pixel_picker_figure(image, marked=(st.session_state.bits_row, st.session_state.bits_col),
-                                        height=380, drag=False),
-                    on_select="rerun", selection_mode="points", key=picker_key)
+                                 height=380, drag=False),
+         on_select="rerun", selection_mode="points", key=picker_key)
     c1, c2 = st.columns(2)
     row = int(c1.number_input("Row", 0, 27, key="bits_row", on_change=typed))
     col = int(c2.number_input("Column", 0, 27, key="bits_col", on_change=typed))
@@ -120,5 +120,5 @@ with right:
         probs = probabilities(logp[row, col], temperature).tolist()
         bits = bits_from(logp, image)[row, col]
         plot(st, distribution_figure(probs, values, f"{label} at ({row}, {col}): true values {values}, "
-                                                           f"{bits.sum():.2f} bits"),
-                        key=f"bits_bars_{label}")
+                                                    f"{bits.sum():.2f} bits"),
+             key=f"bits_bars_{label}")

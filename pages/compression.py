@@ -65,8 +65,7 @@ c3.metric("PNG (palette, optimised)", f"{sizes['png'] * dims / 8:.0f} bytes", he
 c4.metric("gzip -9 of the values", f"{sizes['gzip'] * dims / 8:.0f} bytes",
           help=f"{sizes['gzip']:.4f} bits/dim; bzip2 {sizes['bzip2'] * dims / 8:.0f} bytes, lzma "
                f"{sizes['lzma'] * dims / 8:.0f} bytes, raw values {dims} bytes")
-plot(st, raster_bits_figure(result["bits"], "Where the bits are spent, pixel by pixel"),
-                key="codec_curve")
+plot(st, raster_bits_figure(result["bits"], "Where the bits are spent, pixel by pixel"), key="codec_curve")
 st.caption("The background costs almost nothing once the model has seen its colour; each stroke's first "
            "pixels and the edges that could go either way cost the bits.")
 

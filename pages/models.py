@@ -2,7 +2,7 @@ import streamlit as st
 
 from pages.common import as_text, curves_of, digit_reference_text, events_of, lecture_mode, plot, sidebar
 from pixelcnn.errors import PixelCNNError
-from pixelcnn.figures import LOSS_AXES, loss_figure
+from pixelcnn.figures import LOSS_AXES, curves_csv, loss_figure
 from pixelcnn.results import recorded_digit_score, recorded_test_bits_per_dim
 from pixelcnn.run_table import run_row
 from pixelcnn.runs import MAX_UPLOAD_BYTES, import_checkpoint, list_runs, run_settings
@@ -59,7 +59,12 @@ for run in runs:
         float(batch) if isinstance(batch, int) and not isinstance(batch, bool) and batch > 0 else 1.0
 if chosen:
     plot(st, loss_figure({n: curves_of(by_name[n].path) for n in chosen}, smoothing, x_axis, per_step),
-                    key="models_chart")
+         key="models_chart")
+    st.download_button("These curves as CSV", curves_csv({n: curves_of(by_name[n].path) for n in chosen},
+                                                         {n: per_step[n] for n in chosen}, x_axis),
+                       file_name="curves.csv", mime="text/csv", key="models_curves_csv",
+                       help="One row per point: run, curve (train, validation, test), step, the x shown, "
+                            "bits/dim unsmoothed: the exercise's loss curves for a report.")
 
 st.header("Side by side")
 c1, c2 = st.columns(2)
@@ -73,7 +78,7 @@ for column, name, bits in zip((c1, c2), pair, scores):
     column.metric("test bits/dim", "not measured" if bits is None else f"{bits:.4f}", delta=delta,
                   delta_color="inverse")
     plot(column, loss_figure({name: curves_of(run.path)}, smoothing, x_axis, per_step),
-                        key=f"models_side_{name}_{column is c1}")
+         key=f"models_side_{name}_{column is c1}")
     samples = run.path / "samples.png"
     if samples.is_file():
         column.image(str(samples), caption=f"{name}: 100 samples written by `python -m pixelcnn report`")

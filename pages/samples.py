@@ -153,7 +153,7 @@ else:
 left, right = st.columns([2, 3])
 with left:
     plot(st, pixel_picker_figure(image, erased=erased, height=360), on_select="rerun",
-                    selection_mode=["box", "lasso"], key="complete_picker")
+         selection_mode=["box", "lasso"], key="complete_picker")
     st.caption(f"{source}: {int(erased.sum())} pixels erased (grey).")
 ckey = ("complete", model_key(choice), image.tobytes(), erased.tobytes(), count, seed, temperature)
 

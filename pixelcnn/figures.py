@@ -159,6 +159,18 @@ def loss_figure(runs: dict[str, dict[str, list[tuple[float, float]]]], smoothing
     return fig
 
 
+def curves_csv(runs: dict[str, dict[str, list[tuple[float, float]]]], per_step: dict[str, float],
+               x: str = "step") -> bytes:
+    """The curves :func:`loss_figure` draws, unsmoothed, as CSV: run, curve, step, ``x``, bits/dim."""
+    names = {"train": "train", "val": "validation", "test": "test"}
+    lines = [f"run,curve,step,{x},bits_per_dim"]
+    for name, series in runs.items():
+        scale = 1.0 if x == "step" else per_step.get(name, 1.0)
+        for kind, label in names.items():
+            lines += [f'"{name}",{label},{step:g},{step * scale:g},{value:.6g}' for step, value in series.get(kind, [])]
+    return ("\n".join(lines) + "\n").encode()
+
+
 def mask_outline(mask: np.ndarray) -> tuple[list, list]:
     """The border of a boolean (H, W) mask as line segments in cell coordinates, separated by None."""
     xs: list = []

@@ -565,6 +565,11 @@ def test_loss_curves_compare_runs_by_epochs_with_readable_log_ticks():
     ticks = list(figure.layout.yaxis.ticktext)
     assert "0.1" in ticks and "0.12" in ticks and "2" in ticks and len(ticks) == len(set(ticks))
     assert loss_figure({"a": curves}, x="images", per_step={"a": 64.0}).data[0].x[-1] == 200 * 64
+    from pixelcnn.figures import curves_csv
+
+    rows = curves_csv({"b64": curves}, {"b64": 1 / 860}, "epoch").decode().splitlines()
+    assert rows[0] == "run,curve,step,epoch,bits_per_dim" and len(rows) == 5
+    assert rows[-1].split(",") == ['"b64"', "validation", "200", f"{200 / 860:g}", "0.15"], rows
 
 
 def test_the_models_page_plots_curves_against_epochs_by_default(app, real_data):
@@ -574,6 +579,7 @@ def test_the_models_page_plots_curves_against_epochs_by_default(app, real_data):
     assert spec["layout"]["xaxis"]["title"]["text"] == "epochs"
     paper_val = next(t for t in spec["data"] if t["name"] == "paper: validation")
     assert 25 <= max(paper_val["x"]) <= 35  # the shipped paper model trained 31 epochs
+    assert "These curves as CSV" in [b.proto.label for b in app.get("download_button")]
 
 
 def test_receptive_field_random_weights_take_a_seed_and_the_sidebar_model_is_offered(app, no_data):
