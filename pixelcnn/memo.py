@@ -33,25 +33,34 @@ class ComputeSlots:
         self.slots = slots
         self._active = 0
         self._queue: deque[object] = deque()
+        self._first: set[object] = set()
         self._cond = threading.Condition()
 
     @contextlib.contextmanager
-    def hold(self, waiting: Callable[[int], None] = lambda ahead: None, poll_s: float = 0.5) -> Iterator[None]:
+    def hold(self, waiting: Callable[[int], None] = lambda ahead: None, poll_s: float = 0.5,
+             first: bool = False) -> Iterator[None]:
         """Hold a slot for the ``with`` block. While none is free, ``waiting(ahead)`` is called about every
         ``poll_s`` seconds with the computations running or queued before this one; if it raises (the
-        visitor left), the place in the queue is given up."""
+        visitor left), the place in the queue is given up. ``first`` goes to the head of the queue (the
+        lecturer's own requests, ahead of the room's)."""
         ticket = object()
         with self._cond:
-            self._queue.append(ticket)
+            if first:  # behind the lecturer's earlier requests, ahead of the room's
+                self._queue.insert(sum(1 for t in self._queue if t in self._first), ticket)
+                self._first.add(ticket)
+            else:
+                self._queue.append(ticket)
             try:
                 while self._active >= self.slots or self._queue[0] is not ticket:
                     waiting(self._active + self._queue.index(ticket))
                     self._cond.wait(poll_s)
             except BaseException:
                 self._queue.remove(ticket)
+                self._first.discard(ticket)
                 self._cond.notify_all()
                 raise
             self._queue.popleft()
+            self._first.discard(ticket)
             self._active += 1
         try:
             yield
@@ -84,9 +93,9 @@ class SharedMemo:
         return None
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], T],
-                       waiting: Callable[[int], None] = lambda ahead: None) -> tuple[T, bool]:
+                       waiting: Callable[[int], None] = lambda ahead: None, first: bool = False) -> tuple[T, bool]:
         """(result, whether this call computed it). With ``slots``, a computation first waits for a free
-        slot, hearing ``waiting(ahead)`` meanwhile."""
+        slot (at the head of the queue if ``first``), hearing ``waiting(ahead)`` meanwhile."""
         while True:
             with self._lock:
                 if key in self._results:
@@ -100,7 +109,7 @@ class SharedMemo:
             with pending:  # another session is computing this key: wait for it, then look again
                 pass
         try:
-            with self.slots.hold(waiting) if self.slots else contextlib.nullcontext():
+            with self.slots.hold(waiting, first=first) if self.slots else contextlib.nullcontext():
                 result = compute()
             with self._lock:
                 self._results[key] = result

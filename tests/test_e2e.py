@@ -238,6 +238,23 @@ def test_ten_sessions_at_once(server, browser, artifacts):
     load["10 sessions open Samples (100 samples each), all shown after"] = time.monotonic() - start
     load["server CPU seconds for the Samples burst"] = cpu_seconds(server["pid"]) - cpu
 
+    start, queued = time.monotonic(), set()
+    for i, page in enumerate(sessions):  # ten different drawings: they take turns in the compute slots
+        page.goto(server["url"] + f"/samples?samples_seed={100 + i}", wait_until="commit")
+    shown = {}
+    while len(shown) < len(sessions) and time.monotonic() - start < 300:
+        for i, page in enumerate(sessions):
+            if i not in shown and page.get_by_text("Waiting for the server").count():
+                queued.add(i)
+            if i not in shown and page.get_by_text(f"seed {100 + i}, temperature").count():
+                shown[i] = time.monotonic() - start
+        page.wait_for_timeout(100)
+    assert len(shown) == len(sessions), shown
+    [no_exception(page) for page in sessions]
+    load["10 sessions ask for 10 different drawings at once: first shown after"] = min(shown.values())
+    load["... last shown after"] = max(shown.values())
+    load["sessions that saw their place in the queue"] = len(queued)
+
     for page in sessions:
         page.goto(server["url"] + "/receptive_field", wait_until="commit")
     for page in sessions:

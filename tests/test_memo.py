@@ -82,3 +82,23 @@ def test_a_visitor_who_leaves_gives_up_the_place_in_the_queue():
     holder.join()
     waiter.join(5)
     assert order == ["first", "later"]
+
+
+def test_the_lecturers_request_goes_ahead_of_the_rooms():
+    slots = ComputeSlots(1)
+    release, order, threads = threading.Event(), [], []
+
+    def request(name, first=False, hold=False):
+        with slots.hold(first=first):
+            order.append(name)
+            if hold:
+                release.wait(5)
+
+    for name, first, hold in (("running", False, True), ("room 1", False, False), ("room 2", False, False),
+                              ("lecturer", True, False), ("lecturer again", True, False)):
+        threads.append(threading.Thread(target=request, args=(name, first, hold)))
+        threads[-1].start()
+        time.sleep(0.05)
+    release.set()
+    [t.join(5) for t in threads]
+    assert order == ["running", "lecturer", "lecturer again", "room 1", "room 2"], order

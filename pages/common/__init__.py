@@ -85,7 +85,8 @@ def shared_memo() -> SharedMemo:
 
 def shared_result(key: Hashable, compute: Callable[[], T], where: Any = st) -> T:
     """``compute()``'s result from the server's shared memo; while the server's compute slots are all taken,
-    a note in ``where`` says how many computations are ahead of this one."""
+    a note in ``where`` says how many computations are ahead of this one (none of the room's, for the
+    lecturer at the server's own machine)."""
     note, shown = where.empty(), [None]
 
     def waiting(ahead: int) -> None:
@@ -95,9 +96,15 @@ def shared_result(key: Hashable, compute: Callable[[], T], where: Any = st) -> T
                       f"(it runs {compute_slots_setting()} at a time, so a room's requests take turns).")
 
     try:
-        return shared_memo().get_or_compute(key, compute, waiting)[0]
+        return shared_memo().get_or_compute(key, compute, waiting, first=on_this_machine())[0]
     finally:
         note.empty()
+
+
+def on_this_machine() -> bool:
+    """Whether this session's browser runs on the server's own machine (the lecturer's laptop): its requests
+    go ahead of the room's."""
+    return (st.context.ip_address or "") in ("127.0.0.1", "::1", "localhost")
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
