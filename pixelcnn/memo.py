@@ -21,7 +21,8 @@ def compute_slots_setting() -> int:
 
 
 class ComputeSlots:
-    """At most ``slots`` computations at once; the others wait their turn in arrival order.
+    """At most ``slots`` computations at once; the others wait their turn in arrival order (the lecturer's
+    requests, with ``first``, ahead of the room's).
 
     The memory budget bounds one drawing; these slots bound the server: ten
     sessions asking for samples at once take turns instead of sharing two

@@ -30,11 +30,11 @@ from .checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint
 from .contention import background_training_environment, lower_priority
 from .data import PROJECT_ROOT
 from .errors import CheckpointError, ConfigError, ModelError, PixelCNNError
-from .files import read_json
 from .figures import upscale
-from .files import is_number, read_tail
+from .files import is_number, read_json, read_tail
 from .metrics import METRICS_NAME, read_last_events
 from .models import PixelCNNConfig
+from .results import RESULTS_NAME
 from .serving import check_servable
 from .train import (CONFIG_NAME, LIVE_DIR, STOP_NAME, TrainConfig, check_run_dir, read_json_object, read_run_config,
                     request_stop, write_config_file)
@@ -72,7 +72,7 @@ class RunInfo:
     name: str
     path: Path
     kind: str  # "shipped" or "run"
-    status: str  # running, finished, stopped, failed, interrupted, new
+    status: str  # running, finished, stopped, failed, interrupted, imported, damaged, new
     config: dict[str, Any] = field(default_factory=dict)
     message: str = ""
     stamp: tuple = ()  # the folder's files as last read (see folder_stamp): what memos of this run key on
@@ -159,7 +159,7 @@ def _log_tail(run_dir: Path, max_bytes: int = 16_384) -> str:
     return lines[-1] if lines else ""
 
 
-RECORD_FILES = (CONFIG_NAME, JOB_NAME, METRICS_NAME, LOG_NAME, CHECKPOINT_NAME, "results.json")
+RECORD_FILES = (CONFIG_NAME, JOB_NAME, METRICS_NAME, LOG_NAME, CHECKPOINT_NAME, RESULTS_NAME)
 _MEMO_FOLDERS = 20_000
 
 
@@ -180,7 +180,7 @@ def folder_damage(folder: Path) -> str:
     """What is wrong with a run folder's files, one line naming the file, or "" if nothing is: a record that
     is not a small regular file holding a JSON object, settings of the wrong type or out of range, or a
     metrics file, log or checkpoint that is not a regular file."""
-    for name in (CONFIG_NAME, JOB_NAME, "results.json"):
+    for name in (CONFIG_NAME, JOB_NAME, RESULTS_NAME):
         path = folder / name
         if not os.path.lexists(path):
             continue
