@@ -207,6 +207,7 @@ def test_dashboard_in_a_browser(server, browser, artifacts):
     wait_idle(page)
     page.get_by_role("button", name="Start training").click()
     page.wait_for_selector("text=Run e2e-second: running", timeout=60_000)
+    wait_idle(page)  # until the script run ends: a busy machine keeps the last run's elements up meanwhile
     assert page.get_by_text("Run e2e-run: stopped").count() == 0
     page.wait_for_function("() => { const p = document.querySelector('.js-plotly-plot');"
                            " return !!(p && p.data && p.data.length) && p.data[0].x.length >= 1; }", timeout=180_000)
