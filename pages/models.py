@@ -58,10 +58,9 @@ for run in runs:
     per_step[run.name] = 1 / steps_per_epoch if x_axis == "epoch" else \
         float(batch) if isinstance(batch, int) and not isinstance(batch, bool) and batch > 0 else 1.0
 if chosen:
-    plot(st, loss_figure({n: curves_of(by_name[n].path) for n in chosen}, smoothing, x_axis, per_step),
-         key="models_chart")
-    st.download_button("These curves as CSV", curves_csv({n: curves_of(by_name[n].path) for n in chosen},
-                                                         {n: per_step[n] for n in chosen}, x_axis),
+    compared = {n: curves_of(by_name[n].path) for n in chosen}
+    plot(st, loss_figure(compared, smoothing, x_axis, per_step), key="models_chart")
+    st.download_button("These curves as CSV", curves_csv(compared, per_step, x_axis),
                        file_name="curves.csv", mime="text/csv", key="models_curves_csv",
                        help="One row per point: run, curve (train, validation, test), step, the x shown, "
                             "bits/dim unsmoothed: the exercise's loss curves for a report.")

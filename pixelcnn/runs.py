@@ -36,7 +36,7 @@ from .metrics import METRICS_NAME, read_last_events
 from .models import PixelCNNConfig
 from .results import RESULTS_NAME
 from .serving import check_servable
-from .train import (CONFIG_NAME, LIVE_DIR, STOP_NAME, TrainConfig, check_run_dir, read_json_object, read_run_config,
+from .train import (CONFIG_NAME, LIVE_DIR, STOP_NAME, TrainConfig, check_run_dir, read_json_object,
                     request_stop, write_config_file)
 
 JOB_NAME = "job.json"
@@ -106,12 +106,12 @@ def read_job(run_dir: Path) -> dict[str, Any]:
 def run_status(run_dir: Path, events: list[dict[str, Any]] | None = None) -> tuple[str, str]:
     """(status, message) of a run folder, from its job file and the end of its metrics (``events``, if the
     caller holds them); ``damaged`` and what is wrong with which file, if one of its files is damaged."""
-    damage = folder_damage(run_dir)
+    config, damage = _checked_config(run_dir)
     if damage:
         return "damaged", damage
     events = read_last_events(run_dir / METRICS_NAME) if events is None else events
-    return _status(run_dir, events, read_job(run_dir), read_run_config(run_dir),
-                   (run_dir / CHECKPOINT_NAME).is_file(), lambda: _log_tail(run_dir))
+    return _status(run_dir, events, read_job(run_dir), config, (run_dir / CHECKPOINT_NAME).is_file(),
+                   lambda: _log_tail(run_dir))
 
 
 def _status(run_dir: Path, events: list[dict[str, Any]], job: dict[str, Any], config: dict[str, Any],
@@ -180,31 +180,37 @@ def folder_damage(folder: Path) -> str:
     """What is wrong with a run folder's files, one line naming the file, or "" if nothing is: a record that
     is not a small regular file holding a JSON object, settings of the wrong type or out of range, or a
     metrics file, log or checkpoint that is not a regular file."""
+    return _checked_config(folder)[1]
+
+
+def _checked_config(folder: Path) -> tuple[dict[str, Any], str]:
+    """The folder's ``config.json`` (or {}) and :func:`folder_damage`'s line, each record read once."""
+    records: dict[str, Any] = {}
     for name in (CONFIG_NAME, JOB_NAME, RESULTS_NAME):
         path = folder / name
         if not os.path.lexists(path):
             continue
         try:
-            value = read_json(path)
+            records[name] = read_json(path)
         except ConfigError as err:
-            return f"{name}: {str(err).removeprefix(f'{path}: ')}"
-        if not isinstance(value, dict):
-            return f"{name}: holds a JSON {type(value).__name__}, not an object"
-    config = read_run_config(folder)
+            return {}, f"{name}: {str(err).removeprefix(f'{path}: ')}"
+        if not isinstance(records[name], dict):
+            return {}, f"{name}: holds a JSON {type(records[name]).__name__}, not an object"
+    config = records.get(CONFIG_NAME, {})
     for key, cls in (("model", PixelCNNConfig), ("train", TrainConfig)):
         if key not in config:
             continue
         if not isinstance(config[key], dict):
-            return f"{CONFIG_NAME}: its {key} settings are a JSON {type(config[key]).__name__}, not an object"
+            return {}, f"{CONFIG_NAME}: its {key} settings are a JSON {type(config[key]).__name__}, not an object"
         try:
             cls.from_dict(config[key])
         except (PixelCNNError, TypeError, ValueError) as err:
-            return f"{CONFIG_NAME}: invalid {key} settings ({err})"
+            return {}, f"{CONFIG_NAME}: invalid {key} settings ({err})"
     for name in (METRICS_NAME, LOG_NAME, CHECKPOINT_NAME):
         path = folder / name
         if os.path.lexists(path) and not stat.S_ISREG(os.lstat(path).st_mode):
-            return f"{name}: not a regular file"
-    return ""
+            return {}, f"{name}: not a regular file"
+    return config, ""
 
 
 @dataclass(frozen=True)
@@ -230,9 +236,9 @@ def _folder_record(folder: Path) -> tuple[tuple, _FolderRecord]:
         cached = _folder_memo.get(folder)
     if cached is not None and cached[0] == stamp:
         return cached
-    damage = folder_damage(folder)
-    record = _FolderRecord({} if damage else read_run_config(folder), read_last_events(folder / METRICS_NAME),
-                           read_job(folder), _log_tail(folder), damage)
+    config, damage = _checked_config(folder)
+    record = _FolderRecord(config, read_last_events(folder / METRICS_NAME), read_job(folder), _log_tail(folder),
+                           damage)
     with _folder_memo_lock:
         if len(_folder_memo) >= _MEMO_FOLDERS:
             _folder_memo.clear()

@@ -461,8 +461,9 @@ def test_run_folders_are_read_again_only_when_their_files_change(tmp_path, monke
         (tmp_path / name / "metrics.jsonl").write_text(json.dumps({"event": "train", "step": 1, "bits_per_dim": 1.5,
                                                                    "elapsed": 1.0}) + "\n")
     read = []
-    real = runs_mod.read_run_config
-    monkeypatch.setattr(runs_mod, "read_run_config", lambda folder: read.append(os.path.basename(folder)) or real(folder))
+    real = runs_mod.read_json
+    monkeypatch.setattr(runs_mod, "read_json", lambda path: read.append(os.path.basename(os.path.dirname(path)))
+                        or real(path))
     first = {info.name: run_row(info) for info in runs_mod.list_runs() if info.kind == "run"}
     assert {"a", "b"} <= set(read) and first["a"]["width"] == 8
     read.clear()
