@@ -129,6 +129,8 @@ class CachedPixelCNN:
         self.out1 = layer(model.output_hidden)
         self.out2 = layer(model.output_logits)
         self.n = n
+        # Each value's input scaling, looked up per pixel instead of computed (the same numbers, one operation).
+        self.scaled = model.scale_input(torch.arange(cfg.levels, device=weight.device))
         self.colours = getattr(model, "colours", None)
         if self.colours:
             self._prepare_colour_steps(cfg, n, weight)
@@ -159,7 +161,7 @@ class CachedPixelCNN:
         self.stepped = None  # (r, c, g) of the last colour step
 
     def write(self, r: int, c: int, values: torch.Tensor) -> None:
-        self.image[:, r + self.p, c + self.p] = self.model.scale_input(values)
+        self.image[:, r + self.p, c + self.p] = self.scaled[values]
 
     def step(self, r: int, c: int, channels: list[int] | None = None) -> torch.Tensor:
         if self.colours and channels is not None and len(channels) == 1:
@@ -198,15 +200,14 @@ class CachedPixelCNN:
     def _full_step(self, r: int, c: int) -> torch.Tensor:
         p, q, n = self.p, self.q, self.n
         k1, k2 = 2 * p + 1, 2 * q + 1
-        patch = self.image[:, r:r + p + 1, c:c + k1].reshape(n, -1)
-        h = torch.addmm(self.input_b, patch, self.input_w)
+        # Thousands of tiny operations an image, each rectified in place where its input is not needed again.
+        h = torch.addmm(self.input_b, self.image[:, r:r + p + 1, c:c + k1].reshape(n, -1), self.input_w)
         for buffer, (w_in, b_in, w_mid, b_mid, w_out, b_out) in zip(self.hidden, self.blocks):
-            buffer[:, r + q, c + q] = F.relu(torch.addmm(b_in, F.relu(h), w_in))
-            patch = buffer[:, r:r + q + 1, c:c + k2].reshape(n, -1)
-            mid = torch.addmm(b_mid, patch, w_mid)
-            h = h + torch.addmm(b_out, F.relu(mid), w_out)
-        h = torch.addmm(self.out1[1], F.relu(h), self.out1[0])
-        logits = torch.addmm(self.out2[1], F.relu(h), self.out2[0])
+            buffer[:, r + q, c + q] = torch.addmm(b_in, h.relu(), w_in).relu_()
+            mid = torch.addmm(b_mid, buffer[:, r:r + q + 1, c:c + k2].reshape(n, -1), w_mid)
+            h = h + torch.addmm(b_out, mid.relu_(), w_out)
+        h = torch.addmm(self.out1[1], h.relu_(), self.out1[0])
+        logits = torch.addmm(self.out2[1], h.relu_(), self.out2[0])
         cfg = self.model.config
         return logits.view(n, cfg.levels, cfg.channels)
 
