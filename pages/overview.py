@@ -24,8 +24,8 @@ st.header("Architecture (Table 1 of the paper)")
 preset = st.segmented_control("Preset", list(PRESETS), default="paper", key="overview_preset") or "paper"
 config = PRESETS[preset]
 table = architecture_table(config)
-st.dataframe(table, hide_index=True, width="stretch",
-             column_config={"parameters": st.column_config.NumberColumn("parameters", format="localized")})
+# A static table: its text wraps to the screen, so on a phone it does not scroll inside itself as a grid does.
+st.table([{**row, "parameters": f"{row['parameters']:,}"} for row in table], hide_index=True)
 total = sum(row["parameters"] for row in table)
 st.caption(f"{total:,} parameters.")
 st.markdown(kind_of(config).describe(config))

@@ -20,7 +20,10 @@ st.markdown(
     "their own pixel. **gated**: two stacks, no blind spot."
 )
 
-c1, c2, c3 = st.columns(3)
+# In presentation mode the maps stack one a row, so the sliders move to the sidebar, beside every map.
+c1, c2, c3 = [st.sidebar] * 3 if presentation() else st.columns(3)
+if presentation():
+    st.sidebar.subheader("Target of the receptive field")
 row = c1.slider("Row", 0, 27, 14, key="rf_row", bind="query-params")
 col = c2.slider("Column", 0, 27, 14, key="rf_col", bind="query-params")
 channel = c3.select_slider("Channel", options=[0, 1, 2], value=0, key="rf_channel", bind="query-params",

@@ -14,6 +14,7 @@ from pixelcnn.results import recorded_test_bits_per_dim
 from pixelcnn.sampling import sample
 
 DRAWN = "what I draw on the image"
+COMPLETIONS_A_ROW = 4  # the original, the erased input, then completions: four a row, each a quarter of the column
 
 sidebar()
 st.title("Samples")
@@ -178,6 +179,6 @@ with right:
     masked = image.copy()
     masked[erased] = 0
     row = [image, masked] + list(completions if completions is not None else [])
-    st.image(upscale(image_grid(np.stack(row), ncols=len(row)), 4),
+    st.image(upscale(image_grid(np.stack(row), ncols=min(len(row), COMPLETIONS_A_ROW)), 4), width="stretch",
              caption="the original and the erased input (black)" if completions is None else
              f"the original, the erased input (black), then {len(completions)} completions")

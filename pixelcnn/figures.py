@@ -212,8 +212,10 @@ def field_figure(field: np.ndarray, row: int, col: int, *, binary: bool = False,
     fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", title="row", showgrid=False,
                      zeroline=False)
     fig.update_xaxes(constrain="domain", title="column", showgrid=False, zeroline=False)
-    fig.update_layout(height=520, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      legend={"orientation": "h", "y": -0.15}, plot_bgcolor="#111")
+    # The legend above the map: below it, it met the column axis's title whenever the square map filled
+    # the figure's height (a narrower colour bar, as without the log scale, makes it do so).
+    fig.update_layout(height=520, margin={"l": 10, "r": 10, "t": 40, "b": 10}, plot_bgcolor="#111",
+                      legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"})
     return fig
 
 

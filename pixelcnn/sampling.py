@@ -8,9 +8,12 @@ pixel's column through the network: every hidden activation at position p
 depends only on pixels strictly before p, so once pixel p - 1 is drawn the
 activations at p are final and can be computed from the buffers alone.
 
-Both consume their random numbers in the same order (one uniform per image
-and channel per pixel, drawn from their own ``torch.Generator``), so they
-draw identical images when their conditionals agree.
+Both consume the same random numbers (one uniform per image and channel per
+pixel), so they draw identical images when their conditionals agree. Each
+image has a generator of its own, seeded from (seed, its index): a sample is a
+function of the model, the seed, its index and the temperature alone, so the
+first of 100 samples is the one sample drawn alone with the same seed, in the
+CLI and in every view.
 
 A class-conditional model draws each image for its label; with a guidance
 weight w every conditional's logits become ``cond + w * (cond - uncond)``
@@ -26,6 +29,7 @@ R, then B, so both samplers evaluate each of its pixels once per channel).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Callable
 
 import numpy as np
@@ -48,6 +52,30 @@ def _draw(logits: torch.Tensor, temperature: float, uniform: torch.Tensor) -> to
     cdf = probs.cumsum(dim=1)
     values = (cdf < uniform.unsqueeze(1)).sum(dim=1)
     return values.clamp_(max=logits.shape[1] - 1)
+
+
+def sample_seed(seed: int, index: int) -> int:
+    """The generator seed of image ``index`` of a draw seeded ``seed``: 63 bits of a hash of the pair."""
+    digest = hashlib.sha256(f"pixelcnn-sample:{int(seed)}:{int(index)}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+class ImageUniforms:
+    """The sampler's uniforms: for each of ``n`` images, from its own generator, one per channel of each
+    pixel, drawn a row at a time as the walk enters the row (rows come in order, each once)."""
+
+    def __init__(self, seed: int, n: int, width: int, channels: int):
+        self.generators = [torch.Generator().manual_seed(sample_seed(seed, index)) for index in range(n)]
+        self.width, self.channels = width, channels
+        self.row, self.values = None, None
+
+    def at(self, r: int, c: int) -> torch.Tensor:
+        """The uniforms (n, channels) of pixel (r, c), float64."""
+        if self.row != r:
+            self.row = r
+            self.values = torch.stack([torch.rand(self.width, self.channels, generator=g, dtype=torch.float64)
+                                       for g in self.generators])
+        return self.values[:, c]
 
 
 def _check_count(n: int) -> None:
@@ -94,7 +122,8 @@ def sample(model: torch.nn.Module, n: int, seed: int = 0, temperature: float = 1
            labels=None, guidance: float = 0.0) -> np.ndarray:
     """Draw ``n`` images from ``model``: uint8 (n, H, W, C) with values 0..levels-1.
 
-    Deterministic for a given ``seed`` and ``method``. ``temperature`` divides
+    Image i depends on ``seed``, i, ``temperature``, ``method`` and its own label and prefix alone, not on
+    ``n`` or the other images. ``temperature`` divides
     the logits. ``prefix = (image, known)`` completes images: ``image`` is
     (H, W, C) or (n, H, W, C), ``known`` a boolean (H, W) or (n, H, W) mask of
     pixels to keep; the others are sampled. ``progress`` gets the fraction done; ``on_step(r, c, channels,
@@ -107,14 +136,10 @@ def sample(model: torch.nn.Module, n: int, seed: int = 0, temperature: float = 1
         raise ConfigError(f"temperature must be a number > 0, got {temperature!r}")
     cfg = model.config
     known = _prepare_prefix(prefix, n, cfg.image_size, cfg.channels)
-    generator = torch.Generator().manual_seed(int(seed))
-    pixel, uniform = None, None
+    uniforms = ImageUniforms(seed, n, cfg.image_size, cfg.channels)
 
     def draw(r: int, c: int, group: list[int], logits: torch.Tensor) -> torch.Tensor:
-        nonlocal pixel, uniform
-        if pixel != (r, c):  # one uniform per image and channel per pixel, whatever the kind's steps
-            pixel, uniform = (r, c), torch.rand(n, cfg.channels, generator=generator, dtype=torch.float64)
-        values = _draw(logits, temperature, uniform[:, group])
+        values = _draw(logits, temperature, uniforms.at(r, c)[:, group])
         if on_step is not None:
             on_step(r, c, group, logits)
         if known is not None:

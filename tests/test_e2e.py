@@ -691,9 +691,45 @@ def test_presentation_mode_from_a_slide_link_at_laptop_and_projector_sizes(serve
                              " const r = p.querySelector('.nsewdrag').getBoundingClientRect();"
                              " return [Math.round(r.width), Math.round(r.height)]; })")
         assert all(side >= 380 for size in maps for side in size), maps
+        # The maps stack, so the pixel's sliders sit in the sidebar, beside whichever map is on screen.
+        assert page.locator('[data-testid="stSidebar"]').get_by_role("slider").count() >= 3
         page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
         page.screenshot(path=str(artifacts / f"presentation-receptive-field-{width}x{height}.png"))
         page.close()
+
+
+def boxes_overlap(a: dict, b: dict) -> bool:
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and \
+        a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+def test_field_legends_clear_their_axis_titles_and_the_overview_fits_a_phone(server, browser):
+    """Lecture findings: with the log scale off, the column axis's title ran into the legend; on a phone
+    the Overview's architecture table scrolled inside itself."""
+    for width, models in ((1920, 3), (1280, 3), (1400, 1)):  # 1920 wide: they met (the projector)
+        page = browser.new_page(viewport={"width": width, "height": 1080})
+        page.goto(server["url"] + "/receptive_field" + ("" if models == 3 else "?rf_models=paper+(random+weights)"))
+        page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot').length === {models}",
+                               timeout=120_000)
+        wait_idle(page)
+        page.get_by_text("Log scale").click()
+        wait_idle(page)
+        for plot in page.locator(".js-plotly-plot").all():
+            legend, title = plot.locator(".legend").bounding_box(), plot.locator(".xtitle").bounding_box()
+            assert legend and title and not boxes_overlap(legend, title), (width, legend, title)
+        page.close()
+
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(server["url"])
+    page.wait_for_selector("h1:has-text('PixelCNN on colored MNIST')", timeout=120_000)
+    wait_idle(page)
+    table = page.locator('[data-testid="stTable"]')
+    table.scroll_into_view_if_needed()
+    widths = table.evaluate("t => { const inner = t.querySelector('table');"
+                            " return [t.getBoundingClientRect().width, inner.scrollWidth, window.innerWidth]; }")
+    assert widths[1] <= widths[0] + 1 and widths[0] <= widths[2], widths  # the table fits, no scroll inside
+    assert page.get_by_text("445,440").count() == 1
+    page.close()
 
 
 def test_a_url_opens_the_view_it_names_and_follows_the_controls(server, browser):

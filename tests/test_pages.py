@@ -66,9 +66,11 @@ def test_every_page_renders_without_data(app, no_data):
 
 def test_overview_shows_the_architecture(app, no_data):
     open_page(app, "pages/overview.py")
-    assert app.latex and app.dataframe
-    table = app.dataframe[0].value
-    assert list(table["mask"])[0] == "A" and int(table["parameters"].sum()) == 472_844
+    assert app.latex and app.table  # a static table, which wraps to a phone's width (a grid scrolled inside itself)
+    table = app.table[0].value
+    assert list(table["mask"])[0] == "A"
+    assert sum(int(count.replace(",", "")) for count in table["parameters"]) == 472_844
+    assert "445,440" in list(table["parameters"])  # thousands separators
 
 
 def test_model_choice_persists_across_pages(app, no_data):
@@ -380,15 +382,23 @@ def test_how_a_sample_is_drawn_embeds_the_player(app, no_data):
     assert app.get("iframe")[0].proto.srcdoc != html
 
 
-def test_erase_and_complete_draws_completions_of_the_erased_region(app, real_data):
+def test_erase_and_complete_draws_completions_of_the_erased_region(app, real_data, monkeypatch):
+    """Lecture finding: the original, the erased input and the completions shared one row, 68 to 112 px
+    each; four a row now, each a quarter of the column."""
+    import pixelcnn.figures
+
+    grids, image_grid = [], pixelcnn.figures.image_grid
+    monkeypatch.setattr(pixelcnn.figures, "image_grid",
+                        lambda images, ncols=10: grids.append((len(images), ncols)) or image_grid(images, ncols))
     pick_random_weights(app, "tiny")
     open_page(app, "pages/samples.py")
     app.selectbox(key="complete_shape").select("middle band").run()
-    app.number_input(key="complete_count").set_value(3).run()
+    app.number_input(key="complete_count").set_value(10).run()
     assert any("224 pixels erased" in c.value for c in app.caption)
     app.button(key="complete_go").click().run()
     assert not app.exception
-    assert any("then 3 completions" in c for image in app.image for c in image.captions)
+    assert any("then 10 completions" in c for image in app.image for c in image.captions)
+    assert grids[-1] == (12, 4), grids
 
 
 def test_the_train_page_shows_what_the_run_draws_as_it_learns(app, tmp_path, small_data, no_data):
@@ -602,6 +612,11 @@ def test_presentation_mode_enlarges_plots_and_shows_one_large_map_a_row(app, no_
     assert len(app.columns) >= 3
     app.sidebar.toggle(key="present").set_value(True).run()
     assert not app.exception and font() == [19, 19, 19]
+    # One large map a row: the sliders go to the sidebar, beside every map, and keep their values.
+    assert app.sidebar.slider(key="rf_row").value == 5 and app.sidebar.select_slider(key="rf_channel")
+    assert [s.key for s in app.main.slider] == ["rf_depth"]  # the layer-by-layer slider stays beside its maps
+    app.sidebar.slider(key="rf_col").set_value(20).run()
+    assert heatmap(app) != after
     heights = [json.loads(c.proto.spec)["layout"]["height"] for c in app.get("plotly_chart")]
     assert heights == [676] * 3, heights
     assert any("font-size: 21px" in h.proto.body for h in app.get("html"))

@@ -71,3 +71,16 @@ def test_the_target_is_outlined_so_its_own_cell_stays_visible():
     target = next(t for t in field_figure(field, 14, 14).data if t.name == "target")
     assert target.mode == "lines" and min(target.x) == 13.5 and max(target.x) == 14.5
     assert min(target.y) == 13.5 and max(target.y) == 14.5
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_the_legend_sits_above_the_map_clear_of_the_column_axis_title(log):
+    """Lecture finding: with the log scale off, the column axis's title ran into the legend under the map."""
+    from pixelcnn.figures import field_figure
+
+    field = np.random.default_rng(0).random((28, 28))
+    figure = field_figure(field, 14, 14, log=log, analytic=field > 0.5)
+    legend = figure.layout.legend
+    assert legend.yanchor == "bottom" and legend.y >= 1  # above the plotting area, in the top margin
+    assert figure.layout.xaxis.title.text == "column" and figure.layout.xaxis.side in (None, "bottom")
+    assert figure.layout.margin.t >= 40

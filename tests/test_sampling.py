@@ -39,6 +39,28 @@ def test_sampling_is_deterministic_per_seed():
 
 
 @pytest.mark.parametrize("config", SMALL_KINDS, ids=lambda c: c.kind)
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_a_sample_is_the_same_whatever_the_batch_it_is_drawn_in(config, temperature):
+    """Lecture finding: the player's one sample and the first of the Samples page's 100, from the same seed,
+    differed in 239 of 784 pixels. Image i is a function of (model, seed, i, temperature) alone."""
+    model = random_model(config, seed=2)
+    many = sample(model, 7, seed=13, temperature=temperature)
+    assert np.array_equal(many[:1], sample(model, 1, seed=13, temperature=temperature))
+    assert np.array_equal(many[:3], sample(model, 3, seed=13, temperature=temperature))
+    assert np.array_equal(many[:3], sample(model, 3, seed=13, temperature=temperature, method="naive"))
+    assert len({image.tobytes() for image in many}) == len(many)  # each index draws its own image
+
+
+def test_a_conditional_sample_depends_on_its_own_label_not_its_neighbours():
+    model = random_model(PixelCNNConfig(hidden=16, n_blocks=2, image_size=10, classes=10), seed=4)
+    with torch.no_grad():
+        model.label_bias.table.normal_(0, 2.0)
+    mixed = sample(model, 4, seed=9, labels=np.array([3, 1, 4, 1]))
+    assert np.array_equal(mixed[:1], sample(model, 1, seed=9, labels=3))
+    assert np.array_equal(mixed[1:2], sample(model, 2, seed=9, labels=1)[1:])
+
+
+@pytest.mark.parametrize("config", SMALL_KINDS, ids=lambda c: c.kind)
 def test_completion_keeps_known_pixels(config):
     model = random_model(config, seed=2).double()
     rng = np.random.default_rng(0)
