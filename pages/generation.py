@@ -32,5 +32,5 @@ except PixelCNNError as err:
     st.stop()
 st.iframe(html, height=430)
 st.caption(f"Model: {choice.label}, seed {seed}, temperature {temperature:g}. The same seed and temperature "
-           f"draw this image alone: `python -m pixelcnn sample --n 1 --seed {seed}`, or one sample on the Samples "
-           "page (a batch of several draws its random numbers together, so its first image differs).")
+           f"draw this image first, however many are drawn: `python -m pixelcnn sample --seed {seed}` and the "
+           "Samples page show it top left (each image has random numbers of its own, from the seed and its place).")

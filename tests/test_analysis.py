@@ -65,6 +65,7 @@ def test_a_recorded_generation_draws_what_the_sampler_draws(name):
     model = small_model(name, seed=2)
     generation = record_generation(model, seed=5, temperature=0.8)
     assert np.array_equal(generation.image, sample(model, 1, seed=5, temperature=0.8)[0])
+    assert np.array_equal(generation.image, sample(model, 100, seed=5, temperature=0.8)[0])  # the Samples page's
     cfg = model.config
     per_pixel = len(KINDS[name].channel_steps(cfg))
     assert len(generation.steps) == cfg.image_size ** 2 * per_pixel == len(generation.distributions)
