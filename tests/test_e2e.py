@@ -696,6 +696,19 @@ def test_presentation_mode_from_a_slide_link_at_laptop_and_projector_sizes(serve
         page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
         page.screenshot(path=str(artifacts / f"presentation-receptive-field-{width}x{height}.png"))
         page.close()
+    # Turned on mid-lecture, the sliders move to the sidebar with the pixel they were on.
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.goto(server["url"] + "/receptive_field")
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length === 3", timeout=120_000)
+    wait_idle(page)
+    page.locator('[data-testid="stMain"]').get_by_role("slider").first.focus()
+    page.keyboard.press("ArrowRight")
+    wait_idle(page)
+    page.get_by_text("Presentation mode").click()
+    wait_idle(page)
+    moved = page.locator('[data-testid="stSidebar"]').get_by_role("slider").all()
+    assert [s.get_attribute("aria-valuetext") for s in moved] == ["15", "14", "0 (red)"]
+    page.close()
 
 
 def boxes_overlap(a: dict, b: dict) -> bool:
