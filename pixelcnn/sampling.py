@@ -123,10 +123,9 @@ def sample(model: torch.nn.Module, n: int, seed: int = 0, temperature: float = 1
     """Draw ``n`` images from ``model``: uint8 (n, H, W, C) with values 0..levels-1.
 
     Image i depends on ``seed``, i, ``temperature``, ``method`` and its own label and prefix alone, not on
-    ``n`` or the other images. ``temperature`` divides
-    the logits. ``prefix = (image, known)`` completes images: ``image`` is
-    (H, W, C) or (n, H, W, C), ``known`` a boolean (H, W) or (n, H, W) mask of
-    pixels to keep; the others are sampled. ``progress`` gets the fraction done; ``on_step(r, c, channels,
+    ``n`` or the other images. ``temperature`` divides the logits. ``prefix = (image, known)`` completes
+    images: ``image`` is (H, W, C) or (n, H, W, C), ``known`` a boolean (H, W) or (n, H, W) mask of pixels
+    to keep; the others are sampled. ``progress`` gets the fraction done; ``on_step(r, c, channels,
     logits)`` hears every step, with the logits (n, levels, len(channels)) its channels were drawn from.
     A conditional model takes ``labels`` (one for all, or (n,), see :func:`prepare_labels`; None: no
     label) and a ``guidance`` weight w (0: plain conditional sampling).
