@@ -29,6 +29,7 @@ from pixelcnn.posterior import which_digit
 from pixelcnn.receptive import analytic_field, gradient_field, random_model
 from pixelcnn.sampling import sample
 from pixelcnn.runs import RunInfo, list_runs
+from pixelcnn.runtime import INTERACTIVE_THREADS, intra_op_threads
 from pixelcnn.serving import check_servable
 
 T = TypeVar("T")
@@ -122,8 +123,10 @@ def receptive_maps(key: tuple, _choice: ModelChoice, row: int, col: int, channel
 @st.cache_data(max_entries=256, show_spinner="Scoring every value of the image...")
 def image_log_probabilities(key: tuple, _choice: ModelChoice, image: np.ndarray) -> np.ndarray:
     """Every conditional's log-probabilities (H, W, C, levels) for one image, cached across sessions:
-    picking a pixel or moving the temperature then costs no forward pass."""
-    return log_probabilities(model_for(_choice), image)
+    picking a pixel or moving the temperature then costs no forward pass. One thread: one image is too
+    little work for two to pay, and the other core is the browser's, which is drawing the page meanwhile."""
+    with intra_op_threads(INTERACTIVE_THREADS):
+        return log_probabilities(model_for(_choice), image)
 
 
 @st.cache_data(max_entries=256, show_spinner="Scoring the image under every label...")
