@@ -130,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--split", choices=["train", "val", "test"], default="test")
     p.add_argument("--limit", type=_positive_int, help="only the first N images of the split")
+    p.add_argument("--weights", choices=["raw", "average"], default="raw",
+                   help="the trained weights, or their moving average (a run trained with --ema-decay)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--device", default="auto")
     _add_data_args(p)
@@ -342,12 +344,12 @@ def _asked_labels(args: argparse.Namespace, model, n: int):
     return np.full(n, args.digit)
 
 
-def load_servable(path: str, device: Any = "cpu"):
+def load_servable(path: str, device: Any = "cpu", weights: str = "raw"):
     """A checkpoint's model, refused with one line unless this tool can feed and serve it."""
     from .checkpoint import load_checkpoint
     from .serving import check_servable
 
-    ckpt = load_checkpoint(path, device=device)
+    ckpt = load_checkpoint(path, device=device, weights=weights)
     check_servable(ckpt.config)
     return ckpt
 
@@ -538,6 +540,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"test bits/dim: {summary['test_bits_per_dim']:.4f}")
     if "test_no_label_bits_per_dim" in summary:
         print(f"test bits/dim with no label: {summary['test_no_label_bits_per_dim']:.4f}")
+    if "test_average_bits_per_dim" in summary:
+        print(f"the weights' moving average: best validation bits/dim "
+              f"{summary['best_average_val_bits_per_dim']:.4f}, test bits/dim "
+              f"{summary['test_average_bits_per_dim']:.4f}")
     return 0
 
 
@@ -547,15 +553,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .train import evaluate
 
     device = pick_device(args.device)
-    ckpt = load_servable(args.checkpoint, device)
+    ckpt = load_servable(args.checkpoint, device, args.weights)
     images = load_data(args.data_dir, args.data_file)[args.split][: args.limit]
     if ckpt.config.classes:
         return _evaluate_conditional(args, ckpt.model, images, device)
     value = evaluate(ckpt.model, images, device=device)
     if args.json:
-        print(json.dumps({"split": args.split, "bits_per_dim": value, "n_images": len(images)}))
+        print(json.dumps({"split": args.split, "bits_per_dim": value, "n_images": len(images),
+                          "weights": ckpt.weights}))
     else:
-        print(f"{args.split} bits/dim: {value:.4f}")
+        print(f"{args.split} bits/dim: {value:.4f}" + (" (the weights' moving average)" if
+                                                        ckpt.weights == "average" else ""))
     return 0
 
 
@@ -583,7 +591,7 @@ def _evaluate_conditional(args: argparse.Namespace, model, images, device) -> in
     bar.close()
     result = {"split": args.split, "bits_per_dim": reading["given_label_bits_per_dim"],
               "no_label_bits_per_dim": no_label, "marginal_bits_per_dim": reading["marginal_bits_per_dim"],
-              "generative_accuracy": reading["accuracy"], "n_images": len(images)}
+              "generative_accuracy": reading["accuracy"], "n_images": len(images), "weights": args.weights}
     if args.json:
         print(json.dumps(result))
         return 0

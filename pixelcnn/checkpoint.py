@@ -37,6 +37,8 @@ class Checkpoint:
     train: dict[str, Any] = field(default_factory=dict)
     optimizer: dict[str, Any] | None = None
     path: Path | None = None
+    weights: str = "raw"  # which weights ``model`` holds: "raw", or "average" (see :mod:`pixelcnn.averaging`)
+    average: dict[str, torch.Tensor] | None = None  # the averaged weights, checked, for a run to resume with
 
 
 def atomic_write(path: Path, write: Any) -> None:
@@ -60,8 +62,9 @@ def atomic_write(path: Path, write: Any) -> None:
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, summary: dict | None = None,
                     data: dict | None = None, train: dict | None = None,
-                    optimizer: dict | None = None) -> None:
-    """Write ``model`` and its metadata to ``path`` atomically. ``optimizer`` is a state_dict, for resuming."""
+                    optimizer: dict | None = None, average: dict | None = None) -> None:
+    """Write ``model`` and its metadata to ``path`` atomically. ``optimizer`` is a state_dict, for resuming;
+    ``average`` the state_dict of the weights' moving average (:mod:`pixelcnn.averaging`), kept beside them."""
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -73,6 +76,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, summary: dict 
     }
     if optimizer is not None:
         payload["optimizer"] = optimizer
+    if average is not None:
+        payload["average_state_dict"] = average
     try:
         atomic_write(Path(path), lambda f: torch.save(payload, f))
     except OSError as err:
@@ -181,8 +186,17 @@ def read_checkpoint_file(path: str | os.PathLike, kind: str = FORMAT) -> dict[st
     return payload
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
-    """Load a checkpoint (a file, or a run folder holding ``checkpoint.pt``) into an eval-mode model."""
+WEIGHTS = ("raw", "average")
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu", weights: str = "raw") -> Checkpoint:
+    """Load a checkpoint (a file, or a run folder holding ``checkpoint.pt``) into an eval-mode model.
+
+    ``weights`` "average" loads the moving average of the weights that a run trained with ``--ema-decay``
+    saved beside them; the checkpoint's ``weights`` says which ones its model holds.
+    """
+    if weights not in WEIGHTS:
+        raise ConfigError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
     path = Path(path)
     payload = read_checkpoint_file(path)
     if path.is_dir():
@@ -191,7 +205,28 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         config = PixelCNNConfig.from_dict(payload.get("config"))
     except (ConfigError, TypeError) as err:
         raise CheckpointError(f"{path}: invalid model config ({err})") from None
-    state = payload.get("state_dict")
+    average = payload.get("average_state_dict")
+    if weights == "average" and average is None:
+        raise CheckpointError(f"{path}: holds no averaged weights (its run trained without --ema-decay); "
+                              f"use its raw weights")
+    model = _checked_model(path, config, payload.get("state_dict"))
+    if average is not None:
+        average_model = _checked_model(path, config, average)
+        if weights == "average":
+            model = average_model
+    model.to(device).eval()
+
+    def as_dict(key: str) -> dict:
+        value = payload.get(key) or {}
+        return value if isinstance(value, dict) else {}
+
+    return Checkpoint(model=model, config=config, summary=as_dict("summary"), data=as_dict("data"),
+                      train=as_dict("train"), optimizer=payload.get("optimizer"), path=path, weights=weights,
+                      average=average)
+
+
+def _checked_model(path: Path, config: PixelCNNConfig, state: Any) -> nn.Module:
+    """A model of ``config`` holding ``state``, refused with one line unless the weights fit it and are finite."""
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: no usable weights in this checkpoint")
     _check_state_shapes(path, config, state)
@@ -203,11 +238,4 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
                               f"the file is damaged or was edited") from None
     if not all(torch.isfinite(p).all() for p in model.parameters()):
         raise CheckpointError(f"{path}: weights contain NaN or infinity; use an earlier checkpoint")
-    model.to(device).eval()
-
-    def as_dict(key: str) -> dict:
-        value = payload.get(key) or {}
-        return value if isinstance(value, dict) else {}
-
-    return Checkpoint(model=model, config=config, summary=as_dict("summary"), data=as_dict("data"),
-                      train=as_dict("train"), optimizer=payload.get("optimizer"), path=path)
+    return model

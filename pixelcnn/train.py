@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from .averaging import WeightAverage
 from .checkpoint import CHECKPOINT_NAME, atomic_write, check_trainable, load_checkpoint, save_checkpoint
 from .errors import CheckpointError, ConfigError, ModelError
 from .files import read_json
@@ -102,6 +103,10 @@ class TrainConfig:
     label_dropout: float = option(0.1, "share of training images a conditional model is shown without their "
                                        "label, so that it also learns to draw with none (and guidance has "
                                        "an unconditional half)", low=0, high=1)
+    ema_decay: float = option(0.0, "also keep an exponential moving average of the weights (Polyak averaging) "
+                                   "with this decay, e.g. 0.999: validated and tested beside the raw weights and "
+                                   "saved in the checkpoint beside them (evaluate --weights average); 0 for none",
+                              low=0, high=0.99999)
     live_samples: int = option(16, "samples drawn (seed 0) at every validation, kept in the run folder's live/ "
                                    "and shown as the run trains; 0 for none", low=0, high=64)
     init_from: str | None = option(None, "start from the weights of this checkpoint (same kind and size); a "
@@ -358,6 +363,8 @@ class TrainingRun:
         self.clock_only = budget is None  # then the clock ends the run, and the schedule follows the clock
         self.total_steps = MAX_STEPS if budget is None else budget
         self.step, self.elapsed_before, self.best_val = 0, 0.0, math.inf
+        self.best_average_val = math.inf
+        self.average: WeightAverage | None = None  # the weights' moving average, with --ema-decay
         self.last_live = 0.0  # the clock at the last live samples
         self.resumed = False
         self._t0 = time.perf_counter()
@@ -372,7 +379,7 @@ class TrainingRun:
             model_config, resume = stored_model_config(self.dir), False
         check_trainable(model_config)
         torch.manual_seed(self.config.seed)
-        model, optimizer_state = build_model(model_config), None
+        model, optimizer_state, average_state = build_model(model_config), None, None
         if not resume and self.config.init_from:
             warm_start(model, model_config, Path(self.config.init_from))
         if resume:
@@ -387,6 +394,8 @@ class TrainingRun:
                 raise ConfigError(f"{self.dir} has already trained {self.step} of {self.total_steps} steps; to "
                                   f"train on, resume with a larger budget (--steps or --epochs)")
             self.best_val = float(ckpt.summary.get("best_val_bits_per_dim") or math.inf)
+            self.best_average_val = float(ckpt.summary.get("best_average_val_bits_per_dim") or math.inf)
+            average_state = ckpt.average
             optimizer_state = ckpt.optimizer
             if optimizer_state is None:
                 raise CheckpointError(f"{checkpoint_path} holds no optimizer state, so it cannot be resumed")
@@ -399,6 +408,10 @@ class TrainingRun:
         self.model = model.to(self.device).train()
         if self.device.type == "cuda":
             self.model.to(memory_format=torch.channels_last)
+        if self.config.ema_decay:  # a resume that adds averaging starts the average at the weights it has
+            self.average = WeightAverage(self.model, self.config.ema_decay)
+            if average_state is not None:
+                self.average.load_state_dict(average_state)
         self.trainable = DistributedDataParallel(
             self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None) \
             if self.world.active else self.model
@@ -454,9 +467,11 @@ class TrainingRun:
         return learning_rate(self.config.lr, self.config.lr_schedule, self.step, self.total_steps)
 
     def summary(self, status: str, **extra: Any) -> dict[str, Any]:
+        finite = lambda value: value if math.isfinite(value) else None  # noqa: E731
+        averaged = {"best_average_val_bits_per_dim": finite(self.best_average_val)} if self.average else {}
         return {"status": status, "step": self.step, "total_steps": self.total_steps,
                 "epochs": self.step / self.steps_per_epoch,
-                "best_val_bits_per_dim": self.best_val if math.isfinite(self.best_val) else None,
+                "best_val_bits_per_dim": finite(self.best_val), **averaged,
                 "elapsed": self.elapsed(), "train_images": len(self.train_x), **extra}
 
     # --- what the folder receives ------------------------------------------------------------------
@@ -484,6 +499,7 @@ class TrainingRun:
             return
         save_checkpoint(self.dir / CHECKPOINT_NAME, self.model, summary=self.summary(status, **extra),
                         data=self.data_spec, optimizer=self.optimizer.state_dict(),
+                        average=self.average.state_dict() if self.average else None,
                         train={**self.config.to_dict(), "step": self.step, "elapsed": self.elapsed()})
         self.emit({"event": "checkpoint", "step": self.step, "elapsed": self.elapsed()})
 
@@ -504,6 +520,8 @@ class TrainingRun:
         loss = train_step(self.trainable, self.optimizer, batch, self.micro, self.device, self.config.grad_clip,
                           average, self.config.amp, labels)
         if math.isfinite(loss):
+            if self.average:
+                self.average.update(self.model, self.step)
             self.step += 1
             self.emit({"event": "train", "step": self.step, "epoch": self.step / self.steps_per_epoch,
                        "bits_per_dim": loss, "elapsed": self.elapsed(), "lr": lr,
@@ -515,8 +533,13 @@ class TrainingRun:
             return  # the other ranks wait for rank 0 at their next collective
         value = evaluate(self.model, self.val_x, device=self.device, labels=self.split_labels("val"))
         self.best_val = min(self.best_val, value)
+        averaged = {}
+        if self.average:
+            averaged["average_bits_per_dim"] = evaluate(self.average.model, self.val_x, device=self.device,
+                                                        labels=self.split_labels("val"))
+            self.best_average_val = min(self.best_average_val, averaged["average_bits_per_dim"])
         self.emit({"event": "val", "step": self.step, "epoch": self.step / self.steps_per_epoch,
-                   "bits_per_dim": value, "elapsed": self.elapsed(), "n_images": len(self.val_x)})
+                   "bits_per_dim": value, "elapsed": self.elapsed(), "n_images": len(self.val_x), **averaged})
         if self.config.live_samples:
             self.draw_live_samples()
         self.model.train()
@@ -551,6 +574,9 @@ class TrainingRun:
         extra = {}
         if self.model_config.classes:  # the same images shown no label: the model's unconditional reading
             extra["no_label_bits_per_dim"] = evaluate(self.model, self.test_x, device=self.device)
+        if self.average:
+            extra["average_bits_per_dim"] = evaluate(self.average.model, self.test_x, device=self.device,
+                                                     labels=self.split_labels("test"))
         self.emit({"event": "test", "step": self.step, "bits_per_dim": value, "elapsed": self.elapsed(),
                    "n_images": len(self.test_x), **extra})
         return {"test_bits_per_dim": value, **{f"test_{k}": v for k, v in extra.items()}}
