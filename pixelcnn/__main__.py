@@ -84,7 +84,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-file", help="the course's mnist_colored.pkl instead of the IDX files")
 
 
-MODEL_OPTIONS = ("kind", "hidden", "n_blocks", "first_kernel", "block_kernel", "classes")
+MODEL_OPTIONS = ("kind", "hidden", "n_blocks", "first_kernel", "block_kernel", "classes", "norm")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ from ..errors import ConfigError
 from ..options import check_fields, option
 
 _KIND_CHECKS: dict[str, Callable[["PixelCNNConfig"], None]] = {}
+NORMS = ("none", "layer")
 
 
 def register_kind(name: str, check: Callable[["PixelCNNConfig"], None]) -> None:
@@ -44,6 +45,8 @@ class PixelCNNConfig:
     block_kernel: int = option(3, "kernel size of the blocks' masked convolutions (odd)", low=1, high=15)
     classes: int = option(0, "labels the model is conditioned on (10: the digit); 0 for an unconditional model",
                           low=0, high=1000)
+    norm: str = option("none", "layer: normalise each residual block's input over the channels of each pixel "
+                               "(kind pixelcnn), as the course's handout suggests", choices=NORMS)
 
     def __post_init__(self) -> None:
         if self.kind not in _KIND_CHECKS:
@@ -55,7 +58,12 @@ class PixelCNNConfig:
         _KIND_CHECKS[self.kind](self)
 
     def to_dict(self) -> dict[str, int | str]:
-        return asdict(self)
+        """The fields as a dict; ``norm`` only when set, so every config from before it existed (every
+        shipped checkpoint's) reads and hashes as it did (the codec's model identity includes it)."""
+        data = asdict(self)
+        if data["norm"] == "none":
+            del data["norm"]
+        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> "PixelCNNConfig":

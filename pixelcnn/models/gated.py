@@ -31,6 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..errors import ConfigError
 from .config import PixelCNNConfig
 from .kind import ModelKind
 from .layers import (LabelBias, add_bias, conv_matrix, count_parameters, gate, label_biases, label_rows, row_bias,
@@ -212,6 +213,11 @@ class GatedKind(ModelKind):
 
     def test_config(self) -> PixelCNNConfig:
         return PixelCNNConfig(kind="gated", hidden=8, n_blocks=2, image_size=10)
+
+    def check(self, config: PixelCNNConfig) -> None:
+        if config.norm != "none":
+            raise ConfigError(f"norm {config.norm!r} is for kind pixelcnn only (the gated stacks have none); "
+                              f"use norm none")
 
     def build(self, config: PixelCNNConfig) -> nn.Module:
         return GatedPixelCNN(config)

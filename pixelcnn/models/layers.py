@@ -109,6 +109,30 @@ class MaskedConv2d(nn.Module):
         return f"{self.in_channels}, {self.out_channels}, kernel_size={k}x{k}, mask={self.mask_type}"
 
 
+class ChannelNorm(nn.Module):
+    """Layer normalization over the channels of each pixel, with a learned scale and shift per channel.
+
+    Its statistics are one position's features only, never taken across positions or images, so a
+    normalised feature at a pixel depends on exactly what the feature itself depended on: every mask's
+    guarantee holds, in training as in evaluation (a batch or spatial normalization would leak later pixels
+    into earlier ones while training). One position's rows are what the cached samplers step: :meth:`rows`.
+
+    Shape: (B, C, H, W) -> (B, C, H, W); :meth:`rows`: (n, C) -> (n, C).
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rows(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+    def rows(self, h: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(h, (h.shape[-1],), self.weight, self.bias, self.eps)
+
+
 class LabelBias(nn.Module):
     """A learned bias per label for every layer of a class-conditional model (CS294-158's homework; the
     ``V y`` of the Gated PixelCNN paper, with y one-hot).
@@ -199,6 +223,8 @@ def count_parameters(model: nn.Module) -> int:
             total += sum(p.numel() for p in module.parameters())
         elif isinstance(module, LabelBias):
             total += module.table.numel()
+        elif isinstance(module, ChannelNorm):
+            total += module.weight.numel() + module.bias.numel()
     return total
 
 

@@ -25,21 +25,23 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from .config import PixelCNNConfig
 from .kind import ModelKind
-from .layers import (LabelBias, MaskedConv2d, add_bias, colour_groups, conv_matrix, count_parameters, kernel_mask,
+from .layers import (ChannelNorm, LabelBias, MaskedConv2d, add_bias, colour_groups, conv_matrix, count_parameters, kernel_mask,
                      label_biases, label_rows, pointwise, row_bias, scale_values, spread)
 
 
 class ResidualBlock(nn.Module):
     """Figure 5: ReLU, 1x1 (2h -> h), ReLU, kxk type B (h -> h), ReLU, 1x1 (h -> 2h), plus skip.
 
-    With ``colours`` every layer is masked channel-autoregressively (type B).
+    With ``colours`` every layer is masked channel-autoregressively (type B). With ``norm`` the block's
+    input is first layer-normalised over each pixel's channels (:class:`~.layers.ChannelNorm`).
 
     Shape: (B, 2h, H, W) -> (B, 2h, H, W).
     """
 
-    def __init__(self, hidden: int, kernel_size: int = 3, colours: int | None = None):
+    def __init__(self, hidden: int, kernel_size: int = 3, colours: int | None = None, norm: bool = False):
         super().__init__()
         half = hidden // 2
+        self.norm = ChannelNorm(hidden) if norm else None
         self.reduce = pointwise(hidden, half, colours)
         groups = None if colours is None else (colour_groups(half, colours), colour_groups(half, colours))
         self.masked = MaskedConv2d(half, half, kernel_size, "B", groups)
@@ -47,7 +49,7 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, biases: tuple = (None, None, None)) -> torch.Tensor:
         """``biases``: the label biases (B, width) of the three convolutions, or Nones."""
-        h = add_bias(self.reduce(F.relu(x)), biases[0])
+        h = add_bias(self.reduce(F.relu(x if self.norm is None else self.norm(x))), biases[0])
         h = add_bias(self.masked(F.relu(h)), biases[1])
         return x + add_bias(self.expand(F.relu(h)), biases[2])
 
@@ -73,7 +75,8 @@ class PixelCNN(nn.Module):
                                                     colour_groups(config.hidden, groups))
         self.input_conv = MaskedConv2d(config.channels, config.hidden, config.first_kernel, "A", input_groups)
         self.blocks = nn.ModuleList(
-            ResidualBlock(config.hidden, config.block_kernel, groups) for _ in range(config.n_blocks)
+            ResidualBlock(config.hidden, config.block_kernel, groups, config.norm == "layer")
+            for _ in range(config.n_blocks)
         )
         self.output_hidden = pointwise(config.hidden, config.hidden, groups)
         self.output_logits = pointwise(config.hidden, config.levels * config.channels, groups, interleaved_out=True)
@@ -126,6 +129,7 @@ class CachedPixelCNN:
 
         self.input_w, self.input_b = layer(model.input_conv)
         self.blocks = [(*layer(b.reduce), *layer(b.masked), *layer(b.expand)) for b in model.blocks]
+        self.norms = [b.norm for b in model.blocks]  # each block's ChannelNorm, or None
         self.out1 = layer(model.output_hidden)
         self.out2 = layer(model.output_logits)
         self.n = n
@@ -202,8 +206,9 @@ class CachedPixelCNN:
         k1, k2 = 2 * p + 1, 2 * q + 1
         # Thousands of tiny operations an image, each rectified in place where its input is not needed again.
         h = torch.addmm(self.input_b, self.image[:, r:r + p + 1, c:c + k1].reshape(n, -1), self.input_w)
-        for buffer, (w_in, b_in, w_mid, b_mid, w_out, b_out) in zip(self.hidden, self.blocks):
-            buffer[:, r + q, c + q] = torch.addmm(b_in, h.relu(), w_in).relu_()
+        for buffer, norm, (w_in, b_in, w_mid, b_mid, w_out, b_out) in zip(self.hidden, self.norms, self.blocks):
+            buffer[:, r + q, c + q] = torch.addmm(b_in, h.relu() if norm is None else norm.rows(h).relu_(),
+                                                  w_in).relu_()
             mid = torch.addmm(b_mid, buffer[:, r:r + q + 1, c:c + k2].reshape(n, -1), w_mid)
             h = h + torch.addmm(b_out, mid.relu_(), w_out)
         h = torch.addmm(self.out1[1], h.relu_(), self.out1[0])
@@ -228,10 +233,11 @@ def masked_stack_rows(model: PixelCNN, colour: bool) -> list[dict[str, Any]]:
     h, k1, k2 = cfg.hidden, cfg.first_kernel, cfg.block_kernel
     tag = " (colour)" if colour else ""
     one = "B (colour)" if colour else "-"
+    norm = "layer norm, " if cfg.norm == "layer" else ""
     return [
         {"layer": "input", "kernel": f"{k1}x{k1}", "mask": f"A{tag}", "in": cfg.channels, "out": h,
          "parameters": count_parameters(model.input_conv)},
-        {"layer": f"residual blocks x{cfg.n_blocks}: 1x1, {k2}x{k2}, 1x1", "kernel": f"1x1, {k2}x{k2}, 1x1",
+        {"layer": f"residual blocks x{cfg.n_blocks}: {norm}1x1, {k2}x{k2}, 1x1", "kernel": f"1x1, {k2}x{k2}, 1x1",
          "mask": f"{one}, B{tag}, {one}", "in": h, "out": h, "parameters": count_parameters(model.blocks)},
         {"layer": "output 1", "kernel": "1x1", "mask": f"B{tag}", "in": h, "out": h,
          "parameters": count_parameters(model.output_hidden)},

@@ -36,6 +36,9 @@ class RGBKind(ModelKind):
         if config.hidden // 2 < config.channels:
             raise ConfigError(f"an rgb model needs hidden >= {2 * config.channels} (a feature map per colour "
                               f"at least), got {config.hidden}")
+        if config.norm != "none":  # its statistics would mix a pixel's colours, which the masks keep apart
+            raise ConfigError(f"norm {config.norm!r} is for kind pixelcnn only: over an rgb model's channels it "
+                              f"would let a colour see the later colours of its pixel; use norm none")
 
     def build(self, config: PixelCNNConfig) -> nn.Module:
         return PixelCNN(config, colours=True)
