@@ -205,16 +205,13 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
         config = PixelCNNConfig.from_dict(payload.get("config"))
     except (ConfigError, TypeError) as err:
         raise CheckpointError(f"{path}: invalid model config ({err})") from None
-    average = payload.get("average_state_dict")
+    raw, average = payload.get("state_dict"), payload.get("average_state_dict")
     if weights == "average" and average is None:
         raise CheckpointError(f"{path}: holds no averaged weights (its run trained without --ema-decay); "
                               f"use its raw weights")
-    model = _checked_model(path, config, payload.get("state_dict"))
-    if average is not None:
-        average_model = _checked_model(path, config, average)
-        if weights == "average":
-            model = average_model
-    model.to(device).eval()
+    for state in (raw, average) if average is not None else (raw,):
+        _check_state(path, config, state)
+    model = _model_holding(path, config, average if weights == "average" else raw).to(device).eval()
 
     def as_dict(key: str) -> dict:
         value = payload.get(key) or {}
@@ -225,17 +222,22 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
                       average=average)
 
 
-def _checked_model(path: Path, config: PixelCNNConfig, state: Any) -> nn.Module:
-    """A model of ``config`` holding ``state``, refused with one line unless the weights fit it and are finite."""
+def _check_state(path: Path, config: PixelCNNConfig, state: Any) -> None:
+    """Refuse, with one line, stored weights that are not tensors, do not fit ``config`` or are not finite;
+    no model is built for it (a checkpoint's second set of weights, the average, is checked the same way)."""
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: no usable weights in this checkpoint")
     _check_state_shapes(path, config, state)
+    if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
+        raise CheckpointError(f"{path}: weights contain NaN or infinity; use an earlier checkpoint")
+
+
+def _model_holding(path: Path, config: PixelCNNConfig, state: dict[str, torch.Tensor]) -> nn.Module:
+    """A model of ``config`` loaded with ``state``, already checked by :func:`_check_state`."""
     model = build_model(config)
     try:
         model.load_state_dict(state)
     except RuntimeError:
         raise CheckpointError(f"{path}: the weights do not fit the config stored with them; "
                               f"the file is damaged or was edited") from None
-    if not all(torch.isfinite(p).all() for p in model.parameters()):
-        raise CheckpointError(f"{path}: weights contain NaN or infinity; use an earlier checkpoint")
     return model
