@@ -10,9 +10,11 @@ from pixelcnn.averaging import WeightAverage, average_decay
 from pixelcnn.checkpoint import load_checkpoint
 from pixelcnn.errors import CheckpointError
 from pixelcnn.metrics import read_events
-from pixelcnn.models import KINDS, PixelCNNConfig, bits_per_dim, kind_of
+from pixelcnn.models import KINDS, PixelCNNConfig, bits_per_dim
 from pixelcnn.receptive import random_model
 from pixelcnn.train import TrainConfig, evaluate, train
+
+from autoregressive import assert_autoregressive
 
 TINY = PixelCNNConfig(hidden=16, n_blocks=2)
 
@@ -76,7 +78,7 @@ def test_averaged_weights_keep_the_autoregressive_property(name, mode):
     have exactly zero gradient with respect to every later pixel and to the channels of its own pixel
     that the kind draws later, in training and in evaluation mode."""
     config = KINDS[name].test_config()
-    kind, size = kind_of(config), config.image_size
+    size = config.image_size
     model = random_model(config, seed=1).double().train()
     average = WeightAverage(model, decay=0.5)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -87,22 +89,7 @@ def test_averaged_weights_keep_the_autoregressive_property(name, mode):
         optimizer.step()
         average.update(model, step + 20)
     net = average.model.train(mode == "train")
-    inputs = x.double().requires_grad_(True)
-    logits = net(inputs)
-    order = torch.arange(size * size).view(size, size)
-    for r, c in [(0, 0), (size // 2, size // 2), (size - 1, size - 1), (2, size - 2)]:
-        for ch in range(config.channels):
-            (grad,) = torch.autograd.grad(logits[:, :, ch, r, c].sum(), inputs, retain_graph=True)
-            field = grad.abs().amax(dim=(0, 1))
-            assert field[order > r * size + c].eq(0).all(), (name, mode, r, c, ch)
-            if (r, c) != (0, 0):
-                assert field[order < r * size + c].gt(0).any(), (name, mode, r, c, ch)
-            seen = torch.zeros(config.channels, dtype=torch.bool)
-            for group in kind.channel_steps(config):
-                if ch in group:
-                    break
-                seen[group] = True
-            assert torch.equal(grad[:, :, r, c].abs().amax(dim=0) > 0, seen), (name, mode, r, c, ch)
+    assert_autoregressive(net, x.double().requires_grad_(True), paths=True, what=(name, mode))
 
 
 def test_evaluate_scores_the_weights_asked_for_and_refuses_an_average_a_checkpoint_lacks(tmp_path, small_data,

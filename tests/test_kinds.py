@@ -12,6 +12,8 @@ from pixelcnn.models import KINDS, count_parameters, kind_of
 from pixelcnn.receptive import analytic_field, gradient_field, random_model
 from pixelcnn.sampling import sample, teacher_forced_logits
 
+from autoregressive import own_channels_seen
+
 ALL_KINDS = pytest.mark.parametrize("name", sorted(KINDS))
 
 
@@ -23,16 +25,6 @@ def small(name: str):
 
 def targets(size: int) -> list[tuple[int, int]]:
     return [(0, 0), (0, size - 1), (size // 2, size // 2), (size - 1, 0), (size - 1, size - 1), (2, size - 2)]
-
-
-def own_channels_seen(kind, config, channel: int) -> torch.Tensor:
-    """The channels of its own pixel that a conditional may see: those the kind draws at earlier steps."""
-    seen = torch.zeros(config.channels, dtype=torch.bool)
-    for group in kind.channel_steps(config):
-        if channel in group:
-            break
-        seen[group] = True
-    return seen
 
 
 @ALL_KINDS
