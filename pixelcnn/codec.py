@@ -36,7 +36,7 @@ import torch
 from .analysis import Generation, field_offsets
 from .errors import PixelCNNError
 from .runtime import denormals_flushed
-from .sampling import MAX_SAMPLES, raster_walk
+from .sampling import MAX_SAMPLES, channel_slice, raster_walk
 
 MAGIC = b"PXCNNZ"
 VERSION = 1
@@ -150,7 +150,7 @@ def _encode_chunk(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray
     where, symbols, probabilities = [], [], []
 
     def choose(r: int, c: int, group: list[int], logits: torch.Tensor) -> torch.Tensor:
-        values = x[:, group, r, c]
+        values = x[:, channel_slice(group), r, c]
         symbols.append(values.reshape(-1).numpy())
         probabilities.append(_probabilities(logits))
         where.append((r, c, group))

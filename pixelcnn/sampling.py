@@ -138,18 +138,25 @@ def sample(model: torch.nn.Module, n: int, seed: int = 0, temperature: float = 1
     uniforms = ImageUniforms(seed, n, cfg.image_size, cfg.channels)
 
     def draw(r: int, c: int, group: list[int], logits: torch.Tensor) -> torch.Tensor:
-        values = _draw(logits, temperature, uniforms.at(r, c)[:, group])
+        channels = channel_slice(group)
+        values = _draw(logits, temperature, uniforms.at(r, c)[:, channels])
         if on_step is not None:
             on_step(r, c, group, logits)
         if known is not None:
             keep = known[1][:, r, c].unsqueeze(1)
-            values = torch.where(keep, known[0][:, group, r, c], values)
+            values = torch.where(keep, known[0][:, channels, r, c], values)
         return values
 
     return raster_walk(model, n, draw, method=method, labels=labels, guidance=guidance, progress=progress)
 
 
 ChooseFn = Callable[[int, int, list, torch.Tensor], torch.Tensor]
+
+
+def channel_slice(group: list[int]) -> slice:
+    """A step's channels (consecutive, as every kind draws them) as a slice: in the per-pixel loop, indexing
+    with it takes a third of the time that indexing with the list does, and gives the same values."""
+    return slice(group[0], group[-1] + 1)
 
 
 @torch.inference_mode()
@@ -182,7 +189,7 @@ def raster_walk(model: torch.nn.Module, n: int, choose: ChooseFn, method: str = 
     model.eval()
     x = torch.zeros(n, channels, size, size, dtype=torch.long)
     cache = kind.cache(model, 2 * n if guided else n, label_batch) if method == "cached" else None
-    steps = kind.channel_steps(cfg)
+    steps = [(group, channel_slice(group)) for group in kind.channel_steps(cfg)]
     # The cached loop is thousands of tiny operations: one thread is as fast on an idle CPU and does not
     # stall on a busy one (see pixelcnn.runtime.prepare_cpu). The naive loop's full passes keep them all.
     threads = INTERACTIVE_THREADS if cache is not None and device.type == "cpu" else torch.get_num_threads()
@@ -190,7 +197,7 @@ def raster_walk(model: torch.nn.Module, n: int, choose: ChooseFn, method: str = 
         with intra_op_threads(threads):
             for r in range(size):
                 for c in range(size):
-                    for group in steps:
+                    for group, channels in steps:
                         if cache is not None:
                             logits = cache.step(r, c, group)
                         else:
@@ -202,7 +209,7 @@ def raster_walk(model: torch.nn.Module, n: int, choose: ChooseFn, method: str = 
                         if not torch.isfinite(logits).all():
                             raise ModelError(f"the model's logits at pixel ({r}, {c}) are not finite (its weights "
                                              f"overflow); retrain it or pick another checkpoint")
-                        x[:, group, r, c] = choose(r, c, group, logits.cpu())
+                        x[:, channels, r, c] = choose(r, c, group, logits.cpu())
                         if cache is not None:
                             written = x[:, :, r, c]
                             cache.write(r, c, (written.repeat(2, 1) if guided else written).to(device))

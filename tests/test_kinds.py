@@ -9,8 +9,9 @@ import torch
 
 from pixelcnn.checkpoint import load_checkpoint, save_checkpoint
 from pixelcnn.models import KINDS, count_parameters, kind_of
+from pixelcnn.models.layers import patch_indices
 from pixelcnn.receptive import analytic_field, gradient_field, random_model
-from pixelcnn.sampling import sample, teacher_forced_logits
+from pixelcnn.sampling import channel_slice, sample, teacher_forced_logits
 
 from autoregressive import own_channels_seen
 
@@ -81,6 +82,27 @@ def test_cached_steps_of_some_channels_equal_the_full_forward(name, asked):
                     logits = cache.step(r, c, group)
                     assert logits.shape == (3, config.levels, len(group))
                     assert (logits - full[:, :, group, r, c]).abs().max().item() < 1e-10, (name, r, c, group)
+
+
+@ALL_KINDS
+def test_channel_steps_are_consecutive_and_cover_every_channel_once(name):
+    """The loop indexes a step's channels with ``channel_slice``, which holds only for consecutive groups."""
+    config = small(name)
+    steps = kind_of(config).channel_steps(config)
+    assert [ch for group in steps for ch in group] == list(range(config.channels))
+    for group in steps:
+        assert list(range(config.channels))[channel_slice(group)] == group
+
+
+@pytest.mark.parametrize("size,kernel,channels", [(10, 3, 4), (6, 7, 3), (5, 5, 2)])
+def test_patch_indices_gather_what_slicing_the_buffer_gives(size, kernel, channels):
+    pad = kernel // 2
+    buffer = torch.randn(2, size + pad, size + 2 * pad, channels)
+    indices = patch_indices(size, kernel, channels)
+    for r in range(size):
+        for c in range(size):
+            sliced = buffer[:, r:r + pad + 1, c:c + kernel].reshape(2, -1)
+            assert torch.equal(buffer.view(2, -1).index_select(1, indices[r][c]), sliced), (r, c)
 
 
 @ALL_KINDS

@@ -63,7 +63,8 @@ class ModelKind(ABC):
         """The cached sampler of ``model`` for ``n`` images at once, each with its label (n,) if given."""
 
     def channel_steps(self, config: PixelCNNConfig) -> list[list[int]]:
-        """The channels drawn together at each step of a pixel: by default all at once."""
+        """The channels drawn together at each step of a pixel, each step's consecutive and in order: by
+        default all at once."""
         return [list(range(config.channels))]
 
     @abstractmethod

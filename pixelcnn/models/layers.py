@@ -11,6 +11,7 @@ sees input groups < g (type A) or <= g (type B).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -254,6 +255,24 @@ def conv_matrix(conv: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     """
     weight = conv.masked_weight() if isinstance(conv, MaskedConv2d) else conv.weight
     return weight.permute(2, 3, 1, 0).reshape(-1, weight.shape[0]), conv.bias
+
+
+@functools.lru_cache(maxsize=16)
+def patch_indices(size: int, kernel: int, channels: int, device: str = "cpu") -> tuple[tuple[torch.Tensor, ...], ...]:
+    """Where each pixel's masked patch lies in a cached sampler's buffer, flattened: ``[r][c]`` holds the
+    indices (LongTensor) into ``buffer.view(n, -1)`` of the (kernel // 2 + 1, kernel, channels) patch whose
+    top-left corner is padded position (r, c), in the row-major order :func:`conv_matrix` expects.
+
+    The buffer is (n, size + kernel // 2, size + 2 * (kernel // 2), channels), padded top, left and right.
+    ``index_select`` with these gathers a patch in one operation, where slicing and flattening take two;
+    the values and their order are the same, so are the products.
+    """
+    pad = kernel // 2
+    width = size + 2 * pad
+    rows = torch.arange(pad + 1).view(-1, 1, 1)
+    columns = torch.arange(kernel).view(1, -1, 1)
+    corner = ((rows * width + columns) * channels + torch.arange(channels).view(1, 1, -1)).reshape(-1).to(device)
+    return tuple(tuple(corner + (r * width + c) * channels for c in range(size)) for r in range(size))
 
 
 def spread(reach: np.ndarray, taps: np.ndarray) -> np.ndarray:

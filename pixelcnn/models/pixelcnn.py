@@ -26,7 +26,7 @@ from ..errors import ConfigError
 from .config import PixelCNNConfig
 from .kind import ModelKind
 from .layers import (ChannelNorm, LabelBias, MaskedConv2d, add_bias, colour_groups, conv_matrix, count_parameters, kernel_mask,
-                     label_biases, label_rows, pointwise, row_bias, scale_values, spread)
+                     label_biases, label_rows, patch_indices, pointwise, row_bias, scale_values, spread)
 
 
 class ResidualBlock(nn.Module):
@@ -120,6 +120,11 @@ class CachedPixelCNN:
         self.image = torch.zeros(n, size + p, size + 2 * p, cfg.channels, dtype=weight.dtype, device=weight.device)
         self.hidden = [torch.zeros(n, size + q, size + 2 * q, cfg.hidden // 2, dtype=weight.dtype,
                                    device=weight.device) for _ in model.blocks]
+        # The same buffers flattened, and where each pixel's patch lies in them (see patch_indices).
+        self.image_flat = self.image.view(n, -1)
+        self.hidden_flat = [buffer.view(n, -1) for buffer in self.hidden]
+        self.image_patches = patch_indices(size, cfg.first_kernel, cfg.channels, str(weight.device))
+        self.hidden_patches = patch_indices(size, cfg.block_kernel, cfg.hidden // 2, str(weight.device))
         # Each layer as (weight, bias) of one position; a label's bias joins the layer's own, per image.
         extra = iter(label_biases(model.label_bias, labels, n, len(model.label_widths)))
 
@@ -176,7 +181,7 @@ class CachedPixelCNN:
             self.stepped = (r, c, g)
             return logits
         logits = self._full_step(r, c)
-        return logits if channels is None else logits[:, :, channels]
+        return logits if channels is None or len(channels) == logits.shape[2] else logits[:, :, channels]
 
     def _colour_step(self, r: int, c: int, g: int) -> torch.Tensor:
         """Colour g's logits (n, levels, 1) of pixel (r, c), computing only colour g's feature maps there.
@@ -185,36 +190,37 @@ class CachedPixelCNN:
         colour at earlier pixels), so colour g's features are computed from those of colours < g, which
         this pixel's earlier colour steps left in ``h_now``, ``mid_now``, ``out1_now`` and the buffers; the
         entries of later colours there are stale, and their weights are zero. A third of a full step."""
-        p, q, n = self.p, self.q, self.n
-        k1, k2 = 2 * p + 1, 2 * q + 1
+        q, n = self.q, self.n
         hs, qs = self.colour_slices[g]
         (w_first, b_first), blocks, (w_h, b_h), (w_logits, b_logits) = self.colour_layers[g]
-        patch = self.image[:, r:r + p + 1, c:c + k1].reshape(n, -1)
-        self.h_now[0][:, hs] = torch.addmm(b_first, patch, w_first)
-        for i, (buffer, (w_in, b_in, w_mid, b_mid, w_out, b_out)) in enumerate(zip(self.hidden, blocks)):
+        self.h_now[0][:, hs] = torch.addmm(b_first, self.image_flat.index_select(1, self.image_patches[r][c]), w_first)
+        patch = self.hidden_patches[r][c]
+        for i, (buffer, flat, (w_in, b_in, w_mid, b_mid, w_out, b_out)) in enumerate(zip(self.hidden, self.hidden_flat,
+                                                                                        blocks)):
             h = self.h_now[i]
             buffer[:, r + q, c + q, qs] = F.relu(torch.addmm(b_in, F.relu(h), w_in))
-            patch = buffer[:, r:r + q + 1, c:c + k2].reshape(n, -1)
-            self.mid_now[i][:, qs] = torch.addmm(b_mid, patch, w_mid)
+            self.mid_now[i][:, qs] = torch.addmm(b_mid, flat.index_select(1, patch), w_mid)
             self.h_now[i + 1][:, hs] = h[:, hs] + torch.addmm(b_out, F.relu(self.mid_now[i]), w_out)
         self.out1_now[:, hs] = torch.addmm(b_h, F.relu(self.h_now[-1]), w_h)
         logits = torch.addmm(b_logits, F.relu(self.out1_now), w_logits)
         return logits.view(n, self.model.config.levels, 1)
 
     def _full_step(self, r: int, c: int) -> torch.Tensor:
-        p, q, n = self.p, self.q, self.n
-        k1, k2 = 2 * p + 1, 2 * q + 1
-        # Thousands of tiny operations an image, each rectified in place where its input is not needed again.
-        h = torch.addmm(self.input_b, self.image[:, r:r + p + 1, c:c + k1].reshape(n, -1), self.input_w)
-        for buffer, norm, (w_in, b_in, w_mid, b_mid, w_out, b_out) in zip(self.hidden, self.norms, self.blocks):
+        q = self.q
+        # Thousands of tiny operations an image, so as few as the arithmetic allows: each rectified in place where
+        # its input is not needed again, the residual added in place (a + b == b + a, bit for bit).
+        h = torch.addmm(self.input_b, self.image_flat.index_select(1, self.image_patches[r][c]), self.input_w)
+        patch = self.hidden_patches[r][c]
+        for buffer, flat, norm, (w_in, b_in, w_mid, b_mid, w_out, b_out) in zip(self.hidden, self.hidden_flat,
+                                                                               self.norms, self.blocks):
             buffer[:, r + q, c + q] = torch.addmm(b_in, h.relu() if norm is None else norm.rows(h).relu_(),
                                                   w_in).relu_()
-            mid = torch.addmm(b_mid, buffer[:, r:r + q + 1, c:c + k2].reshape(n, -1), w_mid)
-            h = h + torch.addmm(b_out, mid.relu_(), w_out)
+            mid = torch.addmm(b_mid, flat.index_select(1, patch), w_mid)
+            h = torch.addmm(b_out, mid.relu_(), w_out).add_(h)
         h = torch.addmm(self.out1[1], h.relu_(), self.out1[0])
         logits = torch.addmm(self.out2[1], h.relu_(), self.out2[0])
         cfg = self.model.config
-        return logits.view(n, cfg.levels, cfg.channels)
+        return logits.view(self.n, cfg.levels, cfg.channels)
 
 
 def masked_stack_field(config: PixelCNNConfig, row: int, col: int, n_blocks: int) -> np.ndarray:
