@@ -2,8 +2,8 @@ import numpy as np
 import streamlit as st
 
 from pages.common import model_key, pick_image, picked_model_or_stop, plot, shared_result, sidebar, test_label
-from pixelcnn.analysis import ERASE_SHAPES, complete, erase_mask
-from pixelcnn.codec import compress, decoding
+from pixelcnn.analysis import ERASE_SHAPES, bits_per_value, complete, erase_mask
+from pixelcnn.codec import baseline_sizes, compress, decoding
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import image_grid, raster_bits_figure, upscale
 from pixelcnn.player import player_html
@@ -38,36 +38,50 @@ else:
         source = f"{source} (coded given its label, {label})"
 
 
-def encode() -> dict:
-    encoded = compress(model, image, labels)
-    return {"data": encoded.data, "bits": encoded.bits[0], "sizes": encoded.sizes(image[None]),
-            "header": encoded.header_bytes, "model_bits": encoded.model_bits}
-
-
-key = ("codec", model_key(choice), image.tobytes(), None if labels is None else int(labels[0]))
+coded_label = None if labels is None else int(labels[0])
+key = ("codec", model_key(choice), image.tobytes(), coded_label)
+# First what one forward pass and the general-purpose compressors tell, within a few tenths of a second; then
+# the bit stream itself, which the coder writes pixel by pixel as the decoder will read it.
 try:
-    result = shared_result(key, encode)
+    bits = shared_result(("bits",) + key, lambda: bits_per_value(model, image, coded_label))
 except PixelCNNError as err:
     st.error(str(err))
     st.stop()
 dims = image.size
-sizes = result["sizes"]
-stream_bytes = len(result["data"]) - result["header"]
+model_bits = float(bits.sum(dtype=np.float64))
+baselines = {name: 8 * size / dims for name, size in baseline_sizes(image[None]).items()}
 c0, c1, c2, c3, c4 = st.columns([1, 1, 1, 1, 1])
 c0.image(upscale(image_grid(image[None], ncols=1), 4), caption=source)
-c1.metric("-log2 p(x) under the model", f"{result['model_bits'] / 8:.1f} bytes",
-          help=f"{result['model_bits']:.1f} bits: {sizes['model']:.4f} bits/dim, what `bits` reports")
-c2.metric("The model's bit stream", f"{stream_bytes} bytes",
-          delta=f"{8 * stream_bytes - result['model_bits']:+.1f} bits of coder overhead", delta_color="off",
-          help=f"{sizes['streams']:.4f} bits/dim. The file adds a {result['header']}-byte header (format, the "
-               f"model's identity, a checksum), paid once per file, whatever the number of images.")
-c3.metric("PNG (palette, optimised)", f"{sizes['png'] * dims / 8:.0f} bytes", help=f"{sizes['png']:.4f} bits/dim")
-c4.metric("gzip -9 of the values", f"{sizes['gzip'] * dims / 8:.0f} bytes",
-          help=f"{sizes['gzip']:.4f} bits/dim; bzip2 {sizes['bzip2'] * dims / 8:.0f} bytes, lzma "
-               f"{sizes['lzma'] * dims / 8:.0f} bytes, raw values {dims} bytes")
-plot(st, raster_bits_figure(result["bits"], "Where the bits are spent, pixel by pixel"), key="codec_curve")
+c1.metric("-log2 p(x) under the model", f"{model_bits / 8:.1f} bytes",
+          help=f"{model_bits:.1f} bits: {model_bits / dims:.4f} bits/dim, what `bits` reports")
+stream_slot = c2.empty()
+stream_slot.metric("The model's bit stream", "coding...", help="The range coder is writing the stream, pixel by pixel.")
+c3.metric("PNG (palette, optimised)", f"{baselines['png'] * dims / 8:.0f} bytes",
+          help=f"{baselines['png']:.4f} bits/dim")
+c4.metric("gzip -9 of the values", f"{baselines['gzip'] * dims / 8:.0f} bytes",
+          help=f"{baselines['gzip']:.4f} bits/dim; bzip2 {baselines['bzip2'] * dims / 8:.0f} bytes, lzma "
+               f"{baselines['lzma'] * dims / 8:.0f} bytes, raw values {dims} bytes")
+plot(st, raster_bits_figure(bits, "Where the bits are spent, pixel by pixel"), key="codec_curve")
 st.caption("The background costs almost nothing once the model has seen its colour; each stroke's first "
            "pixels and the edges that could go either way cost the bits.")
+
+
+def encode() -> dict:
+    encoded = compress(model, image, labels)
+    return {"data": encoded.data, "header": encoded.header_bytes, "model_bits": encoded.model_bits}
+
+
+try:
+    result = shared_result(key, encode)
+except PixelCNNError as err:
+    stream_slot.error(str(err))
+    st.stop()
+stream_bytes = len(result["data"]) - result["header"]
+stream_slot.metric("The model's bit stream", f"{stream_bytes} bytes",
+                   delta=f"{8 * stream_bytes - result['model_bits']:+.1f} bits of coder overhead", delta_color="off",
+                   help=f"{8 * stream_bytes / dims:.4f} bits/dim. The file adds a {result['header']}-byte header "
+                        f"(format, the model's identity, a checksum), paid once per file, whatever the number of "
+                        f"images.")
 
 st.header("Decode it in front of the room")
 st.markdown("The player starts from the bit stream alone: each step computes the pixel's distribution from "

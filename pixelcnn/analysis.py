@@ -18,6 +18,7 @@ import torch
 
 from .errors import ConfigError
 from .models import kind_of
+from .sampling import prepare_labels, sample
 
 
 def _check_image(model: torch.nn.Module, image: np.ndarray) -> np.ndarray:
@@ -31,28 +32,31 @@ def _check_image(model: torch.nn.Module, image: np.ndarray) -> np.ndarray:
 
 
 @torch.inference_mode()
-def log_probabilities(model: torch.nn.Module, image: np.ndarray) -> np.ndarray:
+def log_probabilities(model: torch.nn.Module, image: np.ndarray, label: int | None = None) -> np.ndarray:
     """log p of every value of every conditional of one image (H, W, C) in 0..levels-1:
-    float64 (H, W, C, levels), natural log, from one teacher-forced forward pass."""
+    float64 (H, W, C, levels), natural log, from one teacher-forced forward pass; a conditional model's
+    given ``label`` (None: no label)."""
     image = _check_image(model, image)
+    labels = prepare_labels(model, None if label is None else [label], 1)
     was_training = model.training
     model.eval()
     param = next(model.parameters())
     x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)[None])).long().to(param.device)
-    logits = model(x)[0].double().cpu()  # (levels, C, H, W)
+    logits = model(x, None if labels is None else labels.to(param.device))[0].double().cpu()  # (levels, C, H, W)
     model.train(was_training)
     if not torch.isfinite(logits).all():
         raise ConfigError("the model's logits are not finite (its weights overflow); use another checkpoint")
     return torch.log_softmax(logits, dim=0).permute(2, 3, 1, 0).numpy()
 
 
-def bits_per_value(model: torch.nn.Module, image: np.ndarray) -> np.ndarray:
-    """-log2 p(x[r, c, ch] | what comes before it) for every value of one image: float32 (H, W, C).
+def bits_per_value(model: torch.nn.Module, image: np.ndarray, label: int | None = None) -> np.ndarray:
+    """-log2 p(x[r, c, ch] | what comes before it) for every value of one image (a conditional model's
+    given ``label``): float32 (H, W, C).
 
     Its mean is the image's bits/dim, what ``evaluate`` reports for that image alone.
     """
     image = _check_image(model, image)
-    return bits_from(log_probabilities(model, image), image)
+    return bits_from(log_probabilities(model, image, label), image)
 
 
 def bits_from(log_probs: np.ndarray, image: np.ndarray) -> np.ndarray:
@@ -106,8 +110,6 @@ def record_generation(model: torch.nn.Module, seed: int = 0, temperature: float 
     """Draw one sample with the kind's cached sampler and record every step: which pixel (and
     channels) was drawn, from which distribution. It is ``sample(model, 1, seed, temperature)``,
     listened to step by step, so it draws exactly that image."""
-    from .sampling import sample
-
     cfg = model.config
     steps, distributions = [], []
 
@@ -157,8 +159,6 @@ def complete(model: torch.nn.Module, image: np.ndarray, erased: np.ndarray, coun
     from the pixels before it in raster order, so known pixels below or to the
     right of an erased one cannot shape it.
     """
-    from .sampling import sample
-
     image = _check_image(model, image)
     erased = np.asarray(erased, dtype=bool)
     if erased.shape != image.shape[:2]:

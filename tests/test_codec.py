@@ -58,6 +58,10 @@ def test_round_trip_of_a_conditional_model_with_its_labels(name):
     assert np.array_equal(decoded, images) and np.array_equal(decoded_labels, labels)
     unlabelled = compress(model, images)  # coded under "no label": other probabilities, the same images back
     assert unlabelled.data != encoded.data and np.array_equal(decompress(model, unlabelled.data)[0], images)
+    # What one forward pass given the label says each value costs (the view's first figures) is what it cost.
+    for image, label, coded in zip(images, labels, encoded.bits):
+        assert np.abs(bits_per_value(model, image, int(label)) - coded).max() < 1e-4
+    assert np.abs(bits_per_value(model, images[1]) - encoded.bits[1]).max() > 1e-2  # no label: other bits
 
 
 def test_several_streams_and_the_decoders_view_of_the_first(monkeypatch):

@@ -15,6 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -548,10 +549,30 @@ def choose(page, box_label: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
-def test_digits_asked_for_and_bits_are_bytes_in_a_browser(server, browser, artifacts):
+def stream_bytes(checkpoint: Path, mnist_dir: Path, index: int) -> int:
+    """The bytes of the bit stream that the codec writes for test image ``index`` given its label."""
+    from pixelcnn.checkpoint import load_checkpoint
+    from pixelcnn.codec import compress
+    from pixelcnn.data import load_colored_mnist, load_labels
+
+    image, label = load_colored_mnist(mnist_dir, download=False)["test"][index], load_labels(mnist_dir)["test"][index]
+    encoded = compress(load_checkpoint(checkpoint).model, image, np.array([label]))
+    return len(encoded.data) - encoded.header_bytes
+
+
+def wait_metric(page, label: str, value: str, timeout: float = 60) -> None:
+    """Until the metric called ``label`` shows ``value``."""
+    page.wait_for_function(
+        "([label, value]) => [...document.querySelectorAll('[data-testid=\"stMetric\"]')].some(m =>"
+        " m.innerText.includes(label) && m.querySelector('[data-testid=\"stMetricValue\"]')?.innerText.trim()"
+        " === value)", arg=[label, value], timeout=timeout * 1000)
+
+
+def test_digits_asked_for_and_bits_are_bytes_in_a_browser(server, browser, artifacts, mnist_dir):
     """The shipped conditional model draws one row per digit in about the time of 100 unconditional samples
     from paper; the "which digit" chart follows a newly chosen image; the Bits are bytes view shows the
-    sizes of a chosen image, then decodes it from the stream into the original."""
+    sizes of a chosen image (the bit stream's, byte for byte what the codec writes), then decodes it from the
+    stream into the original."""
     timings = {}
     page = browser.new_page(viewport={"width": 1400, "height": 1900})
     page.goto(server["url"])
@@ -603,15 +624,19 @@ def test_digits_asked_for_and_bits_are_bytes_in_a_browser(server, browser, artif
     page.get_by_text("Which digit does the model think this is?").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "which-digit.png"))
 
+    streams = {index: stream_bytes(ROOT / "checkpoints" / "conditional" / "checkpoint.pt", mnist_dir, index)
+               for index in (0, 3)}
+    assert streams[0] != streams[3], streams  # so the stream's size below is test image 3's, not a stale one
     go_to(page, "Bits are bytes")
-    page.wait_for_selector("text=The model's bit stream", timeout=120_000)
+    wait_metric(page, "The model's bit stream", f"{streams[0]} bytes", timeout=120)
     wait_idle(page)
     box = page.get_by_role("spinbutton", name="Test image")
     start = time.monotonic()
     box.fill("3")
     box.press("Enter")
     page.wait_for_selector("text=test image 3 (coded given its label, 0)", timeout=60_000)
-    page.wait_for_selector("text=The model's bit stream", timeout=60_000)
+    timings["-log2 p(x), PNG and gzip of a new image"] = time.monotonic() - start
+    wait_metric(page, "The model's bit stream", f"{streams[3]} bytes")
     timings["compressed sizes of a new image"] = time.monotonic() - start
     wait_idle(page)
     page.get_by_role("button", name="Decode from the bit stream").click()
