@@ -49,18 +49,17 @@ except PixelCNNError as err:
     st.stop()
 dims = image.size
 model_bits = float(bits.sum(dtype=np.float64))
-baselines = {name: 8 * size / dims for name, size in baseline_sizes(image[None]).items()}
+sizes = baseline_sizes(image[None])  # bytes
 c0, c1, c2, c3, c4 = st.columns([1, 1, 1, 1, 1])
 c0.image(upscale(image_grid(image[None], ncols=1), 4), caption=source)
 c1.metric("-log2 p(x) under the model", f"{model_bits / 8:.1f} bytes",
           help=f"{model_bits:.1f} bits: {model_bits / dims:.4f} bits/dim, what `bits` reports")
 stream_slot = c2.empty()
 stream_slot.metric("The model's bit stream", "coding...", help="The range coder is writing the stream, pixel by pixel.")
-c3.metric("PNG (palette, optimised)", f"{baselines['png'] * dims / 8:.0f} bytes",
-          help=f"{baselines['png']:.4f} bits/dim")
-c4.metric("gzip -9 of the values", f"{baselines['gzip'] * dims / 8:.0f} bytes",
-          help=f"{baselines['gzip']:.4f} bits/dim; bzip2 {baselines['bzip2'] * dims / 8:.0f} bytes, lzma "
-               f"{baselines['lzma'] * dims / 8:.0f} bytes, raw values {dims} bytes")
+c3.metric("PNG (palette, optimised)", f"{sizes['png']} bytes", help=f"{8 * sizes['png'] / dims:.4f} bits/dim")
+c4.metric("gzip -9 of the values", f"{sizes['gzip']} bytes",
+          help=f"{8 * sizes['gzip'] / dims:.4f} bits/dim; bzip2 {sizes['bzip2']} bytes, lzma {sizes['lzma']} bytes, "
+               f"raw values {sizes['raw']} bytes")
 plot(st, raster_bits_figure(bits, "Where the bits are spent, pixel by pixel"), key="codec_curve")
 st.caption("The background costs almost nothing once the model has seen its colour; each stroke's first "
            "pixels and the edges that could go either way cost the bits.")
