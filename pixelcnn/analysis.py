@@ -37,7 +37,7 @@ def log_probabilities(model: torch.nn.Module, image: np.ndarray, label: int | No
     float64 (H, W, C, levels), natural log, from one teacher-forced forward pass; a conditional model's
     given ``label`` (None: no label)."""
     image = _check_image(model, image)
-    labels = prepare_labels(model, None if label is None else [label], 1)
+    labels = prepare_labels(model, label, 1)
     was_training = model.training
     model.eval()
     param = next(model.parameters())

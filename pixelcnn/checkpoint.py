@@ -209,8 +209,9 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     if weights == "average" and average is None:
         raise CheckpointError(f"{path}: holds no averaged weights (its run trained without --ema-decay); "
                               f"use its raw weights")
-    for state in (raw, average) if average is not None else (raw,):
-        _check_state(path, config, state)
+    _check_state(path, config, raw)
+    if average is not None:
+        _check_state(path, config, average)
     model = _model_holding(path, config, average if weights == "average" else raw).to(device).eval()
 
     def as_dict(key: str) -> dict:
