@@ -10,7 +10,7 @@ from pages.common import (ModelChoice, comparison_options, digit_score_text, eve
 from pixelcnn.analysis import ERASE_SHAPES, complete, erase_mask
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import image_grid, npy_bytes, pixel_picker_figure, png_bytes, upscale
-from pixelcnn.results import recorded_test_bits_per_dim
+from pixelcnn.results import recorded_temperature_scores, recorded_test_bits_per_dim, temperature_text
 from pixelcnn.sampling import sample
 
 DRAWN = "what I draw on the image"
@@ -29,6 +29,8 @@ temperature = float(c3.number_input("Temperature", 0.05, 5.0, 1.0, step=0.1, key
 method = c4.selectbox("Method", ["cached"] if lecture_mode() else ["cached", "naive"], key="samples_method",
                       help="cached: each layer keeps its activations and computes one new pixel per step. "
                            "naive: one full forward pass per pixel, 784 of them.")
+if choice.kind != "random" and (reading := temperature_text(recorded_temperature_scores(Path(choice.path).parent))):
+    st.caption(reading)
 if method == "naive":
     st.warning("The naive sampler runs the whole network once per pixel: for the paper model and 100 samples "
                "that is several minutes on 2 CPU cores. Try a few samples, or compare with cached.")

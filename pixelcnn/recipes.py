@@ -59,7 +59,7 @@ def plan_line(name: str, command: list[str], device: str) -> str:
     from .__main__ import build_parser, train_configs
     from .speed import expect, format_minutes, measure_training_speed
 
-    if command[-1] == "--resume":
+    if "--resume" in command:
         return f"{name}: resumes its run in {command[4]}, its schedule continuing"
     model_config, config = train_configs(build_parser().parse_args(command[3:]))
     images_per_s = measure_training_speed(model_config, config, device=device)
@@ -96,14 +96,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="auto: cuda if there is one, else cpu (default auto)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and the commands only")
+    parser.add_argument("--pack-to", help="folder for the archives (default: --out); on the device machine "
+                                          "$OUT, whose files come back")
+    parser.add_argument("--compile", action="store_true", help="train through torch.compile (worth it on a GPU "
+                                                                "for runs longer than its minute of compiling)")
     args = parser.parse_args(argv)
     try:
         if args.minutes is not None and not 0 < args.minutes <= 7 * 24 * 60:
             raise PixelCNNError(f"--minutes must be above 0 and at most a week, got {args.minutes:g}")
         out = check_output_path(args.out, "--out", folder=True)
+        packs = check_output_path(args.pack_to, "--pack-to", folder=True) if args.pack_to else out
         device = pick_device(args.device).type
         runs = {name: out / "runs" / name for name in args.only}
-        commands = {name: train_command(name, folder, device, args.minutes) for name, folder in runs.items()}
+        commands = {name: train_command(name, folder, device, args.minutes) + (["--compile"] if args.compile else [])
+                    for name, folder in runs.items()}
         for name, command in commands.items():
             print(plan_line(name, command, device), flush=True)
         if args.dry_run:
@@ -120,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         if name in failed:
             continue
         subprocess.run([sys.executable, "-m", "pixelcnn", "report", "--checkpoint", str(folder)], check=True)
-        pack(folder, out / f"{name}.tar")
+        packs.mkdir(parents=True, exist_ok=True)
+        pack(folder, packs / f"{name}.tar")
     print(f"packed: {', '.join(n for n in runs if n not in failed) or 'nothing'}; failed: {', '.join(failed) or 'none'}")
     return 1 if failed else 0
 

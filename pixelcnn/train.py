@@ -44,6 +44,7 @@ LIVE_DIR = "live"
 MIN_SAVE_SECONDS = 10.0
 LIVE_DRAWS = 6  # live-sample strips a time-budgeted run draws at least, validations or not
 
+ACCELERATOR_LOSS_EVERY = 25
 MAX_STEPS = 1_000_000
 MAX_EPOCHS = 1_000
 MAX_BATCH = 4_096
@@ -97,6 +98,10 @@ class TrainConfig:
     amp: bool = option(False, "bfloat16 autocast for forward and backward where the device has fast "
                               "bfloat16 (CUDA, CPUs with AVX-512 BF16 or AMX); ignored elsewhere")
     compile: bool = option(False, "wrap the model in torch.compile")
+    loss_every: int | None = option(None, "read the training loss back from the device every N steps, writing "
+                                          "their metrics lines then (default: every step on the CPU, every "
+                                          f"{ACCELERATOR_LOSS_EVERY} on an accelerator, which then never waits "
+                                          "for a step to finish)", low=1, high=10_000)
     checkpoint_seconds: float = option(120.0, "save a resumable checkpoint at least this often, in minutes",
                                        above=0, flag="--checkpoint-minutes", scale=60.0)
     device: str = option("auto", "auto (cuda, then mps, then cpu), cpu, cuda or mps")
@@ -212,6 +217,29 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: 
     into the mean over ranks. Returns that mean bits/dim. A non-finite loss
     skips the update (on every rank alike), so the weights stay as they were.
     """
+    loss_value = average(float(backward_pass(model, optimizer, batch, micro, device, amp, labels)) / len(batch))
+    if math.isfinite(loss_value):
+        update(model, optimizer, grad_clip)
+    return loss_value
+
+
+def queued_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: torch.Tensor, micro: int,
+                device: torch.device, grad_clip: float | None = None, amp: bool = False,
+                labels: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`train_step` without reading the loss back: the step is queued on the device and its bits/dim
+    returned as the images' bits/dim summed, a 0-d tensor on it, so an accelerator never waits for the host.
+    The update is made whatever the loss; the caller reads the losses back before it uses the weights (see
+    ``TrainingRun.read_losses``).
+    """
+    loss = backward_pass(model, optimizer, batch, micro, device, amp, labels)
+    update(model, optimizer, grad_clip)
+    return loss
+
+
+def backward_pass(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: torch.Tensor, micro: int,
+                  device: torch.device, amp: bool = False, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """The gradients of ``batch``'s mean bits/dim, accumulated over slices of ``micro``; the images' bits/dim
+    summed, a 0-d tensor on ``device`` (nothing is read back; the host divides, in float64)."""
     optimizer.zero_grad(set_to_none=True)
     loss_sum = torch.zeros((), device=device)
     parts = batch.split(micro)
@@ -225,12 +253,14 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: 
             loss = bits_per_dim((model(x) if y is None else model(x, y)).float(), x)
             (loss * (len(part) / len(batch))).backward()
         loss_sum += loss.detach() * len(part)
-    loss_value = average(float(loss_sum) / len(batch))
-    if math.isfinite(loss_value):
-        if grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
-    return loss_value
+    return loss_sum
+
+
+def update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, grad_clip: float | None) -> None:
+    """Clip the gradients' norm to ``grad_clip`` (if set) and take the optimizer's step."""
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
 
 
 def make_optimizer(model: torch.nn.Module, lr: float, device: torch.device) -> torch.optim.Adam:
@@ -327,6 +357,14 @@ def warm_start(model: torch.nn.Module, model_config: PixelCNNConfig, path: Path)
         raise ConfigError(f"{path}: its weights do not fit the model being trained; check --init-from")
 
 
+class NonFiniteLoss(Exception):
+    """A training step's loss was NaN or infinite: the run ends, its last checkpoint kept."""
+
+    def __init__(self, loss: float, step: int):
+        super().__init__(f"loss {loss} at step {step}")
+        self.loss, self.step = loss, step
+
+
 class TrainingRun:
     """One training job in a run folder: :meth:`restore`, then :meth:`run`, which steps, validates,
     saves and finishes. Under torchrun every rank holds one; rank 0 alone writes the folder.
@@ -348,8 +386,8 @@ class TrainingRun:
                 raise ConfigError(f"cannot create the run folder {run_dir} ({err.strerror})") from None
         self.local_batch = distributed.local_batch_size(config.batch_size, world)
         self.train_x = to_tensor(data["train"][: config.train_limit])
-        if device.type == "cuda":
-            self.train_x = self.train_x.pin_memory()
+        if device.type == "cuda":  # the training set lives on the device, and each batch is drawn there
+            self.train_x = self.train_x.to(device)
         self.val_x = to_tensor(data["val"][: config.val_limit])
         self.test_x = to_tensor(data["test"])
         self.labels = {split: torch.from_numpy(np.asarray(data[f"{split}_labels"][: limit]).astype(np.int64))
@@ -367,6 +405,11 @@ class TrainingRun:
         self.average: WeightAverage | None = None  # the weights' moving average, with --ema-decay
         self.last_live = 0.0  # the clock at the last live samples
         self.resumed = False
+        # Steps queued on the device whose losses are not read back yet (their events wait with them).
+        self.loss_every = 1 if world.active else \
+            config.loss_every or (1 if device.type == "cpu" else ACCELERATOR_LOSS_EVERY)
+        self.pending: list[dict[str, Any]] = []
+        self.window_start = (0.0, 0.0)  # the clock of the run and of the process when the first pending step began
         self._t0 = time.perf_counter()
 
     # --- state -------------------------------------------------------------------------------------
@@ -495,6 +538,7 @@ class TrainingRun:
             }, indent=2).encode()))
 
     def save(self, status: str, **extra: Any) -> None:
+        self.read_losses()
         if not self.world.is_main:
             return
         save_checkpoint(self.dir / CHECKPOINT_NAME, self.model, summary=self.summary(status, **extra),
@@ -510,25 +554,57 @@ class TrainingRun:
         asked = (self.stop is not None and self.stop.is_set()) or stop_requested(self.dir)
         return distributed.any_rank(asked, self.world)
 
-    def train_step(self, batches: "_BatchOrder", average: Callable[[float], float]) -> float:
-        """One optimizer step on the next batch; emits its event. Returns the (mean over ranks) bits/dim."""
+    def train_step(self, batches: "_BatchOrder", average: Callable[[float], float]) -> None:
+        """One optimizer step on the next batch, and its event. With ``loss_every`` above 1 the step is only
+        queued, and its loss read back with the others every ``loss_every`` steps (:meth:`read_losses`).
+        A non-finite loss raises :class:`NonFiniteLoss` once it is read."""
         batch, labels = batches.batch(self.step)
-        start = time.perf_counter()
         lr = self.current_lr()
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        loss = train_step(self.trainable, self.optimizer, batch, self.micro, self.device, self.config.grad_clip,
-                          average, self.config.amp, labels)
-        if math.isfinite(loss):
-            if self.average:
-                self.average.update(self.model, self.step)
-            self.step += 1
-            self.emit({"event": "train", "step": self.step, "epoch": self.step / self.steps_per_epoch,
-                       "bits_per_dim": loss, "elapsed": self.elapsed(), "lr": lr,
-                       "images_per_s": len(batch) * self.world.world_size / max(time.perf_counter() - start, 1e-9)})
-        return loss
+        if not self.pending:
+            self.window_start = (self.elapsed(), time.perf_counter())
+        event = {"event": "train", "step": self.step + 1, "epoch": (self.step + 1) / self.steps_per_epoch,
+                 "lr": lr, "images": len(batch) * self.world.world_size}
+        if self.loss_every == 1:
+            loss = train_step(self.trainable, self.optimizer, batch, self.micro, self.device, self.config.grad_clip,
+                              average, self.config.amp, labels)
+            if not math.isfinite(loss):
+                raise NonFiniteLoss(loss, self.step + 1)
+            event["bits_per_dim"] = loss
+        else:
+            event["loss_sum"] = queued_step(self.trainable, self.optimizer, batch, self.micro, self.device,
+                                            self.config.grad_clip, self.config.amp, labels)
+            event["batch"] = len(batch)
+        if self.average:
+            self.average.update(self.model, self.step)
+        self.step += 1
+        event["elapsed"] = self.elapsed()
+        self.pending.append(event)
+        if len(self.pending) >= self.loss_every:
+            self.read_losses()
+
+    def read_losses(self) -> None:
+        """Read the queued steps' losses back in one transfer and write their events, each with the window's
+        images/s. Called every ``loss_every`` steps and before anything uses the weights (validation, a
+        checkpoint, samples, the end), so what is saved never follows an unseen non-finite loss."""
+        if not self.pending:
+            return
+        queued = [event for event in self.pending if "loss_sum" in event]
+        if queued:
+            sums = torch.stack([event.pop("loss_sum") for event in queued]).tolist()
+            for event, total in zip(queued, sums):
+                event["bits_per_dim"] = total / event.pop("batch")
+        seconds = max(time.perf_counter() - self.window_start[1], 1e-9)
+        images_per_s = sum(event.pop("images") for event in self.pending) / seconds
+        pending, self.pending = self.pending, []
+        for event in pending:
+            if not math.isfinite(event["bits_per_dim"]):
+                raise NonFiniteLoss(event["bits_per_dim"], event["step"])
+            self.emit({**event, "images_per_s": images_per_s})
 
     def validate(self) -> None:
+        self.read_losses()
         if not self.world.is_main:
             return  # the other ranks wait for rank 0 at their next collective
         value = evaluate(self.model, self.val_x, device=self.device, labels=self.split_labels("val"))
@@ -547,6 +623,7 @@ class TrainingRun:
     def draw_live_samples(self) -> None:
         """What the model draws now: ``live_samples`` images (seed 0, cached sampler) as a PNG strip in
         ``live/``, so the room watches blobs turn into strokes; the event records the seconds it took."""
+        self.read_losses()
         start = time.perf_counter()
         self.last_live = self.elapsed()
         n, classes = self.config.live_samples, self.model_config.classes
@@ -614,11 +691,7 @@ class TrainingRun:
                     if self.world.is_main:
                         (self.dir / STOP_NAME).unlink(missing_ok=True)  # honoured: a resume must not see it
                     return self.finish("stopped")
-                loss = self.train_step(batches, average)
-                if not math.isfinite(loss):
-                    return self.finish("failed", message=f"loss became {loss} at step {self.step + 1}; the run "
-                                       f"stopped and its last checkpoint is kept. Lower the learning rate or set "
-                                       f"--grad-clip")
+                self.train_step(batches, average)
                 if self.validates_now():
                     self.validate()
                     self.save("running")
@@ -634,6 +707,9 @@ class TrainingRun:
             extra = self.test()
             self.save("finished", **extra)
             return self.finish("finished", **extra)
+        except NonFiniteLoss as err:
+            return self.finish("failed", message=f"loss became {err.loss} at step {err.step}; the run stopped and "
+                               f"its last checkpoint is kept. Lower the learning rate or set --grad-clip")
         except OSError as err:
             return self._failed(f"could not write to {self.dir} ({err.strerror or err}); the run stopped, "
                                 f"earlier files are intact")
@@ -664,12 +740,14 @@ class _BatchOrder:
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         epoch, index = divmod(step, self.steps_per_epoch)
-        if epoch != self.epoch:
-            self.order = distributed.local_order(batch_order(self.seed, epoch, len(self.images)), self.world)
+        if epoch != self.epoch:  # the order and the labels move to the images' device once an epoch
+            order = distributed.local_order(batch_order(self.seed, epoch, len(self.images)), self.world)
+            self.order = torch.from_numpy(order).to(self.images.device)
             self.epoch = epoch
             if self.labels is not None:
                 hidden = np.random.default_rng([self.seed, epoch, 1]).random(len(self.labels)) < self.dropout
-                self.epoch_labels = self.labels.masked_fill(torch.from_numpy(hidden), self.classes)
+                self.epoch_labels = self.labels.masked_fill(torch.from_numpy(hidden), self.classes) \
+                    .to(self.images.device)
         chosen = self.order[index * self.local_batch:(index + 1) * self.local_batch]
         return self.images[chosen], None if self.labels is None else self.epoch_labels[chosen]
 

@@ -138,12 +138,16 @@ def test_results_measures_and_tabulates(tmp_path, small_data, capsys):
         assert results["test_images"] == len(small_data["test"]) and results["steps"] == 3
         assert 0 <= results["digit_score"] <= 1 and sum(results["digits_read"]) <= 10
         assert results["test500_bits_per_dim"] == pytest.approx(results["test_bits_per_dim"])  # < 500 images
+        by_temperature = results["digit_score_by_temperature"]
+        assert list(by_temperature) == ["1", "0.9", "0.8", "0.7"] and by_temperature["1"] == results["digit_score"]
+        assert all(0 <= v <= 1 for v in by_temperature.values())
+        assert by_temperature[results["best_temperature"]] == max(by_temperature.values())
         write_results(run, results)
         runs.append(str(run))
     assert main(["results", *runs]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].startswith("| model | kind |") and len(table) == 4
-    assert "| `gated` | gated |" in table[3] and table[0].endswith("| digit score |")
+    assert "| `gated` | gated |" in table[3] and table[0].endswith("| digit score (T = 1) | best digit score (T) |")
     assert main(["results", *runs, str(tmp_path / "nothing")]) == 2
     assert "no results.json" in capsys.readouterr().err
 
@@ -217,3 +221,22 @@ def test_recipes_print_the_plan_and_refuse_what_they_cannot_write(tmp_path, caps
     assert err.startswith("error: --out /proc/recipes") and err.count("\n") == 1, err
     assert recipes_main(["--out", str(tmp_path), "--minutes", "0"]) == 2
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_best_temperature_and_its_record():
+    from pixelcnn.results import best_temperature
+
+    assert best_temperature({"1": 0.3, "0.9": 0.43, "0.8": 0.39, "0.7": 0.43}) == "0.9"  # the hotter on a tie
+    assert best_temperature({"1": 0.5, "0.9": 0.2}) == "1"
+
+
+@pytest.mark.parametrize("stored, expected", [
+    ({"1": 0.3, "0.9": 0.43}, {"1": 0.3, "0.9": 0.43}),
+    ({"1": "x"}, {}), ({"nan": 0.2}, {}), ({"1": float("inf")}, {}), ({"5": 0.2}, {}), ([0.3], {}),
+    ({str(i / 10): 0.1 for i in range(1, 11)}, {}),
+])
+def test_a_recorded_temperature_reading_is_checked_before_it_is_shown(tmp_path, stored, expected):
+    from pixelcnn.results import recorded_temperature_scores, write_results
+
+    write_results(tmp_path, {"digit_score_by_temperature": stored})
+    assert recorded_temperature_scores(tmp_path) == expected

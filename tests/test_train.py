@@ -80,7 +80,10 @@ def test_stop_is_honoured_within_one_step(tmp_path, small_data):
     assert load_checkpoint(tmp_path / "run").train["step"] == 2
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, small_data):
+@pytest.mark.parametrize("loss_every", [None, 4])
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, small_data, loss_every):
+    """Read back each step, or every 4 steps (the update after a NaN then happens, and the read-back before
+    the next checkpoint finds it): either way the run fails and its last good checkpoint stays."""
     holder = {}
 
     def poison(event):
@@ -98,7 +101,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, small_data)
 
     train_mod.build_model = capture
     try:
-        summary = train(tmp_path / "run", TINY, quick(steps=10), small_data, callback=poison)
+        summary = train(tmp_path / "run", TINY, quick(steps=10, loss_every=loss_every), small_data,
+                        callback=poison)
     finally:
         train_mod.build_model = original
     assert summary["status"] == "failed" and "nan" in summary["message"].lower()
@@ -106,6 +110,45 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, small_data)
     assert ckpt.train["step"] == 3
     assert all(torch.isfinite(p).all() for p in ckpt.model.parameters())
     assert read_events(tmp_path / "run" / "metrics.jsonl")[-1]["status"] == "failed"
+
+
+def test_reading_the_loss_back_every_few_steps_changes_nothing(tmp_path, small_data):
+    """The deferred read-back an accelerator uses gives the same losses, events and weights as reading each
+    step's loss at once: only when the host learns the numbers changes."""
+    runs = {}
+    for every in (1, 3):
+        events = []
+        train(tmp_path / f"every-{every}", TINY, quick(steps=8, loss_every=every), small_data, callback=events.append)
+        runs[every] = events
+    losses = {every: [(e["step"], e["bits_per_dim"]) for e in events if e["event"] == "train"]
+              for every, events in runs.items()}
+    assert losses[1] == losses[3] and len(losses[1]) == 8
+    assert [e["event"] for e in runs[1]] == [e["event"] for e in runs[3]]
+    assert all(e["images_per_s"] > 0 for e in runs[3] if e["event"] == "train")
+    a, b = (weights(load_checkpoint(tmp_path / f"every-{every}").model) for every in (1, 3))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_the_compiled_step_equals_the_eager_one(small_data):
+    """``--compile``: one optimizer step through torch.compile gives the eager step's loss and weights (to
+    float32 rounding: the compiler may fuse and reorder the arithmetic)."""
+    from pixelcnn.models import build_model
+    from pixelcnn.train import make_optimizer, to_tensor, train_step
+
+    batch = to_tensor(small_data["train"][:16])
+    results = []
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        model = build_model(TINY)
+        optimizer = make_optimizer(model, 1e-3, torch.device("cpu"))
+        runner = torch.compile(model) if compiled else model
+        loss = train_step(runner, optimizer, batch, 16, torch.device("cpu"), grad_clip=1.0)
+        results.append((loss, weights(model)))
+    (eager_loss, eager), (compiled_loss, compiled) = results
+    assert compiled_loss == pytest.approx(eager_loss, rel=1e-5)
+    for name in eager:
+        torch.testing.assert_close(compiled[name], eager[name], rtol=1e-4, atol=1e-6)
 
 
 def test_a_second_start_does_not_overwrite_a_run(tmp_path, small_data):
