@@ -3,7 +3,7 @@ import streamlit as st
 
 from pages.common import (bits_png, comparison_options, image_label_reading, image_log_probabilities, model_key,
                           pick_image, picked_model_or_stop, plot, selected_pixels, sidebar, test_label)
-from pixelcnn.analysis import bits_from, probabilities
+from pixelcnn.explain.pixels import bits_from, probabilities
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import COLOURS, distribution_figure, heat_scale_bar, label_bits_figure, pixel_picker_figure
 

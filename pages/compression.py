@@ -2,11 +2,11 @@ import numpy as np
 import streamlit as st
 
 from pages.common import model_key, pick_image, picked_model_or_stop, plot, shared_result, sidebar, test_label
-from pixelcnn.analysis import ERASE_SHAPES, bits_per_value, complete, erase_mask
-from pixelcnn.codec import baseline_sizes, compress, decoding
+from pixelcnn.explain.pixels import ERASE_SHAPES, bits_per_value, complete, erase_mask
+from pixelcnn.explain.codec import baseline_sizes, compress, decoding
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import image_grid, raster_bits_figure, upscale
-from pixelcnn.player import player_html
+from pixelcnn.serve.player import player_html
 from pixelcnn.sampling import sample
 
 sidebar()

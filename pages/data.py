@@ -2,7 +2,7 @@ import numpy as np
 import streamlit as st
 
 from pages.common import data_dir, dataset, forget_data, labels, labels_problem, plot, sidebar, value_counts_of
-from pixelcnn.data import download_mnist, resolve_data_dir
+from pixelcnn.store.data import download_mnist, resolve_data_dir
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import histogram_figure, image_grid, upscale
 

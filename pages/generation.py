@@ -1,9 +1,9 @@
 import streamlit as st
 
 from pages.common import model_key, picked_model_or_stop, shared_result, sidebar
-from pixelcnn.analysis import record_generation
+from pixelcnn.explain.pixels import record_generation
 from pixelcnn.errors import PixelCNNError
-from pixelcnn.player import player_html
+from pixelcnn.serve.player import player_html
 
 sidebar()
 st.title("How a sample is drawn")

@@ -3,9 +3,9 @@ import streamlit as st
 from pages.common import as_text, curves_of, digit_reference_text, events_of, lecture_mode, plot, sidebar
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import LOSS_AXES, curves_csv, loss_figure
-from pixelcnn.results import recorded_digit_score, recorded_test_bits_per_dim
-from pixelcnn.run_table import run_row
-from pixelcnn.runs import MAX_UPLOAD_BYTES, import_checkpoint, list_runs, run_settings
+from pixelcnn.explain.results import recorded_digit_score, recorded_test_bits_per_dim
+from pixelcnn.serve.run_table import run_row
+from pixelcnn.serve.runs import MAX_UPLOAD_BYTES, import_checkpoint, list_runs, run_settings
 
 DAMAGED_SHOWN = 10
 

@@ -5,7 +5,7 @@ from pages.common import (comparison_options, dataset, model_for, model_key, pic
                           receptive_maps, sidebar)
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import field_figure, field_image, npy_bytes, png_bytes
-from pixelcnn.receptive import analytic_field
+from pixelcnn.explain.receptive import analytic_field
 
 COLOURS = ("0 (red)", "1 (green)", "2 (blue)")
 DEFAULT_MODELS = ["paper (random weights)", "rgb (random weights)", "gated (random weights)"]

@@ -7,10 +7,10 @@ import streamlit as st
 from pages.common import (ModelChoice, comparison_options, digit_score_text, events_of, lecture_mode, model_for,
                           model_key, pick_image, picked_model_or_stop, plot, selected_pixels, shared_memo,
                           shared_result, sidebar)
-from pixelcnn.analysis import ERASE_SHAPES, complete, erase_mask
+from pixelcnn.explain.pixels import ERASE_SHAPES, complete, erase_mask
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import image_grid, npy_bytes, pixel_picker_figure, png_bytes, upscale
-from pixelcnn.results import recorded_temperature_scores, recorded_test_bits_per_dim, temperature_text
+from pixelcnn.explain.results import recorded_temperature_scores, recorded_test_bits_per_dim, temperature_text
 from pixelcnn.sampling import sample
 
 DRAWN = "what I draw on the image"

@@ -5,18 +5,18 @@ import streamlit as st
 import torch
 
 from pages.common import as_text, data_dir, dataset, events_of, lecture_mode, plot, sidebar
-from pixelcnn.checkpoint import CHECKPOINT_NAME, MAX_PARAMETERS, check_trainable
+from pixelcnn.store.checkpoint import CHECKPOINT_NAME, MAX_PARAMETERS, check_trainable
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import loss_figure
-from pixelcnn.metrics import curves, progress_of
+from pixelcnn.store.metrics import curves, progress_of
 from pixelcnn.models import PRESETS, PixelCNNConfig
 from pixelcnn.options import problems
-from pixelcnn.progress import format_seconds
-from pixelcnn.runs import (active_run, check_run_name, list_runs, new_run_name, read_live_image, resume_run,
+from pixelcnn.cli.progress import format_seconds
+from pixelcnn.serve.runs import (active_run, check_run_name, list_runs, new_run_name, read_live_image, resume_run,
                            run_status, start_run, stop_run)
 from pixelcnn.runtime import bf16_is_fast
-from pixelcnn.speed import TRAIN_IMAGES, expect, measure_training_speed
-from pixelcnn.train import TrainConfig, preset_train_config
+from pixelcnn.training.speed import TRAIN_IMAGES, expect, measure_training_speed
+from pixelcnn.training.trainer import TrainConfig, preset_train_config
 
 sidebar()
 st.title("Train")

@@ -2,8 +2,8 @@
 
 From a notebook or a script, ``import pixelcnn as px`` and use the calls of :mod:`pixelcnn.api`
 (``px.load_model("paper")``, ``px.sample(model)``, ``px.show(images)``, ``px.receptive_field(model)``, ...).
-They load on first use, so importing a room of the package (``pixelcnn.data``, say) stays cheap. (Training
-is ``px.train_model``: ``pixelcnn.train`` is the training engine's module.)
+They load on first use, so importing a room of the package (``pixelcnn.store.data``, say) stays cheap. (Training
+is ``px.train_model``: ``pixelcnn.training.trainer`` is the training engine's module.)
 """
 
 from __future__ import annotations

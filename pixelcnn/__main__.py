@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import ConfigError, PixelCNNError
-from .files import load_npy, read_bounded
-from .outputs import check_output_path, save_npy
+from .store.files import load_npy, read_bounded
+from .cli.outputs import check_output_path, save_npy
 from .sampling import MAX_SAMPLES
 
 COMPRESSED_BYTES = 1 << 30  # a compressed file that decompress reads whole
@@ -72,7 +72,7 @@ def _settings_text(settings: dict[str, Any]) -> str:
     from dataclasses import fields
 
     from .options import flag_of
-    from .train import TrainConfig
+    from .training.trainer import TrainConfig
 
     by_name = {f.name: f for f in fields(TrainConfig)}
     return " ".join(flag_of(by_name[name]) + ("" if value is True else f" {value:g}" if isinstance(value, float)
@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .models import KINDS, PRESETS, PixelCNNConfig
     from .options import add_options
-    from .train import PRESET_TRAINING, TrainConfig
+    from .training.trainer import PRESET_TRAINING, TrainConfig
 
     parser = _Parser(prog="python -m pixelcnn", description="PixelCNN on colored MNIST.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -346,8 +346,8 @@ def _asked_labels(args: argparse.Namespace, model, n: int):
 
 def load_servable(path: str, device: Any = "cpu", weights: str = "raw"):
     """A checkpoint's model, refused with one line unless this tool can feed and serve it."""
-    from .checkpoint import load_checkpoint
-    from .serving import check_servable
+    from .store.checkpoint import load_checkpoint
+    from .serve.limits import check_servable
 
     ckpt = load_checkpoint(path, device=device, weights=weights)
     check_servable(ckpt.config)
@@ -366,7 +366,7 @@ def load_npy_images(path: str, batch: bool | None):
     with ``batch=None`` either, returned as (N, 28, 28, 3)."""
     import numpy as np
 
-    from .data import IMAGE_SHAPE, LEVELS
+    from .store.data import IMAGE_SHAPE, LEVELS
     from .errors import DataError
 
     try:
@@ -393,7 +393,7 @@ def load_npy_images(path: str, batch: bool | None):
 
 def _load_image(args: argparse.Namespace):
     """The image that --split/--index or --image names, checked: uint8 (28, 28, 3) in 0..3."""
-    from .data import load_data
+    from .store.data import load_data
     from .errors import DataError
 
     if args.image is not None:
@@ -406,7 +406,7 @@ def _load_image(args: argparse.Namespace):
 
 def _load_model(args: argparse.Namespace, device: str = "cpu"):
     from .models import get_preset
-    from .receptive import random_model
+    from .explain.receptive import random_model
 
     if args.checkpoint:
         return load_servable(args.checkpoint, device).model
@@ -421,14 +421,14 @@ def _check_file_outputs(args: argparse.Namespace) -> None:
 
 
 def _progress_printer():
-    from .progress import ProgressBar
+    from .cli.progress import ProgressBar
 
     bar = ProgressBar()
     return bar, lambda fraction, text: bar.update(fraction, text)
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from .data import cache_path, load_data, load_labels, resolve_data_dir
+    from .store.data import cache_path, load_data, load_labels, resolve_data_dir
 
     bar, progress = _progress_printer()
     data = load_data(args.data_dir, args.data_file, progress=progress)
@@ -450,7 +450,7 @@ def train_configs(args: argparse.Namespace) -> tuple[Any, Any]:
 
     from .models import PixelCNNConfig, get_preset
     from .options import given_options
-    from .train import TrainConfig, preset_train_config, read_config_file, resume_config
+    from .training.trainer import TrainConfig, preset_train_config, read_config_file, resume_config
 
     model_config, config = get_preset(args.preset or "paper"), preset_train_config(args.preset)
     if args.config:
@@ -461,11 +461,11 @@ def train_configs(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .data import load_data, load_labels
-    from .progress import ProgressBar, format_seconds
-    from .metrics import METRICS_NAME, read_events
-    from .checkpoint import check_trainable
-    from .train import check_run_dir, stored_model_config, train
+    from .store.data import load_data, load_labels
+    from .cli.progress import ProgressBar, format_seconds
+    from .store.metrics import METRICS_NAME, read_events
+    from .store.checkpoint import check_trainable
+    from .training.trainer import check_run_dir, stored_model_config, train
 
     stop = threading.Event()
 
@@ -548,9 +548,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .data import load_data
+    from .store.data import load_data
     from .runtime import pick_device
-    from .train import evaluate
+    from .training.trainer import evaluate
 
     device = pick_device(args.device)
     ckpt = load_servable(args.checkpoint, device, args.weights)
@@ -570,7 +570,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _split_labels(args: argparse.Namespace, n: int, split: str | None = None):
     """The true labels of the first ``n`` images of ``split`` (default --split); a conditional model is scored
     against them."""
-    from .data import load_labels
+    from .store.data import load_labels
 
     if args.data_file:
         raise ConfigError("a conditional model is scored given the digit labels, and the course pickle has none: "
@@ -581,8 +581,8 @@ def _split_labels(args: argparse.Namespace, n: int, split: str | None = None):
 def _evaluate_conditional(args: argparse.Namespace, model, images, device) -> int:
     """Three readings of a conditional model: given the true labels, shown no label, and the exact mixture
     over labels (with the generative classifier's accuracy, which the same passes give)."""
-    from .posterior import generative_reading
-    from .train import evaluate
+    from .explain.posterior import generative_reading
+    from .training.trainer import evaluate
 
     labels = _split_labels(args, len(images))
     no_label = evaluate(model, images, device=device)
@@ -606,8 +606,8 @@ def _evaluate_conditional(args: argparse.Namespace, model, images, device) -> in
 def cmd_posterior(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .data import load_data
-    from .posterior import generative_reading
+    from .store.data import load_data
+    from .explain.posterior import generative_reading
 
     ckpt = load_servable(args.checkpoint)
     images = load_data(args.data_dir, args.data_file)[args.split][: args.limit]
@@ -654,7 +654,7 @@ def cmd_receptive_field(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .figures import field_image, save_png
-    from .receptive import gradient_field
+    from .explain.receptive import gradient_field
 
     _check_file_outputs(args)
     model = _load_model(args)
@@ -670,7 +670,7 @@ def cmd_receptive_field(args: argparse.Namespace) -> int:
 
 
 def cmd_bits(args: argparse.Namespace) -> int:
-    from .analysis import bits_per_value
+    from .explain.pixels import bits_per_value
     from .figures import bits_image, save_png
 
     _check_file_outputs(args)
@@ -687,7 +687,7 @@ def cmd_bits(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .analysis import predict
+    from .explain.pixels import predict
 
     model = _load_model(args)
     result = predict(model, _load_image(args), args.row, args.col, args.temperature)
@@ -708,7 +708,7 @@ def score_text(result: dict, reference: dict) -> str:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from .digits import CLASSIFIER_PATH, digit_score, load_classifier
+    from .explain.digits import CLASSIFIER_PATH, digit_score, load_classifier
     from .sampling import sample
 
     classifier, record = load_classifier(args.classifier or CLASSIFIER_PATH)
@@ -734,7 +734,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_classifier(args: argparse.Namespace) -> int:
-    from .digits import CLASSIFIER_PATH, build_classifier
+    from .explain.digits import CLASSIFIER_PATH, build_classifier
 
     if args.out is None:
         CLASSIFIER_PATH.parent.mkdir(exist_ok=True)
@@ -749,9 +749,9 @@ def cmd_classifier(args: argparse.Namespace) -> int:
 def cmd_compress(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .checkpoint import atomic_write
-    from .codec import compress
-    from .data import load_data, load_labels
+    from .store.checkpoint import atomic_write
+    from .explain.codec import compress
+    from .store.data import load_data, load_labels
 
     check_output_path(args.out, "--out")
     ckpt = load_servable(args.checkpoint)
@@ -790,7 +790,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 
 def cmd_decompress(args: argparse.Namespace) -> int:
-    from .codec import decompress
+    from .explain.codec import decompress
     from .figures import image_grid, save_png
 
     if not (args.npy or args.png):
@@ -813,7 +813,8 @@ def cmd_decompress(args: argparse.Namespace) -> int:
 
 
 def cmd_notebook(args: argparse.Namespace) -> int:
-    from .notebook import PROJECT_ROOT, write_notebook
+    from .notebooks.writer import write_notebook
+    from .paths import PROJECT_ROOT
 
     out = check_output_path(args.out, "--out")
     parameters = {"MODE": "train" if args.train else "shipped", "PRESET": args.preset, "STEPS": args.steps,
@@ -829,10 +830,10 @@ def cmd_notebook(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .checkpoint import atomic_write
+    from .store.checkpoint import atomic_write
     from .figures import curves_svg, field_image, image_grid, save_png
-    from .metrics import METRICS_NAME, curves, read_events
-    from .receptive import gradient_field, random_model
+    from .store.metrics import METRICS_NAME, curves, read_events
+    from .explain.receptive import gradient_field, random_model
     from .sampling import sample
 
     if args.out is not None:
@@ -854,7 +855,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     written.append("samples.png")
     cfg = ckpt.config
     if cfg.classes:  # one row per digit at each guidance weight: legibility against diversity
-        from .results import GUIDANCE_SHOWN, asked_for_samples
+        from .explain.results import GUIDANCE_SHOWN, asked_for_samples
 
         for guidance in GUIDANCE_SHOWN:
             images, _ = asked_for_samples(ckpt.model, guidance, seed=args.seed)
@@ -867,8 +868,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         save_png(field_image(field, 14, 14, log=True), out / name)
         written.append(f"{name} ({int((field > 0).sum())} nonzero)")
     if not args.no_measure:
-        from .data import load_data
-        from .results import RESULTS_NAME, measure, write_results
+        from .store.data import load_data
+        from .explain.results import RESULTS_NAME, measure, write_results
 
         test = load_data(args.data_dir, args.data_file)["test"]
         results = measure(ckpt, test, samples, _split_labels(args, len(test), "test") if cfg.classes else None)
@@ -880,7 +881,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from .results import conditional_table, read_results, results_table, validation_table
+    from .explain.results import conditional_table, read_results, results_table, validation_table
 
     if args.val_every:
         print(validation_table([Path(f) for f in args.folders], args.val_every))

@@ -10,16 +10,15 @@ from pathlib import Path
 import numpy as np
 import torch.nn as nn
 
-from .checkpoint import CHECKPOINT_NAME, load_checkpoint
+from .store.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from .errors import ConfigError
+from .paths import SHIPPED_DIR
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = PROJECT_ROOT / "checkpoints"
 
 
 def shipped_models() -> list[str]:
     """The names of the models shipped in ``checkpoints/`` (each a folder with a ``checkpoint.pt``)."""
-    return sorted(p.name for p in SHIPPED.iterdir() if (p / CHECKPOINT_NAME).is_file()) if SHIPPED.is_dir() else []
+    return sorted(p.name for p in SHIPPED_DIR.iterdir() if (p / CHECKPOINT_NAME).is_file()) if SHIPPED_DIR.is_dir() else []
 
 
 def load_model(name: str | Path) -> nn.Module:
@@ -30,8 +29,8 @@ def load_model(name: str | Path) -> nn.Module:
             ``checkpoint.pt``.
     """
     path = Path(name)
-    if not path.exists() and (SHIPPED / str(name) / CHECKPOINT_NAME).is_file():
-        path = SHIPPED / str(name)
+    if not path.exists() and (SHIPPED_DIR / str(name) / CHECKPOINT_NAME).is_file():
+        path = SHIPPED_DIR / str(name)
     if not path.exists():
         raise ConfigError(f"no model {name!r}: name a shipped one ({', '.join(shipped_models())}), a run folder "
                           f"or a checkpoint file")
@@ -42,7 +41,7 @@ def random_model(preset: str = "paper", seed: int = 0) -> nn.Module:
     """A model of a preset (``tiny``, ``live``, ``lecture``, ``paper``, ``rgb``, ``gated``) at its seeded
     random initialisation, in eval mode."""
     from .models import get_preset
-    from .receptive import random_model as build
+    from .explain.receptive import random_model as build
 
     return build(get_preset(preset), seed)
 
@@ -51,7 +50,7 @@ def load_data(data_dir: str | Path | None = None, labels: bool = False) -> dict[
     """Colored MNIST: ``train`` (55,000), ``val`` (5,000) and ``test`` (10,000), uint8 (N, 28, 28, 3) in
     0..3, from ``$PIXELCNN_DATA_DIR`` (else ``data/``), downloaded if missing. With ``labels``, also
     ``train_labels``, ``val_labels`` and ``test_labels`` (N,)."""
-    from .data import load_colored_mnist, load_labels
+    from .store.data import load_colored_mnist, load_labels
 
     data = load_colored_mnist(data_dir)
     if labels:
@@ -87,14 +86,14 @@ def show(images: np.ndarray, ncols: int = 10, scale: int = 3):
 def bits_per_dim(model: nn.Module, images: np.ndarray, labels: np.ndarray | None = None) -> float:
     """Mean negative log-likelihood of ``images`` (N, H, W, C) in bits per dimension (a uniform model
     scores 2.0); a conditional model given ``labels`` (N,)."""
-    from .train import evaluate
+    from .training.trainer import evaluate
 
     return evaluate(model, images, labels=labels)
 
 
 def bits_per_value(model: nn.Module, image: np.ndarray) -> np.ndarray:
     """-log2 p(value | what comes before it) of every value of one image: float32 (H, W, C)."""
-    from .analysis import bits_per_value as bits
+    from .explain.pixels import bits_per_value as bits
 
     return bits(model, image)
 
@@ -103,7 +102,7 @@ def receptive_field(model: nn.Module, row: int = 14, col: int = 14, channel: int
                     seed: int = 0) -> np.ndarray:
     """|d log p(x[row, col, channel]) / d x|, max over input channels, averaged over ``images`` random
     inputs: float (H, W). Exactly zero at (row, col) and after it, and in the blind spot."""
-    from .receptive import gradient_field
+    from .explain.receptive import gradient_field
 
     cfg = model.config
     inputs = np.random.default_rng(seed).integers(0, cfg.levels, (images, cfg.image_size, cfg.image_size,
@@ -123,9 +122,9 @@ def field_picture(field: np.ndarray, row: int = 14, col: int = 14, log: bool = T
 def curves_figure(run: str | Path, smoothing: float = 0.6):
     """Train and validation bits/dim of a run folder (or a shipped model's name) as a plotly figure."""
     from .figures import loss_figure
-    from .metrics import METRICS_NAME, curves, read_events
+    from .store.metrics import METRICS_NAME, curves, read_events
 
-    folder = Path(run) if Path(run).exists() else SHIPPED / str(run)
+    folder = Path(run) if Path(run).exists() else SHIPPED_DIR / str(run)
     events = read_events(folder / METRICS_NAME)
     if not events:
         raise ConfigError(f"{folder} has no {METRICS_NAME}: name a run folder or a shipped model")
@@ -140,12 +139,12 @@ def train_model(out: str | Path, preset: str = "tiny", *, steps: int | None = No
         steps, minutes: the budget (``minutes`` ends it by the clock; the cosine schedule follows); neither
             keeps the preset's own (one epoch for a preset without one).
         progress: print a progress bar.
-        settings: any other training setting of :class:`~pixelcnn.train.TrainConfig` (``batch_size``,
+        settings: any other training setting of :class:`~pixelcnn.training.trainer.TrainConfig` (``batch_size``,
             ``lr``, ``lr_schedule``, ``eval_every``, ``val_limit``, ...).
     """
     from .models import get_preset
-    from .progress import ProgressBar
-    from .train import preset_train_config, train as run
+    from .cli.progress import ProgressBar
+    from .training.trainer import preset_train_config, train as run
 
     budget = {name: value for name, value in (("steps", steps), ("minutes", minutes)) if value is not None}
     config = preset_train_config(preset).with_budget(**budget, **settings)

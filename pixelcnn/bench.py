@@ -50,7 +50,7 @@ from pathlib import Path
 import torch
 
 from .models import PRESETS, build_model
-from .reference import ReferencePixelCNN
+from .models.reference import ReferencePixelCNN
 
 
 def _time_training(preset: str, impl: str, batch: int, steps: int, settings: bool = True,
@@ -60,8 +60,8 @@ def _time_training(preset: str, impl: str, batch: int, steps: int, settings: boo
     whole batches (the reference as a straightforward script would run it). ``amp``: bfloat16 autocast
     where it is fast (see :func:`~pixelcnn.runtime.bf16_is_fast`), as ``train --amp`` runs it."""
     from .runtime import micro_batch_size, prepare_cpu
-    from .speed import random_images, timed_steps
-    from .train import make_optimizer
+    from .training.speed import random_images, timed_steps
+    from .training.trainer import make_optimizer
 
     torch.manual_seed(0)
     config = PRESETS[preset]
@@ -114,7 +114,7 @@ def _time_conv_peak(amp: bool = False, repeats: int = 5) -> float:
 def _time_sampling(method: str, rows: int, n: int) -> dict:
     import resource
 
-    from .receptive import random_model
+    from .explain.receptive import random_model
     from .runtime import prepare_cpu
     from .models import kind_of
     from .sampling import _draw
@@ -141,7 +141,7 @@ def _time_sampling(method: str, rows: int, n: int) -> dict:
 
 def _time_sample_call(preset: str, n: int) -> float:
     """Seconds for ``sample(n)`` (cached) from the preset's random weights."""
-    from .receptive import random_model
+    from .explain.receptive import random_model
     from .runtime import prepare_cpu
     from .sampling import sample
 
@@ -156,7 +156,7 @@ def _time_sample_call(preset: str, n: int) -> float:
 def _time_receptive(repeats: int, preset: str = "paper") -> float:
     import numpy as np
 
-    from .receptive import gradient_field, random_model
+    from .explain.receptive import gradient_field, random_model
     from .runtime import prepare_cpu
 
     prepare_cpu(interactive=True)
@@ -180,9 +180,9 @@ def _time_interactive(call: str, threads: int) -> float:
     import numpy as np
 
     from . import sampling
-    from .receptive import gradient_field, random_model
+    from .explain.receptive import gradient_field, random_model
     from .runtime import prepare_cpu
-    from .train import evaluate
+    from .training.trainer import evaluate
 
     prepare_cpu()
     torch.set_num_threads(threads)
@@ -206,8 +206,8 @@ def _time_interactive(call: str, threads: int) -> float:
 
 def _time_device(preset: str, batch: int, steps: int) -> dict:
     from .runtime import micro_batch_size, pick_device, prepare_cpu
-    from .speed import random_images, timed_steps
-    from .train import make_optimizer
+    from .training.speed import random_images, timed_steps
+    from .training.trainer import make_optimizer
 
     prepare_cpu()
     device = pick_device("auto")
@@ -229,10 +229,10 @@ def _time_data_parallel(preset: str, batch: int, steps: int) -> float | None:
     """Run under torchrun: global images/s of this group (printed by rank 0)."""
     from torch.nn.parallel import DistributedDataParallel
 
-    from . import distributed
+    from .training import distributed
     from .runtime import micro_batch_size, prepare_cpu
-    from .speed import random_images, timed_steps
-    from .train import make_optimizer
+    from .training.speed import random_images, timed_steps
+    from .training.trainer import make_optimizer
 
     prepare_cpu()
     world, device = distributed.setup("auto")
@@ -377,10 +377,10 @@ def _learning_run(model: dict, seed: int, steps: int, batch: int, train_limit: i
     """Train one config from scratch on real data into a temporary folder; its validation curve."""
     import tempfile
 
-    from .data import load_data
+    from .store.data import load_data
     from .models import PixelCNNConfig, count_parameters
     from .runtime import prepare_cpu
-    from .train import TrainConfig, train
+    from .training.trainer import TrainConfig, train
 
     prepare_cpu()
     config = PixelCNNConfig(**model)
@@ -415,8 +415,8 @@ def bench_learning(names: list[str], seeds: list[int], steps: int, batch: int, t
 def _time_codec(preset: str, n: int, repeats: int) -> dict:
     """Median seconds to draw ``n`` samples (cached), compress them and decompress them, one after the other,
     from the preset's random weights, under the interactive commands' process settings."""
-    from .codec import compress, decompress
-    from .receptive import random_model
+    from .explain.codec import compress, decompress
+    from .explain.receptive import random_model
     from .runtime import prepare_cpu
     from .sampling import sample
 
@@ -456,7 +456,7 @@ def bench_receptive(repeats: int) -> None:
 def _many_run_folders(root: Path, folders: int) -> None:
     """``folders`` finished runs of the tiny preset (one real checkpoint, hard-linked), as a lecture's
     ``runs/`` may hold after a term."""
-    from .checkpoint import save_checkpoint
+    from .store.checkpoint import save_checkpoint
     from .models import build_model
 
     seed = root / "seed"
@@ -481,8 +481,8 @@ def bench_runs(folders: int) -> None:
     (every folder read) against the next ones (only the folders' stamps), side by side with no runs."""
     import tempfile
 
-    from .run_table import run_row
-    from .runs import list_runs
+    from .serve.run_table import run_row
+    from .serve.runs import list_runs
 
     def table() -> float:
         start = time.perf_counter()

@@ -41,7 +41,7 @@ def busy_processes(count: int = 2, seconds: float = 900) -> Iterator[list[subpro
 
 
 def background_training_environment() -> dict[str, str]:
-    """The environment of a training job started by the dashboard (see :mod:`pixelcnn.runs`)."""
+    """The environment of a training job started by the dashboard (see :mod:`pixelcnn.serve.runs`)."""
     return dict(os.environ, PYTHONUNBUFFERED="1", OMP_WAIT_POLICY="PASSIVE")
 
 
@@ -83,8 +83,8 @@ def _train_forever(preset: str, seconds: float) -> None:
 
     from .models import PRESETS, build_model
     from .runtime import micro_batch_size, prepare_cpu
-    from .speed import random_images
-    from .train import make_optimizer, preset_train_config, train_step
+    from .training.speed import random_images
+    from .training.trainer import make_optimizer, preset_train_config, train_step
 
     prepare_cpu()
     config, settings = PRESETS[preset], preset_train_config(preset)

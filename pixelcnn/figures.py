@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .checkpoint import atomic_write
+from .store.checkpoint import atomic_write
 
 SEPARATOR = 128
 TARGET_COLOR = (230, 40, 40)
@@ -130,7 +130,7 @@ def loss_figure(runs: dict[str, dict[str, list[tuple[float, float]]]], smoothing
                 x: str = "step", per_step: dict[str, float] | None = None):
     """Train (per step, optionally smoothed) and validation bits/dim of one or more runs.
 
-    ``runs`` maps a run name to its :func:`pixelcnn.metrics.curves`. ``x`` is
+    ``runs`` maps a run name to its :func:`pixelcnn.store.metrics.curves`. ``x`` is
     ``step``, ``epoch`` or ``images``; for the last two, ``per_step`` maps each
     run to the epochs or images one of its steps is (runs of other batch sizes
     compare fairly only so). Log-scale ticks are labelled with their values.

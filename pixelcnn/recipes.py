@@ -57,7 +57,7 @@ def plan_line(name: str, command: list[str], device: str) -> str:
     """What one recipe will do here: a fresh run's measured images/s and what its budget comes to, or the
     resume of a run already under way."""
     from .__main__ import build_parser, train_configs
-    from .speed import expect, format_minutes, measure_training_speed
+    from .training.speed import expect, format_minutes, measure_training_speed
 
     if "--resume" in command:
         return f"{name}: resumes its run in {command[4]}, its schedule continuing"
@@ -85,7 +85,7 @@ def run_all(commands: dict[str, list[str]], side_by_side: bool) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .outputs import check_output_path
+    from .cli.outputs import check_output_path
     from .runtime import pick_device
 
     parser = argparse.ArgumentParser(prog="python -m pixelcnn.recipes", description=__doc__,

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pixelcnn.data import synthetic_colored_mnist
+from pixelcnn.store.data import synthetic_colored_mnist
 
 ROOT = Path(__file__).resolve().parent.parent
 

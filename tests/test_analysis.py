@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from pixelcnn.__main__ import main
-from pixelcnn.analysis import (ERASE_SHAPES, bits_per_value, complete, erase_mask, predict, probabilities,
+from pixelcnn.explain.pixels import (ERASE_SHAPES, bits_per_value, complete, erase_mask, predict, probabilities,
                                record_generation)
-from pixelcnn.checkpoint import save_checkpoint
+from pixelcnn.store.checkpoint import save_checkpoint
 from pixelcnn.models import KINDS, PixelCNNConfig
-from pixelcnn.receptive import random_model
+from pixelcnn.explain.receptive import random_model
 from pixelcnn.sampling import sample
-from pixelcnn.train import evaluate
+from pixelcnn.training.trainer import evaluate
 
 ALL_KINDS = pytest.mark.parametrize("name", sorted(KINDS))
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,13 +6,13 @@ import threading
 import pytest
 import torch
 
-from pixelcnn.averaging import WeightAverage, average_decay
-from pixelcnn.checkpoint import load_checkpoint
+from pixelcnn.training.averaging import WeightAverage, average_decay
+from pixelcnn.store.checkpoint import load_checkpoint
 from pixelcnn.errors import CheckpointError
-from pixelcnn.metrics import read_events
+from pixelcnn.store.metrics import read_events
 from pixelcnn.models import KINDS, PixelCNNConfig, bits_per_dim
-from pixelcnn.receptive import random_model
-from pixelcnn.train import TrainConfig, evaluate, train
+from pixelcnn.explain.receptive import random_model
+from pixelcnn.training.trainer import TrainConfig, evaluate, train
 
 from autoregressive import assert_autoregressive
 
@@ -97,7 +97,7 @@ def test_evaluate_scores_the_weights_asked_for_and_refuses_an_average_a_checkpoi
     import json
 
     from pixelcnn.__main__ import main
-    from pixelcnn.data import load_data
+    from pixelcnn.store.data import load_data
 
     train(tmp_path / "run", TINY, quick(), small_data)
     test = load_data(str(mnist_dir))["test"][:50]

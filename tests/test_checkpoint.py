@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pixelcnn.checkpoint import load_checkpoint, read_checkpoint_file, save_checkpoint
+from pixelcnn.store.checkpoint import load_checkpoint, read_checkpoint_file, save_checkpoint
 from pixelcnn.errors import CheckpointError
 from pixelcnn.models import PRESETS, PixelCNN
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from pixelcnn.__main__ import main
-from pixelcnn.checkpoint import load_checkpoint
+from pixelcnn.store.checkpoint import load_checkpoint
 
 
 def run_cli(*args: str, env_data=None) -> subprocess.CompletedProcess:
@@ -108,7 +108,7 @@ def test_data_command(mnist_dir):
 
 def test_report_writes_the_exercise_images(tmp_path, small_data, capsys):
     from pixelcnn.models import PixelCNNConfig
-    from pixelcnn.train import TrainConfig, train
+    from pixelcnn.training.trainer import TrainConfig, train
 
     run = tmp_path / "run"
     train(run, PixelCNNConfig(hidden=8, n_blocks=1), TrainConfig(steps=4, batch_size=32, eval_every=2,
@@ -126,8 +126,8 @@ def test_report_writes_the_exercise_images(tmp_path, small_data, capsys):
 
 def test_results_measures_and_tabulates(tmp_path, small_data, capsys):
     from pixelcnn.models import PixelCNNConfig
-    from pixelcnn.results import measure, write_results
-    from pixelcnn.train import TrainConfig, train
+    from pixelcnn.explain.results import measure, write_results
+    from pixelcnn.training.trainer import TrainConfig, train
 
     runs = []
     for kind in ("pixelcnn", "gated"):
@@ -157,8 +157,8 @@ def test_dashboard_jobs_keep_the_kind_and_every_other_setting(tmp_path):
     so nothing is dropped on the way (once amp, compile, the checkpoint interval and the kernels were)."""
     from pixelcnn.__main__ import build_parser
     from pixelcnn.models import PixelCNNConfig
-    from pixelcnn.runs import train_command
-    from pixelcnn.train import TrainConfig, read_config_file, write_config_file
+    from pixelcnn.serve.runs import train_command
+    from pixelcnn.training.trainer import TrainConfig, read_config_file, write_config_file
 
     model = PixelCNNConfig(kind="gated", hidden=16, n_blocks=2, first_kernel=5, block_kernel=5)
     config = TrainConfig(steps=5, amp=True, compile=True, checkpoint_seconds=30.0, grad_clip=0.5, eval_every=3,
@@ -224,7 +224,7 @@ def test_recipes_print_the_plan_and_refuse_what_they_cannot_write(tmp_path, caps
 
 
 def test_the_best_temperature_and_its_record():
-    from pixelcnn.results import best_temperature
+    from pixelcnn.explain.results import best_temperature
 
     assert best_temperature({"1": 0.3, "0.9": 0.43, "0.8": 0.39, "0.7": 0.43}) == "0.9"  # the hotter on a tie
     assert best_temperature({"1": 0.5, "0.9": 0.2}) == "1"
@@ -236,7 +236,7 @@ def test_the_best_temperature_and_its_record():
     ({str(i / 10): 0.1 for i in range(1, 11)}, {}),
 ])
 def test_a_recorded_temperature_reading_is_checked_before_it_is_shown(tmp_path, stored, expected):
-    from pixelcnn.results import recorded_temperature_scores, write_results
+    from pixelcnn.explain.results import recorded_temperature_scores, write_results
 
     write_results(tmp_path, {"digit_score_by_temperature": stored})
     assert recorded_temperature_scores(tmp_path) == expected

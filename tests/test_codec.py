@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from pixelcnn.__main__ import main
-from pixelcnn.analysis import bits_per_value
-from pixelcnn.checkpoint import save_checkpoint
-from pixelcnn.codec import CHUNK, CodecError, baseline_sizes, compress, decompress, read_header
+from pixelcnn.explain.pixels import bits_per_value
+from pixelcnn.store.checkpoint import save_checkpoint
+from pixelcnn.explain.codec import CHUNK, CodecError, baseline_sizes, compress, decompress, read_header
 from pixelcnn.models import KINDS
-from pixelcnn.receptive import random_model
+from pixelcnn.explain.receptive import random_model
 
 ALL_KINDS = pytest.mark.parametrize("name", sorted(KINDS))
 
@@ -65,7 +65,7 @@ def test_round_trip_of_a_conditional_model_with_its_labels(name):
 
 
 def test_several_streams_and_the_decoders_view_of_the_first(monkeypatch):
-    import pixelcnn.codec as codec
+    import pixelcnn.explain.codec as codec
 
     monkeypatch.setattr(codec, "CHUNK", 2)
     model = random_model(KINDS["pixelcnn"].test_config(), seed=3)
@@ -85,7 +85,7 @@ def test_several_streams_and_the_decoders_view_of_the_first(monkeypatch):
 
 @ALL_KINDS
 def test_the_decoding_recording_replays_the_image_from_the_stream(name):
-    from pixelcnn.codec import decoding
+    from pixelcnn.explain.codec import decoding
 
     model = random_model(KINDS[name].test_config(), seed=8)
     images = images_from(model, 2)
@@ -134,7 +134,7 @@ def test_lzma_with_a_dictionary_cut_to_the_input_is_as_long_as_preset_9e():
     (its bytes differ only in the dictionary size the header records)."""
     import lzma
 
-    from pixelcnn.codec import lzma_strongest
+    from pixelcnn.explain.codec import lzma_strongest
 
     rng = np.random.default_rng(1)
     for n in (1, 3, 40):

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from pixelcnn.data import synthetic_colored_mnist
+from pixelcnn.store.data import synthetic_colored_mnist
 from pixelcnn.errors import ConfigError
 from pixelcnn.models import KINDS, PixelCNNConfig
-from pixelcnn.posterior import (generative_reading, label_log_likelihoods, label_posterior,
+from pixelcnn.explain.posterior import (generative_reading, label_log_likelihoods, label_posterior,
                                 marginal_log_likelihood)
-from pixelcnn.receptive import random_model
+from pixelcnn.explain.receptive import random_model
 from pixelcnn.sampling import sample, teacher_forced_logits
-from pixelcnn.train import TrainConfig, evaluate, train
+from pixelcnn.training.trainer import TrainConfig, evaluate, train
 
 from autoregressive import assert_autoregressive
 
@@ -143,8 +143,8 @@ def test_a_conditional_run_trains_with_labels_and_refuses_data_without(tmp_path)
 
 
 def test_label_dropout_hides_the_share_asked_for_the_same_way_on_resume():
-    from pixelcnn.distributed import Distributed
-    from pixelcnn.train import _BatchOrder
+    from pixelcnn.training.distributed import Distributed
+    from pixelcnn.training.trainer import _BatchOrder
 
     images = torch.zeros(1000, 3, 2, 2, dtype=torch.uint8)
     labels = torch.arange(1000) % 10
@@ -158,7 +158,7 @@ def test_label_dropout_hides_the_share_asked_for_the_same_way_on_resume():
 def test_a_conditional_run_starts_from_its_unconditional_twin_and_refuses_another_model(tmp_path):
     """``init_from``: the twin's weights, the label tables at zero, so the new model's first logits are the
     twin's under every label; a checkpoint of another architecture is refused with one line."""
-    from pixelcnn.checkpoint import load_checkpoint
+    from pixelcnn.store.checkpoint import load_checkpoint
 
     data = synthetic_colored_mnist(64, 16, 16)
     labels = {f"{split}_labels": np.arange(len(images)) % 10 for split, images in data.items()}

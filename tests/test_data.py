@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pixelcnn import data as data_mod
-from pixelcnn.data import (MNIST_FILES, IdxFile, cache_path, colorize, download_mnist, load_colored_mnist,
+from pixelcnn.store import data as data_mod
+from pixelcnn.store.data import (MNIST_FILES, IdxFile, cache_path, colorize, download_mnist, load_colored_mnist,
                            load_course_pickle, read_idx, split)
 from pixelcnn.errors import DataError
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from pixelcnn.__main__ import main
-from pixelcnn.checkpoint import save_checkpoint
-from pixelcnn.digits import (CLASSIFIER_PATH, digit_score, load_classifier, noise_images, read_digits,
+from pixelcnn.store.checkpoint import save_checkpoint
+from pixelcnn.explain.digits import (CLASSIFIER_PATH, digit_score, load_classifier, noise_images, read_digits,
                              stroke_maps)
 from pixelcnn.errors import CheckpointError
 from pixelcnn.models import PixelCNNConfig, build_model
@@ -48,7 +48,7 @@ def test_noise_scores_near_zero():
 
 @pytest.mark.slow
 def test_real_colored_digits_score_high_and_are_read_right(mnist_dir):
-    from pixelcnn.data import MNIST_FILES, load_colored_mnist, read_idx
+    from pixelcnn.store.data import MNIST_FILES, load_colored_mnist, read_idx
 
     test = load_colored_mnist(mnist_dir, download=False)["test"][:1000]
     labels = read_idx(mnist_dir / "t10k-labels-idx1-ubyte.gz", MNIST_FILES["test_labels"])[:1000]

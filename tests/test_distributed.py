@@ -11,12 +11,12 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from pixelcnn.checkpoint import load_checkpoint
-from pixelcnn.data import synthetic_colored_mnist
-from pixelcnn.metrics import read_events
+from pixelcnn.store.checkpoint import load_checkpoint
+from pixelcnn.store.data import synthetic_colored_mnist
+from pixelcnn.store.metrics import read_events
 from pixelcnn.models import PixelCNNConfig
-from pixelcnn.receptive import random_model
-from pixelcnn.train import TrainConfig, train
+from pixelcnn.explain.receptive import random_model
+from pixelcnn.training.trainer import TrainConfig, train
 
 TINY = PixelCNNConfig(hidden=16, n_blocks=2)
 CONFIG = TrainConfig(steps=5, batch_size=32, eval_every=5, checkpoint_seconds=1e9, device="cpu", lr=3e-3)

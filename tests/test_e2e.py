@@ -394,8 +394,8 @@ def test_responsive_while_a_run_trains(server, browser, artifacts, mnist_dir, mo
     timed assertion."""
     from pixelcnn.contention import busy_processes
     from pixelcnn.models import PRESETS
-    from pixelcnn.runs import run_status, start_run, stop_run
-    from pixelcnn.train import preset_train_config
+    from pixelcnn.serve.runs import run_status, start_run, stop_run
+    from pixelcnn.training.trainer import preset_train_config
 
     page = browser.new_page(viewport={"width": 1300, "height": 1800})
     page.goto(server["url"])
@@ -551,9 +551,9 @@ def choose(page, box_label: str, option: str) -> None:
 
 def stream_sizes(checkpoint: Path, mnist_dir: Path, indices: tuple[int, ...]) -> dict[int, int]:
     """The bytes of the bit stream that the codec writes for each test image in ``indices``, given its label."""
-    from pixelcnn.checkpoint import load_checkpoint
-    from pixelcnn.codec import compress
-    from pixelcnn.data import load_colored_mnist, load_labels
+    from pixelcnn.store.checkpoint import load_checkpoint
+    from pixelcnn.explain.codec import compress
+    from pixelcnn.store.data import load_colored_mnist, load_labels
 
     model = load_checkpoint(checkpoint).model
     images, labels = load_colored_mnist(mnist_dir, download=False)["test"], load_labels(mnist_dir)["test"]
@@ -700,9 +700,9 @@ def test_digits_asked_for_and_bits_are_bytes_in_a_browser(server, browser, artif
 
 def test_the_players_speeds_are_what_they_say(browser):
     """Lecture finding: "slow" and "a row a second" both played at 20 steps a second."""
-    from pixelcnn.analysis import record_generation
-    from pixelcnn.player import player_html
-    from pixelcnn.receptive import random_model
+    from pixelcnn.explain.pixels import record_generation
+    from pixelcnn.serve.player import player_html
+    from pixelcnn.explain.receptive import random_model
     from pixelcnn.models import PixelCNNConfig
 
     generation = record_generation(random_model(PixelCNNConfig(hidden=8, n_blocks=1), seed=0), seed=0)
@@ -725,9 +725,9 @@ def test_the_players_speeds_are_what_they_say(browser):
 def test_the_player_reads_in_a_dark_theme_and_fits_a_phone(browser):
     """Lecture findings: in a dark theme the step label and bar digits were invisible; on a phone the bar
     canvas was cut off."""
-    from pixelcnn.analysis import record_generation
-    from pixelcnn.player import player_html
-    from pixelcnn.receptive import random_model
+    from pixelcnn.explain.pixels import record_generation
+    from pixelcnn.serve.player import player_html
+    from pixelcnn.explain.receptive import random_model
     from pixelcnn.models import PixelCNNConfig
 
     generation = record_generation(random_model(PixelCNNConfig(hidden=8, n_blocks=1), seed=0), seed=0)

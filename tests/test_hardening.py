@@ -13,15 +13,15 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pixelcnn import data as data_mod
+from pixelcnn.store import data as data_mod
 from pixelcnn.__main__ import main
-from pixelcnn.checkpoint import load_checkpoint, save_checkpoint
-from pixelcnn.data import IdxFile, parse_idx
+from pixelcnn.store.checkpoint import load_checkpoint, save_checkpoint
+from pixelcnn.store.data import IdxFile, parse_idx
 from pixelcnn.errors import CheckpointError, ConfigError, DataError
-from pixelcnn.metrics import read_events
+from pixelcnn.store.metrics import read_events
 from pixelcnn.models import PixelCNN, PixelCNNConfig
-from pixelcnn.runs import MAX_UPLOAD_BYTES, check_run_name, import_checkpoint, list_runs, run_status
-from pixelcnn.train import TrainConfig, train
+from pixelcnn.serve.runs import MAX_UPLOAD_BYTES, check_run_name, import_checkpoint, list_runs, run_status
+from pixelcnn.training.trainer import TrainConfig, train
 
 SMALL = IdxFile("small", 2051, (2, 28, 28), "", "")
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -166,8 +166,8 @@ def quick(**kw):
 
 @pytest.mark.parametrize("failing", ["metrics", "checkpoint"])
 def test_a_write_error_stops_the_run_and_keeps_what_was_saved(tmp_path, small_data, monkeypatch, failing):
-    import pixelcnn.checkpoint as ckpt_mod
-    import pixelcnn.train as train_mod
+    import pixelcnn.store.checkpoint as ckpt_mod
+    import pixelcnn.training.trainer as train_mod
 
     run = tmp_path / "run"
     calls = {"n": 0}
@@ -261,7 +261,7 @@ def test_a_live_strip_is_read_only_from_its_run_folder_and_bounded(tmp_path):
     import numpy as np
 
     from pixelcnn.figures import save_png
-    from pixelcnn.runs import read_live_image
+    from pixelcnn.serve.runs import read_live_image
 
     run = tmp_path / "run"
     (run / "live").mkdir(parents=True)
@@ -317,7 +317,7 @@ def test_train_config_files_are_read_bounded_with_one_line(tmp_path, capsys, dam
 def test_a_damaged_run_folder_reads_as_empty_not_as_a_crash(tmp_path, damage):
     """Review findings: a nested or FIFO config.json or metrics.jsonl crashed or hung every page; a
     30 GB sparse metrics.jsonl took 8 GB; a mistyped event crashed the Models and Train pages."""
-    from pixelcnn.train import read_run_config
+    from pixelcnn.training.trainer import read_run_config
 
     run = tmp_path / "run"
     run.mkdir()
@@ -384,7 +384,7 @@ def test_npy_inputs_are_refused_with_one_line(tmp_path, capsys, damage, command)
 def test_outputs_are_checked_before_any_work(tmp_path, capsys):
     """Review findings: classifier --out '' overwrote the shipped classifier; on /proc it failed after 120 s
     of training; train --out / trained into /."""
-    from pixelcnn.digits import CLASSIFIER_PATH
+    from pixelcnn.explain.digits import CLASSIFIER_PATH
 
     before = CLASSIFIER_PATH.stat().st_mtime_ns
     for argv in (["classifier", "--out", ""], ["classifier", "--out", "/proc/classifier.pt"],
@@ -418,7 +418,7 @@ def test_an_interrupted_run_says_why_and_odd_clock_fields_do_not_crash(tmp_path)
 def test_a_damaged_digit_classifier_is_an_error_not_a_score(tmp_path, capsys, damage):
     """Review findings: reference numbers as text crashed `score` and the Samples and Models pages; NaN or
     1e38 weights reported "digit score 0.00" with exit 0."""
-    from pixelcnn.digits import CLASSIFIER_PATH, DigitClassifier, load_classifier, save_classifier
+    from pixelcnn.explain.digits import CLASSIFIER_PATH, DigitClassifier, load_classifier, save_classifier
 
     model, record = load_classifier(CLASSIFIER_PATH)
     path = tmp_path / "classifier.pt"
@@ -451,8 +451,8 @@ def CHECK_IMAGES_NPY(folder):
 
 def test_run_folders_are_read_again_only_when_their_files_change(tmp_path, monkeypatch):
     """Review finding: 2,000 run folders took the Models page 7.9 s, every file re-read on every rerun."""
-    import pixelcnn.runs as runs_mod
-    from pixelcnn.run_table import run_row
+    import pixelcnn.serve.runs as runs_mod
+    from pixelcnn.serve.run_table import run_row
 
     monkeypatch.setenv("PIXELCNN_RUNS_DIR", str(tmp_path))
     for name in ("a", "b"):

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from pixelcnn.memo import ComputeSlots, SharedMemo
+from pixelcnn.serve.memo import ComputeSlots, SharedMemo
 
 
 def test_one_key_asked_by_many_sessions_is_computed_once():

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from pixelcnn.errors import ConfigError
 from pixelcnn.models import PRESETS, PixelCNN, PixelCNNConfig, bits_per_dim, build_model, count_parameters
-from pixelcnn.reference import reference_from
+from pixelcnn.models.reference import reference_from
 
 TARGETS = [(0, 0), (0, 27), (14, 14), (27, 27), (27, 0), (3, 25)]
 

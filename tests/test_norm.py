@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from pixelcnn.checkpoint import load_checkpoint, save_checkpoint
-from pixelcnn.codec import compress, decompress
+from pixelcnn.store.checkpoint import load_checkpoint, save_checkpoint
+from pixelcnn.explain.codec import compress, decompress
 from pixelcnn.errors import ConfigError
 from pixelcnn.models import KINDS, PixelCNNConfig, architecture_table, count_parameters
 from pixelcnn.models.layers import ChannelNorm
-from pixelcnn.receptive import random_model
+from pixelcnn.explain.receptive import random_model
 from pixelcnn.sampling import sample, teacher_forced_logits
 
 from autoregressive import assert_autoregressive

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pixelcnn.errors import ConfigError
-from pixelcnn.notebook import build_notebook, parse_cells, set_parameters, write_notebook
+from pixelcnn.notebooks.writer import build_notebook, parse_cells, set_parameters, write_notebook
 
 
 def test_the_source_parses_into_markdown_and_code_with_one_parameters_cell():

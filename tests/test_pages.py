@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pixelcnn.metrics import read_events
-from pixelcnn.runs import run_status
+from pixelcnn.store.metrics import read_events
+from pixelcnn.serve.runs import run_status
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 PAGES = ["pages/overview.py", "pages/data.py", "pages/train.py", "pages/samples.py", "pages/compression.py",
@@ -208,7 +208,7 @@ def test_train_page_starts_a_run_that_writes_metrics_and_a_checkpoint(app, real_
     assert "images/s" in expected and "minutes" in expected  # the live preset's five minutes
     app.number_input(key="budget_live").set_value(1).run()
     app.number_input(key="batch_live").set_value(16).run()
-    from pixelcnn.speed import format_minutes
+    from pixelcnn.training.speed import format_minutes
 
     assert expectation_text(app) != expected and f"in {format_minutes(60)} of training" in expectation_text(app)
     app.radio(key="budget_kind_live").set_value("steps")
@@ -294,7 +294,7 @@ def test_two_sessions_share_one_run(tmp_path, monkeypatch, real_data):
 
 def test_a_model_without_blocks_alone_on_the_receptive_field_page(app, no_data, tmp_path):
     """Red-team finding 10: a legal model with 0 blocks once crashed the depth slider (min = max)."""
-    from pixelcnn.checkpoint import save_checkpoint
+    from pixelcnn.store.checkpoint import save_checkpoint
     from pixelcnn.models import PixelCNNConfig, build_model
 
     run = tmp_path / "runs" / "no-blocks"
@@ -310,7 +310,7 @@ def test_a_model_without_blocks_alone_on_the_receptive_field_page(app, no_data, 
 
 def test_a_failed_download_leaves_no_progress_bar_above_its_error(app, no_data, monkeypatch):
     """Red-team finding 12: the Data page kept a stale "starting the download" bar above an offline error."""
-    from pixelcnn import data as data_mod
+    from pixelcnn.store import data as data_mod
     from pixelcnn.errors import DataError
 
     def offline(folder, progress=None, **kwargs):
@@ -403,7 +403,7 @@ def test_erase_and_complete_draws_completions_of_the_erased_region(app, real_dat
 
 def test_the_train_page_shows_what_the_run_draws_as_it_learns(app, tmp_path, small_data, no_data):
     from pixelcnn.models import PixelCNNConfig
-    from pixelcnn.train import TrainConfig, train
+    from pixelcnn.training.trainer import TrainConfig, train
 
     run = tmp_path / "runs" / "learning"
     train(run, PixelCNNConfig(hidden=8, n_blocks=1),
@@ -420,9 +420,9 @@ def conditional_run(tmp_path, monkeypatch):
     """A finished class-conditional run (tiny, on stand-in data with labels) in the dashboard's runs folder."""
     import numpy as np
 
-    from pixelcnn.data import synthetic_colored_mnist
+    from pixelcnn.store.data import synthetic_colored_mnist
     from pixelcnn.models import PixelCNNConfig
-    from pixelcnn.train import TrainConfig, train
+    from pixelcnn.training.trainer import TrainConfig, train
 
     data = synthetic_colored_mnist(32, 16, 16)
     data.update({f"{split}_labels": np.arange(len(images)) % 10 for split, images in list(data.items())})
@@ -554,7 +554,7 @@ def test_shipped_models_are_called_shipped_everywhere_and_the_histogram_says_wha
 
 def test_an_uploaded_checkpoint_shows_its_own_record_on_the_models_page(conditional_run, app, no_data, tmp_path):
     """Lecture finding: an uploaded checkpoint showed "epochs 0" and "None" for test bits/dim and lr."""
-    from pixelcnn.runs import import_checkpoint
+    from pixelcnn.serve.runs import import_checkpoint
 
     added = import_checkpoint((conditional_run / "checkpoint.pt").read_bytes(), "digits.pt")
     open_page(app, "pages/models.py")

@@ -19,18 +19,18 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pixelcnn import checkpoint as checkpoint_mod
-from pixelcnn import data as data_mod
+from pixelcnn.store import checkpoint as checkpoint_mod
+from pixelcnn.store import data as data_mod
 from pixelcnn.__main__ import main
-from pixelcnn.checkpoint import load_checkpoint, save_checkpoint
-from pixelcnn.data import MNIST_FILES, IdxFile, cache_path, load_colored_mnist, load_course_pickle, read_idx
+from pixelcnn.store.checkpoint import load_checkpoint, save_checkpoint
+from pixelcnn.store.data import MNIST_FILES, IdxFile, cache_path, load_colored_mnist, load_course_pickle, read_idx
 from pixelcnn.errors import CheckpointError, ConfigError, DataError, ModelError
-from pixelcnn.metrics import read_events
+from pixelcnn.store.metrics import read_events
 from pixelcnn.models import PixelCNNConfig, build_model
-from pixelcnn.runs import import_checkpoint, run_status, start_run, stop_run
+from pixelcnn.serve.runs import import_checkpoint, run_status, start_run, stop_run
 from pixelcnn.sampling import sample
-from pixelcnn.serving import check_servable
-from pixelcnn.train import CONFIG_NAME, TrainConfig, evaluate, train
+from pixelcnn.serve.limits import check_servable
+from pixelcnn.training.trainer import CONFIG_NAME, TrainConfig, evaluate, train
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = PixelCNNConfig(hidden=8, n_blocks=1)
@@ -174,7 +174,7 @@ def test_overflowing_weights_are_an_error_not_a_score_or_black_samples(tmp_path,
 
 
 def test_overflowing_weights_give_an_error_for_a_receptive_field_not_an_empty_one(tmp_path, capsys):
-    from pixelcnn.receptive import gradient_field
+    from pixelcnn.explain.receptive import gradient_field
 
     path = save(tmp_path / "overflow.pt", TINY, output_logits=huge_weights)
     image = np.zeros((28, 28, 3), dtype=np.uint8)
@@ -270,7 +270,7 @@ def quick(**kw) -> TrainConfig:
 
 def test_training_refuses_a_model_over_the_loading_limit_before_building_it(tmp_path, capsys, small_data,
                                                                             monkeypatch):
-    import pixelcnn.train as train_mod
+    import pixelcnn.training.trainer as train_mod
 
     built = []
     monkeypatch.setattr(train_mod, "build_model", lambda config: built.append(config))
@@ -305,7 +305,7 @@ def test_a_run_that_died_before_its_first_checkpoint_can_be_resumed_or_restarted
 
 
 def test_a_stop_file_stops_the_run_at_its_next_step(tmp_path, small_data):
-    from pixelcnn.train import request_stop
+    from pixelcnn.training.trainer import request_stop
 
     run = tmp_path / "run"
     seen = []

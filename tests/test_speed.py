@@ -1,8 +1,8 @@
 import pytest
 
 from pixelcnn.models import PixelCNNConfig
-from pixelcnn.speed import expect, format_minutes, measure_training_speed
-from pixelcnn.train import TrainConfig
+from pixelcnn.training.speed import expect, format_minutes, measure_training_speed
+from pixelcnn.training.trainer import TrainConfig
 
 
 def test_a_time_budget_comes_to_the_steps_its_speed_reaches():
@@ -34,7 +34,7 @@ def test_one_epoch_is_singular():
 
 def test_the_rate_shown_is_the_one_the_run_keeps_pauses_included():
     """Lecture finding: 62 images/s shown (the last step) while the run averaged 28 (validations between)."""
-    from pixelcnn.metrics import progress_of
+    from pixelcnn.store.metrics import progress_of
 
     start = {"event": "start", "step": 0, "total_steps": 100, "train": {"batch_size": 10}}
     steps = [{"event": "train", "step": s, "elapsed": s * 0.2 + (5.0 if s > 5 else 0.0), "images_per_s": 50.0,

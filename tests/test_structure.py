@@ -72,7 +72,7 @@ def test_the_dashboard_uses_streamlit_public_api_only():
 def test_model_kinds_live_in_one_room_each():
     """Sampling and receptive fields call the kind contract: they never test a kind's name or reach
     into a kind's layers."""
-    for name in ("sampling.py", "receptive.py", "train.py", "checkpoint.py"):
+    for name in ("sampling.py", "explain/receptive.py", "training/trainer.py", "store/checkpoint.py"):
         text = (PACKAGE / name).read_text()
         for word in ('"gated"', '"rgb"', '"pixelcnn"', "output_logits", "input_conv", ".blocks", ".layers"):
             assert word not in text, (name, word)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from pixelcnn.checkpoint import load_checkpoint
+from pixelcnn.store.checkpoint import load_checkpoint
 from pixelcnn.errors import ConfigError
-from pixelcnn.metrics import read_events
+from pixelcnn.store.metrics import read_events
 from pixelcnn.models import PixelCNNConfig
-from pixelcnn.train import TrainConfig, batch_order, evaluate, learning_rate, resume_config, train
+from pixelcnn.training.trainer import TrainConfig, batch_order, evaluate, learning_rate, resume_config, train
 
 TINY = PixelCNNConfig(hidden=16, n_blocks=2)
 
@@ -92,7 +92,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, small_data,
             with torch.no_grad():
                 model.output_logits.bias.fill_(float("nan"))
 
-    import pixelcnn.train as train_mod
+    import pixelcnn.training.trainer as train_mod
     original = train_mod.build_model
 
     def capture(config):
@@ -134,7 +134,7 @@ def test_the_compiled_step_equals_the_eager_one(small_data):
     """``--compile``: one optimizer step through torch.compile gives the eager step's loss and weights (to
     float32 rounding: the compiler may fuse and reorder the arithmetic)."""
     from pixelcnn.models import build_model
-    from pixelcnn.train import make_optimizer, to_tensor, train_step
+    from pixelcnn.training.trainer import make_optimizer, to_tensor, train_step
 
     batch = to_tensor(small_data["train"][:16])
     results = []
@@ -212,7 +212,7 @@ def test_a_time_budget_stops_on_time_then_validates_tests_and_saves(tmp_path, sm
     assert [e["event"] for e in events[-4:]][-3:] == ["test", "checkpoint", "end"]
     assert any(e["event"] == "val" and e["step"] == trains[-1]["step"] for e in events)
     assert load_checkpoint(run).train["step"] == trains[-1]["step"]
-    from pixelcnn.train import TIME_WARMUP, learning_rate_at
+    from pixelcnn.training.trainer import TIME_WARMUP, learning_rate_at
 
     # Each step's rate is the schedule at the moment it began, a moment after the step before it ended.
     for before, after in zip(trains, trains[1:]):
@@ -243,7 +243,7 @@ def test_resuming_a_time_budget_continues_its_schedule(tmp_path, small_data):
 
 
 def test_the_time_schedule_warms_up_then_decays_to_zero():
-    from pixelcnn.train import TIME_WARMUP, learning_rate_at
+    from pixelcnn.training.trainer import TIME_WARMUP, learning_rate_at
 
     assert learning_rate_at(1e-3, "cosine", 0.0, TIME_WARMUP) < 1e-4
     assert learning_rate_at(1e-3, "cosine", TIME_WARMUP, TIME_WARMUP) == pytest.approx(1e-3)
@@ -253,7 +253,7 @@ def test_the_time_schedule_warms_up_then_decays_to_zero():
 
 def test_the_live_preset_brings_its_training_settings_and_a_given_budget_replaces_its_own():
     from pixelcnn.models import PRESETS
-    from pixelcnn.train import PRESET_TRAINING, preset_train_config
+    from pixelcnn.training.trainer import PRESET_TRAINING, preset_train_config
 
     live = preset_train_config("live")
     assert live.minutes == 5 and live.amp and live.lr_schedule == "cosine"
@@ -276,7 +276,7 @@ def test_a_new_budget_on_resume_replaces_the_stored_one(tmp_path, small_data):
 def test_bf16_autocast_trains_on_a_cpu_that_has_it_and_falls_back_where_not(monkeypatch):
     from pixelcnn import runtime
     from pixelcnn.models import build_model
-    from pixelcnn.train import make_optimizer, train_step
+    from pixelcnn.training.trainer import make_optimizer, train_step
 
     cpu = torch.device("cpu")
     for fast in (True, False):
@@ -301,7 +301,7 @@ def test_bf16_autocast_trains_on_a_cpu_that_has_it_and_falls_back_where_not(monk
 def test_a_short_time_budget_saves_often_so_a_kill_costs_seconds(tmp_path, small_data, monkeypatch):
     """Review finding: a `live` run killed in its first two minutes always resumed from step 0 (it saved
     every 120 s). A time budget now saves every twentieth of it (here the floor, lowered for the test)."""
-    import pixelcnn.train as engine
+    import pixelcnn.training.trainer as engine
 
     monkeypatch.setattr(engine, "MIN_SAVE_SECONDS", 0.5)
     run = tmp_path / "run"
@@ -314,7 +314,7 @@ def test_a_short_time_budget_saves_often_so_a_kill_costs_seconds(tmp_path, small
 def test_a_time_budget_draws_live_samples_by_the_clock_too(tmp_path, small_data):
     """Lecture finding: on a busy CPU a five-minute run validated (and drew its live samples) only at the
     very end. A time budget now draws them at least six times, validations or not."""
-    from pixelcnn.data import synthetic_colored_mnist
+    from pixelcnn.store.data import synthetic_colored_mnist
 
     run = tmp_path / "run"
     data = synthetic_colored_mnist(8192, 16, 16)  # more steps to an epoch than the run takes: no validation

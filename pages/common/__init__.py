@@ -16,21 +16,21 @@ import numpy as np
 import streamlit as st
 import torch.nn as nn
 
-from pixelcnn.analysis import log_probabilities
-from pixelcnn.checkpoint import load_checkpoint
-from pixelcnn.data import load_colored_mnist, load_labels
-from pixelcnn.digits import digit_score, load_classifier
+from pixelcnn.explain.pixels import log_probabilities
+from pixelcnn.store.checkpoint import load_checkpoint
+from pixelcnn.store.data import load_colored_mnist, load_labels
+from pixelcnn.explain.digits import digit_score, load_classifier
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import bits_image, png_bytes, value_counts
-from pixelcnn.memo import ComputeSlots, SharedMemo, compute_slots_setting
-from pixelcnn.metrics import METRICS_NAME, curves, read_events
+from pixelcnn.serve.memo import ComputeSlots, SharedMemo, compute_slots_setting
+from pixelcnn.store.metrics import METRICS_NAME, curves, read_events
 from pixelcnn.models import PRESETS, get_preset
-from pixelcnn.posterior import which_digit
-from pixelcnn.receptive import analytic_field, gradient_field, random_model
+from pixelcnn.explain.posterior import which_digit
+from pixelcnn.explain.receptive import analytic_field, gradient_field, random_model
 from pixelcnn.sampling import sample
-from pixelcnn.runs import RunInfo, list_runs
+from pixelcnn.serve.runs import RunInfo, list_runs
 from pixelcnn.runtime import INTERACTIVE_THREADS, intra_op_threads
-from pixelcnn.serving import check_servable
+from pixelcnn.serve.limits import check_servable
 
 T = TypeVar("T")
 

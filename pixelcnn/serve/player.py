@@ -1,4 +1,4 @@
-"""A recorded generation (:class:`pixelcnn.analysis.Generation`) as a self-contained HTML page with a
+"""A recorded generation (:class:`pixelcnn.explain.pixels.Generation`) as a self-contained HTML page with a
 canvas player: scrub or play from an empty canvas to the finished sample, pixel by pixel, with the
 pixel being drawn marked, the distribution it was drawn from, and its analytic receptive field
 outlined. Scrubbing and playing run in the browser: the whole recording travels once."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from .analysis import Generation
+from ..explain.pixels import Generation
 
 CELL = 12
 

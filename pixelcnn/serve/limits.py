@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 
-from .data import IMAGE_SHAPE, LEVELS
-from .errors import ModelError
-from .models import PixelCNNConfig
+from ..store.data import IMAGE_SHAPE, LEVELS
+from ..errors import ModelError
+from ..models import PixelCNNConfig
 
 SERVED_SAMPLES = 100
 

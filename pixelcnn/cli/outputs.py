@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import atomic_write
-from .errors import ConfigError
+from ..store.checkpoint import atomic_write
+from ..errors import ConfigError
 
 
 def _existing_ancestor(path: Path) -> Path:

@@ -11,9 +11,9 @@ from typing import Callable
 
 import torch
 
-from .models import PixelCNNConfig, build_model
-from .runtime import intra_op_threads, micro_batch_size
-from .train import TrainConfig, make_optimizer, train_step
+from ..models import PixelCNNConfig, build_model
+from ..runtime import intra_op_threads, micro_batch_size
+from .trainer import TrainConfig, make_optimizer, train_step
 
 TRAIN_IMAGES = 55_000
 
@@ -36,7 +36,7 @@ def timed_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images
                 device: torch.device, steps: int, *, amp: bool = False,
                 average: Callable[[float], float] = lambda loss: loss,
                 sync: Callable[[], None] = lambda: None) -> float:
-    """Seconds for ``steps`` optimizer steps on ``images`` (as :func:`~pixelcnn.train.train_step` takes them),
+    """Seconds for ``steps`` optimizer steps on ``images`` (as :func:`~pixelcnn.training.trainer.train_step` takes them),
     after one untimed warm-up step; ``sync`` runs before each reading of the clock (a CUDA synchronise, a
     barrier between processes)."""
     train_step(model, optimizer, images, micro, device, average=average, amp=amp)

@@ -21,11 +21,11 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
+from ..paths import PROJECT_ROOT
 
 Progress = Callable[[float, str], None]
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CACHE_VERSION = 1
 N_TRAIN = 55_000
 LEVELS = 4

@@ -33,10 +33,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .analysis import Generation, field_offsets
-from .errors import PixelCNNError
-from .runtime import denormals_flushed
-from .sampling import MAX_SAMPLES, channel_slice, raster_walk
+from .pixels import Generation, field_offsets
+from ..errors import PixelCNNError
+from ..runtime import denormals_flushed
+from ..sampling import MAX_SAMPLES, channel_slice, raster_walk
 
 MAGIC = b"PXCNNZ"
 VERSION = 1
@@ -316,7 +316,7 @@ def decompress(model: torch.nn.Module, data: bytes, progress: Callable[[float], 
 
 def decoding(model: torch.nn.Module, data: bytes) -> tuple[Generation, np.ndarray]:
     """Decode a file and record its first image's decoding step by step, for the player of
-    :mod:`pixelcnn.player`: the :class:`~pixelcnn.analysis.Generation` whose steps are the decoder's (each
+    :mod:`pixelcnn.serve.player`: the :class:`~pixelcnn.explain.pixels.Generation` whose steps are the decoder's (each
     pixel read from the bit stream with the distribution shown), and all the decoded images."""
     cfg = model.config
     steps, distributions = [], []

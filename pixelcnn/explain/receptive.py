@@ -7,8 +7,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import ConfigError, ModelError
-from .models import PixelCNNConfig, build_model, kind_of
+from ..errors import ConfigError, ModelError
+from ..models import PixelCNNConfig, build_model, kind_of
 
 
 def random_model(config: PixelCNNConfig, seed: int = 0) -> nn.Module:

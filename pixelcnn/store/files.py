@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 JSON_BYTES = 1 << 20  # a config, a job record, a results file: a few kilobytes each
 JSON_DEPTH = 32

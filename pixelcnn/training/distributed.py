@@ -18,8 +18,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
-from .errors import ConfigError
-from .runtime import pick_device
+from ..errors import ConfigError
+from ..runtime import pick_device
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import atomic_write
-from .errors import ConfigError
+from ..store.checkpoint import atomic_write
+from ..errors import ConfigError
+from ..paths import PROJECT_ROOT
 
-SOURCE = Path(__file__).resolve().parent / "notebooks" / "exercise.py"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SOURCE = Path(__file__).resolve().parent / "exercise.py"
 CELL = re.compile(r"^# %%(?P<rest>.*)$")
 PARAMETER = re.compile(r"^(?P<name>[A-Z_][A-Z0-9_]*) = (?P<value>[^#]*?)(?P<comment>\s+#.*)?$")
 

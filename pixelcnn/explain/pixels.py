@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import ConfigError
-from .models import kind_of
-from .sampling import prepare_labels, sample
+from ..errors import ConfigError
+from ..models import kind_of
+from ..sampling import prepare_labels, sample
 
 
 def _check_image(model: torch.nn.Module, image: np.ndarray) -> np.ndarray:

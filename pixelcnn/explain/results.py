@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from .checkpoint import Checkpoint, atomic_write
-from .metrics import METRICS_NAME, progress_of, read_events
-from .errors import ConfigError
-from .models import count_parameters
-from .files import is_number
-from .train import MAX_EPOCHS, evaluate, read_json_object
+from ..store.checkpoint import Checkpoint, atomic_write
+from ..store.metrics import METRICS_NAME, progress_of, read_events
+from ..errors import ConfigError
+from ..models import count_parameters
+from ..store.files import is_number
+from ..training.trainer import MAX_EPOCHS, evaluate, read_json_object
 
 RESULTS_NAME = "results.json"
 CHECK_IMAGES = 500
@@ -83,7 +83,7 @@ def digit_score_by_temperature(model, classifier, at_one: float, seed: int = 0, 
     it is ``at_one``, the score of the exercise's samples already drawn. Cooler sampling draws cleaner
     strokes and fewer odd pixels, at the cost of variety."""
     from .digits import digit_score
-    from .sampling import sample
+    from ..sampling import sample
 
     scores = {"1": at_one}
     for temperature in TEMPERATURES[1:]:
@@ -126,7 +126,7 @@ def temperature_text(scores: dict[str, float]) -> str:
 
 def asked_for_samples(model, guidance: float, per_digit: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``per_digit`` samples of each digit (one row per digit, seed ``seed``) at ``guidance``, and their labels."""
-    from .sampling import sample
+    from ..sampling import sample
 
     labels = np.repeat(np.arange(model.config.classes), per_digit)
     return sample(model, len(labels), seed=seed, labels=labels, guidance=guidance), labels
@@ -134,7 +134,7 @@ def asked_for_samples(model, guidance: float, per_digit: int = 10, seed: int = 0
 
 def conditional_record(model, test_images: np.ndarray, test_labels: np.ndarray, classifier) -> dict[str, Any]:
     """A conditional model's other readings of the test set (shown no label; the mixture over labels and the
-    generative classifier's accuracy, from :mod:`pixelcnn.posterior`) and, at each guidance weight of
+    generative classifier's accuracy, from :mod:`pixelcnn.explain.posterior`) and, at each guidance weight of
     :data:`GUIDANCE_SHOWN`, the share of 100 samples (ten per digit, seed 0) read as the digit asked for."""
     from .digits import digit_score
     from .posterior import generative_reading

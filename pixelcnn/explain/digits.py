@@ -29,13 +29,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .checkpoint import atomic_write, read_checkpoint_file
-from .errors import CheckpointError, ConfigError, ModelError
-from .files import is_number
+from ..store.checkpoint import atomic_write, read_checkpoint_file
+from ..errors import CheckpointError, ConfigError, ModelError
+from ..store.files import is_number
+from ..paths import SHIPPED_DIR
 
 FORMAT = "pixelcnn-digit-classifier"
 VERSION = 1
-CLASSIFIER_PATH = Path(__file__).resolve().parent.parent / "checkpoints" / "digits" / "classifier.pt"
+CLASSIFIER_PATH = SHIPPED_DIR / "digits" / "classifier.pt"
 CONFIDENCE = 0.9
 
 
@@ -175,7 +176,7 @@ def reference_points(record: Any) -> dict[str, float]:
 def build_classifier(out: Path, data_dir=None, epochs: int = 2, progress=None) -> dict[str, Any]:
     """Train the classifier on the grey MNIST training images, measure it (test accuracy, the score of
     real colored test images and of noise) and save it to ``out``; returns the record."""
-    from .data import MNIST_FILES, find_idx, load_colored_mnist, read_idx, resolve_data_dir
+    from ..store.data import MNIST_FILES, find_idx, load_colored_mnist, read_idx, resolve_data_dir
 
     folder = resolve_data_dir(data_dir)
     grey, labels = {}, {}

@@ -11,7 +11,7 @@ the likelihood of the mixture over labels, an exact unconditional figure to set 
 one (the same network shown the "no label" row, a separate approximation the label dropout trains).
 p(y) is uniform over the labels (each digit is between 9.0% and 11.3% of MNIST).
 
-Not to be confused with :mod:`pixelcnn.digits`, the small discriminative classifier behind the digit
+Not to be confused with :mod:`pixelcnn.explain.digits`, the small discriminative classifier behind the digit
 score of samples.
 """
 
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import ConfigError
-from .runtime import micro_batch_size
+from ..errors import ConfigError
+from ..runtime import micro_batch_size
 
 
 def _conditional(model: torch.nn.Module) -> int:

@@ -26,23 +26,22 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint
-from .contention import background_training_environment, lower_priority
-from .data import PROJECT_ROOT
-from .errors import CheckpointError, ConfigError, ModelError, PixelCNNError
-from .figures import upscale
-from .files import is_number, read_json, read_tail
-from .metrics import METRICS_NAME, read_last_events
-from .models import PixelCNNConfig
-from .results import RESULTS_NAME
-from .serving import check_servable
-from .train import (CONFIG_NAME, LIVE_DIR, STOP_NAME, TrainConfig, check_run_dir, read_json_object,
+from ..store.checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint
+from ..contention import background_training_environment, lower_priority
+from ..paths import PROJECT_ROOT, SHIPPED_DIR
+from ..errors import CheckpointError, ConfigError, ModelError, PixelCNNError
+from ..figures import upscale
+from ..store.files import is_number, read_json, read_tail
+from ..store.metrics import METRICS_NAME, read_last_events
+from ..models import PixelCNNConfig
+from ..explain.results import RESULTS_NAME
+from .limits import check_servable
+from ..training.trainer import (CONFIG_NAME, LIVE_DIR, STOP_NAME, TrainConfig, check_run_dir, read_json_object,
                     request_stop, write_config_file)
 
 JOB_NAME = "job.json"
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 LOG_NAME = "train.log"
-SHIPPED_DIR = PROJECT_ROOT / "checkpoints"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _start_lock = threading.Lock()
 
@@ -291,7 +290,7 @@ def train_command(run_dir: Path) -> list[str]:
 def _prepare_child() -> None:
     """In the job before it runs Python: a lower priority, and SIGTERM ignored until the trainer installs
     its handler (an ignored signal stays ignored across exec), so a Stop in its first second is not a kill;
-    the stop file (:func:`~pixelcnn.train.request_stop`) carries that request to the trainer's first step."""
+    the stop file (:func:`~pixelcnn.training.trainer.request_stop`) carries that request to the trainer's first step."""
     lower_priority()
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
@@ -363,7 +362,7 @@ def stop_run(run_dir: Path) -> bool:
 def import_checkpoint(data: bytes, filename: str) -> RunInfo:
     """Add an uploaded checkpoint to the runs folder, after checking it like any other.
 
-    The bytes go to a temporary file that :func:`~pixelcnn.checkpoint.load_checkpoint`
+    The bytes go to a temporary file that :func:`~pixelcnn.store.checkpoint.load_checkpoint`
     reads with ``weights_only=True`` (nothing in the file runs); only a file that
     loads becomes ``runs/<name>/checkpoint.pt``. Raises a one-line error otherwise.
     """
@@ -444,7 +443,7 @@ def parameter_count(model: dict[str, Any]) -> int | None:
 
 @functools.lru_cache(maxsize=256)
 def _parameter_count(model_json: str) -> int | None:
-    from .models import architecture_table
+    from ..models import architecture_table
 
     try:
         config = PixelCNNConfig.from_dict(json.loads(model_json))

@@ -12,8 +12,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import ConfigError
-from .models import PixelCNN, PixelCNNConfig
+from ..errors import ConfigError
+from . import PixelCNN, PixelCNNConfig
 
 
 class DenseMaskedConv2d(nn.Conv2d):

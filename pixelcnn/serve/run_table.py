@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from .memo import SharedMemo
-from .metrics import METRICS_NAME, curves, progress_of, read_events
-from .results import recorded_digit_score, recorded_test_bits_per_dim
+from ..store.metrics import METRICS_NAME, curves, progress_of, read_events
+from ..explain.results import recorded_digit_score, recorded_test_bits_per_dim
 from .runs import RunInfo, parameter_count, recorded_summary, run_settings
 
 _rows = SharedMemo(max_entries=8192)

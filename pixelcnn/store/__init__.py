@@ -1,0 +1,1 @@
+"""Files read as untrusted and written atomically: checkpoints, metrics, the data, run folders."""
