@@ -16,7 +16,7 @@ from pixelcnn.serve.runs import (active_run, check_run_name, list_runs, new_run_
                            run_status, start_run, stop_run)
 from pixelcnn.runtime import bf16_is_fast
 from pixelcnn.training.speed import TRAIN_IMAGES, expect, measure_training_speed
-from pixelcnn.training.trainer import TrainConfig, preset_train_config
+from pixelcnn.training.config import TrainConfig, preset_train_config
 
 sidebar()
 st.title("Train")

@@ -72,7 +72,7 @@ def _settings_text(settings: dict[str, Any]) -> str:
     from dataclasses import fields
 
     from .options import flag_of
-    from .training.trainer import TrainConfig
+    from .training.config import TrainConfig
 
     by_name = {f.name: f for f in fields(TrainConfig)}
     return " ".join(flag_of(by_name[name]) + ("" if value is True else f" {value:g}" if isinstance(value, float)
@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .models import KINDS, PRESETS, PixelCNNConfig
     from .options import add_options
-    from .training.trainer import PRESET_TRAINING, TrainConfig
+    from .training.config import PRESET_TRAINING, TrainConfig
 
     parser = _Parser(prog="python -m pixelcnn", description="PixelCNN on colored MNIST.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -450,7 +450,7 @@ def train_configs(args: argparse.Namespace) -> tuple[Any, Any]:
 
     from .models import PixelCNNConfig, get_preset
     from .options import given_options
-    from .training.trainer import TrainConfig, preset_train_config, read_config_file, resume_config
+    from .training.config import TrainConfig, preset_train_config, read_config_file, resume_config
 
     model_config, config = get_preset(args.preset or "paper"), preset_train_config(args.preset)
     if args.config:
@@ -465,7 +465,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .cli.progress import ProgressBar, format_seconds
     from .store.metrics import METRICS_NAME, read_events
     from .store.checkpoint import check_trainable
-    from .training.trainer import check_run_dir, stored_model_config, train
+    from .training.state import check_run_dir, stored_model_config
+    from .training.trainer import train
 
     stop = threading.Event()
 
@@ -550,7 +551,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .store.data import load_data
     from .runtime import pick_device
-    from .training.trainer import evaluate
+    from .training.evaluate import evaluate
 
     device = pick_device(args.device)
     ckpt = load_servable(args.checkpoint, device, args.weights)
@@ -582,7 +583,7 @@ def _evaluate_conditional(args: argparse.Namespace, model, images, device) -> in
     """Three readings of a conditional model: given the true labels, shown no label, and the exact mixture
     over labels (with the generative classifier's accuracy, which the same passes give)."""
     from .explain.posterior import generative_reading
-    from .training.trainer import evaluate
+    from .training.evaluate import evaluate
 
     labels = _split_labels(args, len(images))
     no_label = evaluate(model, images, device=device)
@@ -749,7 +750,7 @@ def cmd_classifier(args: argparse.Namespace) -> int:
 def cmd_compress(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .store.checkpoint import atomic_write
+    from .store.files import atomic_write
     from .explain.codec import compress
     from .store.data import load_data, load_labels
 
@@ -830,7 +831,7 @@ def cmd_notebook(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .store.checkpoint import atomic_write
+    from .store.files import atomic_write
     from .figures import curves_svg, field_image, image_grid, save_png
     from .store.metrics import METRICS_NAME, curves, read_events
     from .explain.receptive import gradient_field, random_model

@@ -86,7 +86,7 @@ def show(images: np.ndarray, ncols: int = 10, scale: int = 3):
 def bits_per_dim(model: nn.Module, images: np.ndarray, labels: np.ndarray | None = None) -> float:
     """Mean negative log-likelihood of ``images`` (N, H, W, C) in bits per dimension (a uniform model
     scores 2.0); a conditional model given ``labels`` (N,)."""
-    from .training.trainer import evaluate
+    from .training.evaluate import evaluate
 
     return evaluate(model, images, labels=labels)
 
@@ -144,7 +144,8 @@ def train_model(out: str | Path, preset: str = "tiny", *, steps: int | None = No
     """
     from .models import get_preset
     from .cli.progress import ProgressBar
-    from .training.trainer import preset_train_config, train as run
+    from .training.config import preset_train_config
+    from .training.trainer import train as run
 
     budget = {name: value for name, value in (("steps", steps), ("minutes", minutes)) if value is not None}
     config = preset_train_config(preset).with_budget(**budget, **settings)

@@ -61,7 +61,7 @@ def _time_training(preset: str, impl: str, batch: int, steps: int, settings: boo
     where it is fast (see :func:`~pixelcnn.runtime.bf16_is_fast`), as ``train --amp`` runs it."""
     from .runtime import micro_batch_size, prepare_cpu
     from .training.speed import random_images, timed_steps
-    from .training.trainer import make_optimizer
+    from .training.step import make_optimizer
 
     torch.manual_seed(0)
     config = PRESETS[preset]
@@ -182,7 +182,7 @@ def _time_interactive(call: str, threads: int) -> float:
     from . import sampling
     from .explain.receptive import gradient_field, random_model
     from .runtime import prepare_cpu
-    from .training.trainer import evaluate
+    from .training.evaluate import evaluate
 
     prepare_cpu()
     torch.set_num_threads(threads)
@@ -207,7 +207,7 @@ def _time_interactive(call: str, threads: int) -> float:
 def _time_device(preset: str, batch: int, steps: int) -> dict:
     from .runtime import micro_batch_size, pick_device, prepare_cpu
     from .training.speed import random_images, timed_steps
-    from .training.trainer import make_optimizer
+    from .training.step import make_optimizer
 
     prepare_cpu()
     device = pick_device("auto")
@@ -232,7 +232,7 @@ def _time_data_parallel(preset: str, batch: int, steps: int) -> float | None:
     from .training import distributed
     from .runtime import micro_batch_size, prepare_cpu
     from .training.speed import random_images, timed_steps
-    from .training.trainer import make_optimizer
+    from .training.step import make_optimizer
 
     prepare_cpu()
     world, device = distributed.setup("auto")
@@ -380,7 +380,8 @@ def _learning_run(model: dict, seed: int, steps: int, batch: int, train_limit: i
     from .store.data import load_data
     from .models import PixelCNNConfig, count_parameters
     from .runtime import prepare_cpu
-    from .training.trainer import TrainConfig, train
+    from .training.config import TrainConfig
+    from .training.trainer import train
 
     prepare_cpu()
     config = PixelCNNConfig(**model)

@@ -84,7 +84,8 @@ def _train_forever(preset: str, seconds: float) -> None:
     from .models import PRESETS, build_model
     from .runtime import micro_batch_size, prepare_cpu
     from .training.speed import random_images
-    from .training.trainer import make_optimizer, preset_train_config, train_step
+    from .training.step import make_optimizer, train_step
+    from .training.config import preset_train_config
 
     prepare_cpu()
     config, settings = PRESETS[preset], preset_train_config(preset)

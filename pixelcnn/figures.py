@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .store.checkpoint import atomic_write
+from .store.files import atomic_write
 
 SEPARATOR = 128
 TARGET_COLOR = (230, 40, 40)

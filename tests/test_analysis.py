@@ -13,7 +13,7 @@ from pixelcnn.store.checkpoint import save_checkpoint
 from pixelcnn.models import KINDS, PixelCNNConfig
 from pixelcnn.explain.receptive import random_model
 from pixelcnn.sampling import sample
-from pixelcnn.training.trainer import evaluate
+from pixelcnn.training.evaluate import evaluate
 
 ALL_KINDS = pytest.mark.parametrize("name", sorted(KINDS))
 ROOT = Path(__file__).resolve().parent.parent

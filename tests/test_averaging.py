@@ -12,7 +12,9 @@ from pixelcnn.errors import CheckpointError
 from pixelcnn.store.metrics import read_events
 from pixelcnn.models import KINDS, PixelCNNConfig, bits_per_dim
 from pixelcnn.explain.receptive import random_model
-from pixelcnn.training.trainer import TrainConfig, evaluate, train
+from pixelcnn.training.config import TrainConfig
+from pixelcnn.training.evaluate import evaluate
+from pixelcnn.training.trainer import train
 
 from autoregressive import assert_autoregressive
 

@@ -108,7 +108,8 @@ def test_data_command(mnist_dir):
 
 def test_report_writes_the_exercise_images(tmp_path, small_data, capsys):
     from pixelcnn.models import PixelCNNConfig
-    from pixelcnn.training.trainer import TrainConfig, train
+    from pixelcnn.training.config import TrainConfig
+    from pixelcnn.training.trainer import train
 
     run = tmp_path / "run"
     train(run, PixelCNNConfig(hidden=8, n_blocks=1), TrainConfig(steps=4, batch_size=32, eval_every=2,
@@ -127,7 +128,8 @@ def test_report_writes_the_exercise_images(tmp_path, small_data, capsys):
 def test_results_measures_and_tabulates(tmp_path, small_data, capsys):
     from pixelcnn.models import PixelCNNConfig
     from pixelcnn.explain.results import measure, write_results
-    from pixelcnn.training.trainer import TrainConfig, train
+    from pixelcnn.training.config import TrainConfig
+    from pixelcnn.training.trainer import train
 
     runs = []
     for kind in ("pixelcnn", "gated"):
@@ -158,7 +160,7 @@ def test_dashboard_jobs_keep_the_kind_and_every_other_setting(tmp_path):
     from pixelcnn.__main__ import build_parser
     from pixelcnn.models import PixelCNNConfig
     from pixelcnn.serve.runs import train_command
-    from pixelcnn.training.trainer import TrainConfig, read_config_file, write_config_file
+    from pixelcnn.training.config import TrainConfig, read_config_file, write_config_file
 
     model = PixelCNNConfig(kind="gated", hidden=16, n_blocks=2, first_kernel=5, block_kernel=5)
     config = TrainConfig(steps=5, amp=True, compile=True, checkpoint_seconds=30.0, grad_clip=0.5, eval_every=3,

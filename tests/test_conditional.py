@@ -15,7 +15,9 @@ from pixelcnn.explain.posterior import (generative_reading, label_log_likelihood
                                 marginal_log_likelihood)
 from pixelcnn.explain.receptive import random_model
 from pixelcnn.sampling import sample, teacher_forced_logits
-from pixelcnn.training.trainer import TrainConfig, evaluate, train
+from pixelcnn.training.config import TrainConfig
+from pixelcnn.training.evaluate import evaluate
+from pixelcnn.training.trainer import train
 
 from autoregressive import assert_autoregressive
 
@@ -144,7 +146,7 @@ def test_a_conditional_run_trains_with_labels_and_refuses_data_without(tmp_path)
 
 def test_label_dropout_hides_the_share_asked_for_the_same_way_on_resume():
     from pixelcnn.training.distributed import Distributed
-    from pixelcnn.training.trainer import _BatchOrder
+    from pixelcnn.training.step import _BatchOrder
 
     images = torch.zeros(1000, 3, 2, 2, dtype=torch.uint8)
     labels = torch.arange(1000) % 10

@@ -16,7 +16,8 @@ from pixelcnn.store.data import synthetic_colored_mnist
 from pixelcnn.store.metrics import read_events
 from pixelcnn.models import PixelCNNConfig
 from pixelcnn.explain.receptive import random_model
-from pixelcnn.training.trainer import TrainConfig, train
+from pixelcnn.training.config import TrainConfig
+from pixelcnn.training.trainer import train
 
 TINY = PixelCNNConfig(hidden=16, n_blocks=2)
 CONFIG = TrainConfig(steps=5, batch_size=32, eval_every=5, checkpoint_seconds=1e9, device="cpu", lr=3e-3)

@@ -395,7 +395,7 @@ def test_responsive_while_a_run_trains(server, browser, artifacts, mnist_dir, mo
     from pixelcnn.contention import busy_processes
     from pixelcnn.models import PRESETS
     from pixelcnn.serve.runs import run_status, start_run, stop_run
-    from pixelcnn.training.trainer import preset_train_config
+    from pixelcnn.training.config import preset_train_config
 
     page = browser.new_page(viewport={"width": 1300, "height": 1800})
     page.goto(server["url"])

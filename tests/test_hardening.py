@@ -21,7 +21,8 @@ from pixelcnn.errors import CheckpointError, ConfigError, DataError
 from pixelcnn.store.metrics import read_events
 from pixelcnn.models import PixelCNN, PixelCNNConfig
 from pixelcnn.serve.runs import MAX_UPLOAD_BYTES, check_run_name, import_checkpoint, list_runs, run_status
-from pixelcnn.training.trainer import TrainConfig, train
+from pixelcnn.training.config import TrainConfig
+from pixelcnn.training.trainer import train
 
 SMALL = IdxFile("small", 2051, (2, 28, 28), "", "")
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -317,7 +318,7 @@ def test_train_config_files_are_read_bounded_with_one_line(tmp_path, capsys, dam
 def test_a_damaged_run_folder_reads_as_empty_not_as_a_crash(tmp_path, damage):
     """Review findings: a nested or FIFO config.json or metrics.jsonl crashed or hung every page; a
     30 GB sparse metrics.jsonl took 8 GB; a mistyped event crashed the Models and Train pages."""
-    from pixelcnn.training.trainer import read_run_config
+    from pixelcnn.store.rundir import read_run_config
 
     run = tmp_path / "run"
     run.mkdir()

@@ -403,7 +403,8 @@ def test_erase_and_complete_draws_completions_of_the_erased_region(app, real_dat
 
 def test_the_train_page_shows_what_the_run_draws_as_it_learns(app, tmp_path, small_data, no_data):
     from pixelcnn.models import PixelCNNConfig
-    from pixelcnn.training.trainer import TrainConfig, train
+    from pixelcnn.training.config import TrainConfig
+    from pixelcnn.training.trainer import train
 
     run = tmp_path / "runs" / "learning"
     train(run, PixelCNNConfig(hidden=8, n_blocks=1),
@@ -422,7 +423,8 @@ def conditional_run(tmp_path, monkeypatch):
 
     from pixelcnn.store.data import synthetic_colored_mnist
     from pixelcnn.models import PixelCNNConfig
-    from pixelcnn.training.trainer import TrainConfig, train
+    from pixelcnn.training.config import TrainConfig
+    from pixelcnn.training.trainer import train
 
     data = synthetic_colored_mnist(32, 16, 16)
     data.update({f"{split}_labels": np.arange(len(images)) % 10 for split, images in list(data.items())})

@@ -30,7 +30,10 @@ from pixelcnn.models import PixelCNNConfig, build_model
 from pixelcnn.serve.runs import import_checkpoint, run_status, start_run, stop_run
 from pixelcnn.sampling import sample
 from pixelcnn.serve.limits import check_servable
-from pixelcnn.training.trainer import CONFIG_NAME, TrainConfig, evaluate, train
+from pixelcnn.store.rundir import CONFIG_NAME
+from pixelcnn.training.config import TrainConfig
+from pixelcnn.training.evaluate import evaluate
+from pixelcnn.training.trainer import train
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = PixelCNNConfig(hidden=8, n_blocks=1)
@@ -305,7 +308,7 @@ def test_a_run_that_died_before_its_first_checkpoint_can_be_resumed_or_restarted
 
 
 def test_a_stop_file_stops_the_run_at_its_next_step(tmp_path, small_data):
-    from pixelcnn.training.trainer import request_stop
+    from pixelcnn.store.rundir import request_stop
 
     run = tmp_path / "run"
     seen = []

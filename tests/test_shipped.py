@@ -10,7 +10,7 @@ from pixelcnn.store.checkpoint import load_checkpoint
 from pixelcnn.store.data import load_colored_mnist, load_labels
 from pixelcnn.explain.results import CHECK_IMAGES, conditional_table, read_results, results_table, validation_table
 from pixelcnn.serve.runs import SHIPPED_DIR, list_runs
-from pixelcnn.training.trainer import evaluate
+from pixelcnn.training.evaluate import evaluate
 
 from conftest import ROOT
 
@@ -34,7 +34,7 @@ def test_each_model_is_shipped_with_its_record_and_images():
 def test_the_live_model_is_five_minutes_of_the_live_preset_on_the_cpu():
     """Issue 16's acceptance run, shipped: `train --preset live --minutes 5` as the README shows it."""
     from pixelcnn.models import PRESETS, PixelCNNConfig
-    from pixelcnn.training.trainer import TrainConfig, preset_train_config
+    from pixelcnn.training.config import TrainConfig, preset_train_config
 
     folder = SHIPPED_DIR / "live"
     stored = json.loads((folder / "config.json").read_text())

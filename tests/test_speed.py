@@ -2,7 +2,7 @@ import pytest
 
 from pixelcnn.models import PixelCNNConfig
 from pixelcnn.training.speed import expect, format_minutes, measure_training_speed
-from pixelcnn.training.trainer import TrainConfig
+from pixelcnn.training.config import TrainConfig
 
 
 def test_a_time_budget_comes_to_the_steps_its_speed_reaches():

@@ -10,7 +10,10 @@ from pixelcnn.store.checkpoint import load_checkpoint
 from pixelcnn.errors import ConfigError
 from pixelcnn.store.metrics import read_events
 from pixelcnn.models import PixelCNNConfig
-from pixelcnn.training.trainer import TrainConfig, batch_order, evaluate, learning_rate, resume_config, train
+from pixelcnn.training.config import TrainConfig, resume_config
+from pixelcnn.training.step import batch_order, learning_rate
+from pixelcnn.training.evaluate import evaluate
+from pixelcnn.training.trainer import train
 
 TINY = PixelCNNConfig(hidden=16, n_blocks=2)
 
@@ -134,7 +137,8 @@ def test_the_compiled_step_equals_the_eager_one(small_data):
     """``--compile``: one optimizer step through torch.compile gives the eager step's loss and weights (to
     float32 rounding: the compiler may fuse and reorder the arithmetic)."""
     from pixelcnn.models import build_model
-    from pixelcnn.training.trainer import make_optimizer, to_tensor, train_step
+    from pixelcnn.training.step import make_optimizer, train_step
+    from pixelcnn.training.evaluate import to_tensor
 
     batch = to_tensor(small_data["train"][:16])
     results = []
@@ -212,7 +216,7 @@ def test_a_time_budget_stops_on_time_then_validates_tests_and_saves(tmp_path, sm
     assert [e["event"] for e in events[-4:]][-3:] == ["test", "checkpoint", "end"]
     assert any(e["event"] == "val" and e["step"] == trains[-1]["step"] for e in events)
     assert load_checkpoint(run).train["step"] == trains[-1]["step"]
-    from pixelcnn.training.trainer import TIME_WARMUP, learning_rate_at
+    from pixelcnn.training.step import TIME_WARMUP, learning_rate_at
 
     # Each step's rate is the schedule at the moment it began, a moment after the step before it ended.
     for before, after in zip(trains, trains[1:]):
@@ -243,7 +247,7 @@ def test_resuming_a_time_budget_continues_its_schedule(tmp_path, small_data):
 
 
 def test_the_time_schedule_warms_up_then_decays_to_zero():
-    from pixelcnn.training.trainer import TIME_WARMUP, learning_rate_at
+    from pixelcnn.training.step import TIME_WARMUP, learning_rate_at
 
     assert learning_rate_at(1e-3, "cosine", 0.0, TIME_WARMUP) < 1e-4
     assert learning_rate_at(1e-3, "cosine", TIME_WARMUP, TIME_WARMUP) == pytest.approx(1e-3)
@@ -253,7 +257,7 @@ def test_the_time_schedule_warms_up_then_decays_to_zero():
 
 def test_the_live_preset_brings_its_training_settings_and_a_given_budget_replaces_its_own():
     from pixelcnn.models import PRESETS
-    from pixelcnn.training.trainer import PRESET_TRAINING, preset_train_config
+    from pixelcnn.training.config import PRESET_TRAINING, preset_train_config
 
     live = preset_train_config("live")
     assert live.minutes == 5 and live.amp and live.lr_schedule == "cosine"
@@ -276,7 +280,7 @@ def test_a_new_budget_on_resume_replaces_the_stored_one(tmp_path, small_data):
 def test_bf16_autocast_trains_on_a_cpu_that_has_it_and_falls_back_where_not(monkeypatch):
     from pixelcnn import runtime
     from pixelcnn.models import build_model
-    from pixelcnn.training.trainer import make_optimizer, train_step
+    from pixelcnn.training.step import make_optimizer, train_step
 
     cpu = torch.device("cpu")
     for fast in (True, False):

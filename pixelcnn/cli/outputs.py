@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..store.checkpoint import atomic_write
+from ..store.files import atomic_write
 from ..errors import ConfigError
 
 

@@ -29,7 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..store.checkpoint import atomic_write, read_checkpoint_file
+from ..store.files import atomic_write
+from ..store.checkpoint import read_checkpoint_file
 from ..errors import CheckpointError, ConfigError, ModelError
 from ..store.files import is_number
 from ..paths import SHIPPED_DIR

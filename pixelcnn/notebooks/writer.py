@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..store.checkpoint import atomic_write
+from ..store.files import atomic_write
 from ..errors import ConfigError
 from ..paths import PROJECT_ROOT
 

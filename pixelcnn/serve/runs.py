@@ -26,7 +26,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..store.checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint
+from ..store.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from ..store.files import atomic_write
 from ..contention import background_training_environment, lower_priority
 from ..paths import PROJECT_ROOT, SHIPPED_DIR
 from ..errors import CheckpointError, ConfigError, ModelError, PixelCNNError
@@ -36,8 +37,10 @@ from ..store.metrics import METRICS_NAME, read_last_events
 from ..models import PixelCNNConfig
 from ..explain.results import RESULTS_NAME
 from .limits import check_servable
-from ..training.trainer import (CONFIG_NAME, LIVE_DIR, STOP_NAME, TrainConfig, check_run_dir, read_json_object,
-                    request_stop, write_config_file)
+from ..store.rundir import CONFIG_NAME, LIVE_DIR, STOP_NAME, request_stop
+from ..training.config import TrainConfig, write_config_file
+from ..training.state import check_run_dir
+from ..store.files import read_json_object
 
 JOB_NAME = "job.json"
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024

@@ -8,7 +8,6 @@ anything in it runs.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import torch.nn as nn
 
 from ..errors import CheckpointError, ConfigError
 from ..models import PixelCNNConfig, build_model
+from .files import atomic_write
 
 FORMAT = "pixelcnn-checkpoint"
 VERSION = 1
@@ -39,25 +39,6 @@ class Checkpoint:
     path: Path | None = None
     weights: str = "raw"  # which weights ``model`` holds: "raw", or "average" (see :mod:`pixelcnn.training.averaging`)
     average: dict[str, torch.Tensor] | None = None  # the averaged weights, checked, for a run to resume with
-
-
-def atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename it into place.
-
-    A crash at any moment leaves either the old file or the new one, never a torn one.
-    """
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.chmod(0o644)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, summary: dict | None = None,

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import stat
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,32 @@ def load_npy(path: str | os.PathLike):
     if needed == 0:
         return np.zeros(shape, dtype=dtype)
     return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename it into place.
+
+    A crash at any moment leaves either the old file or the new one, never a torn one.
+    """
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """A JSON file holding an object, or {} if it is missing, unreadable, not a small regular file, nested
+    too deeply, or holds anything else (see :mod:`pixelcnn.store.files`)."""
+    try:
+        value = read_json(path)
+    except ConfigError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -13,7 +13,8 @@ import torch
 
 from ..models import PixelCNNConfig, build_model
 from ..runtime import intra_op_threads, micro_batch_size
-from .trainer import TrainConfig, make_optimizer, train_step
+from .config import TrainConfig
+from .step import make_optimizer, train_step
 
 TRAIN_IMAGES = 55_000
 

@@ -1,23 +1,14 @@
-"""The training engine: steps, evaluation in bits/dim, metric events, stop and resume.
-
-One call, :func:`train`, runs a whole training job into a run folder:
-
-    RUN/config.json     model and training config, data spec
-    RUN/metrics.jsonl   one event a line (see :mod:`pixelcnn.store.metrics`)
-    RUN/checkpoint.pt   weights, optimizer, step: enough to resume exactly
-
-The batch order is a pure function of (seed, epoch), so a resumed run sees
-exactly the batches an uninterrupted one would have seen.
+"""The training loop: one call, :func:`train`, runs a whole training job into a run folder (see
+:mod:`pixelcnn.store.rundir`): it steps, validates, draws live samples, saves, tests and finishes, and a stop
+or a kill at any moment leaves a run that resumes exactly.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,293 +16,25 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from .averaging import WeightAverage
-from ..store.checkpoint import CHECKPOINT_NAME, atomic_write, check_trainable, load_checkpoint, save_checkpoint
 from ..errors import CheckpointError, ConfigError, ModelError
-from ..store.files import read_json
-from ..store.metrics import METRICS_NAME, append_event, read_events, rewrite_events
-from ..options import check_fields, option
-from ..models import PixelCNNConfig, bits_per_dim, build_model, load_twin_weights
-from . import distributed
-from ..runtime import autocast, micro_batch_size
-from ..sampling import sample
 from ..figures import image_grid, save_png
+from ..models import PixelCNNConfig, build_model
+from ..runtime import micro_batch_size
+from ..sampling import sample
+from ..store.checkpoint import CHECKPOINT_NAME, check_trainable, load_checkpoint, save_checkpoint
+from ..store.files import atomic_write
+from ..store.metrics import METRICS_NAME, append_event, read_events, rewrite_events
+from ..store.rundir import CONFIG_NAME, LIVE_DIR, STOP_NAME, stop_requested
+from . import distributed
+from .averaging import WeightAverage
+from .config import ACCELERATOR_LOSS_EVERY, MAX_STEPS, TrainConfig
+from .evaluate import evaluate, to_tensor
+from .state import check_run_dir, stored_model_config, warm_start
+from .step import TIME_WARMUP, BatchOrder, learning_rate, learning_rate_at, make_optimizer, queued_step, train_step
 
 Callback = Callable[[dict[str, Any]], None]
-CONFIG_NAME = "config.json"
-STOP_NAME = "stop-requested"
-LIVE_DIR = "live"
 MIN_SAVE_SECONDS = 10.0
 LIVE_DRAWS = 6  # live-sample strips a time-budgeted run draws at least, validations or not
-
-ACCELERATOR_LOSS_EVERY = 25
-MAX_STEPS = 1_000_000
-MAX_EPOCHS = 1_000
-MAX_BATCH = 4_096
-LR_SCHEDULES = ("constant", "cosine")
-
-
-TIME_WARMUP = 0.03  # of a time budget: Adam's first steps at full rate are the noisiest of a short run
-
-
-def learning_rate(base: float, schedule: str, step: int, total_steps: int) -> float:
-    """The learning rate for the step after ``step`` steps: constant, or cosine-decayed to 0 over the run."""
-    return learning_rate_at(base, schedule, min(step, total_steps) / total_steps)
-
-
-def learning_rate_at(base: float, schedule: str, progress: float, warmup: float = 0.0) -> float:
-    """The learning rate at ``progress`` (0 to 1) through a run's budget: constant, or a linear warm-up over
-    the first ``warmup`` of it, then cosine decay to 0 at the end."""
-    progress = min(max(progress, 0.0), 1.0)
-    if schedule != "cosine":
-        return base
-    if progress < warmup:
-        return base * (progress + 1e-3) / warmup
-    return base * 0.5 * (1.0 + math.cos(math.pi * (progress - warmup) / (1.0 - warmup)))
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train. The budget is ``steps`` if given, else ``epochs`` (1 if neither and no ``minutes``);
-    ``minutes`` caps either, or alone ends the run by the clock.
-
-    ``amp`` runs forward and backward in bfloat16 autocast where that is fast
-    (CUDA, and CPUs with native bfloat16: AVX-512 BF16 or AMX; ignored
-    elsewhere); evaluation always runs in float32. ``compile`` wraps the model
-    in ``torch.compile``.
-    """
-
-    epochs: int | None = option(None, "budget in epochs (1 if neither this nor --steps)", low=1, high=MAX_EPOCHS)
-    steps: int | None = option(None, "budget in optimizer steps", low=1, high=MAX_STEPS)
-    minutes: float | None = option(None, "budget in minutes of wall clock: training stops when they are up, "
-                                         "then validates, tests and saves; the cosine schedule follows the time",
-                                   above=0, high=100_000)
-    batch_size: int = option(128, "images per optimizer step, over all processes under torchrun", low=1,
-                             high=MAX_BATCH)
-    lr: float = option(1e-3, "Adam learning rate", above=0, high=1)
-    seed: int = option(0, "seed for initialisation and batch order", low=0, high=2**31 - 1)
-    eval_every: int | None = option(None, "also validate every N steps", low=1, high=MAX_STEPS)
-    train_limit: int | None = option(None, "train on the first N training images only", low=1, high=10_000_000)
-    val_limit: int | None = option(None, "validate on the first N validation images only", low=1, high=10_000_000)
-    grad_clip: float | None = option(None, "clip the gradient norm to this value", above=0)
-    lr_schedule: str = option("constant", "constant, or cosine decay to 0 over the budget", choices=LR_SCHEDULES)
-    amp: bool = option(False, "bfloat16 autocast for forward and backward where the device has fast "
-                              "bfloat16 (CUDA, CPUs with AVX-512 BF16 or AMX); ignored elsewhere")
-    compile: bool = option(False, "wrap the model in torch.compile")
-    loss_every: int | None = option(None, "read the training loss back from the device every N steps, writing "
-                                          "their metrics lines then (default: every step on the CPU, every "
-                                          f"{ACCELERATOR_LOSS_EVERY} on an accelerator, which then never waits "
-                                          "for a step to finish)", low=1, high=10_000)
-    checkpoint_seconds: float = option(120.0, "save a resumable checkpoint at least this often, in minutes",
-                                       above=0, flag="--checkpoint-minutes", scale=60.0)
-    device: str = option("auto", "auto (cuda, then mps, then cpu), cpu, cuda or mps")
-    label_dropout: float = option(0.1, "share of training images a conditional model is shown without their "
-                                       "label, so that it also learns to draw with none (and guidance has "
-                                       "an unconditional half)", low=0, high=1)
-    ema_decay: float = option(0.0, "also keep an exponential moving average of the weights (Polyak averaging) "
-                                   "with this decay, e.g. 0.999: validated and tested beside the raw weights and "
-                                   "saved in the checkpoint beside them (evaluate --weights average); 0 for none",
-                              low=0, high=0.99999)
-    live_samples: int = option(16, "samples drawn (seed 0) at every validation, kept in the run folder's live/ "
-                                   "and shown as the run trains; 0 for none", low=0, high=64)
-    init_from: str | None = option(None, "start from the weights of this checkpoint (same kind and size); a "
-                                         "conditional model may start from its unconditional twin, its label "
-                                         "tables at zero, so it begins drawing what the twin drew")
-
-    def __post_init__(self) -> None:
-        check_fields(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def step_budget(self, steps_per_epoch: int) -> int | None:
-        """The optimizer steps this budget allows, or None when only ``minutes`` bound it (the clock ends
-        the run)."""
-        if self.steps or self.epochs or not self.minutes:
-            return self.steps or (self.epochs or 1) * steps_per_epoch
-        return None
-
-    def with_budget(self, **overrides: Any) -> "TrainConfig":
-        """This config with ``overrides`` applied; a budget among them (epochs, steps or minutes) replaces
-        this config's budget instead of combining with it."""
-        if any(name in overrides for name in BUDGETS):
-            return replace(self, **{**dict.fromkeys(BUDGETS), **overrides})
-        return replace(self, **overrides)
-
-
-BUDGETS = ("epochs", "steps", "minutes")
-
-# What a preset brings to training besides its model, under the settings a user gives.
-# ``live``: the best validation bits/dim after five minutes on two CPU cores (the README's "Five minutes
-# on two CPU cores" has the table of what was tried).
-PRESET_TRAINING: dict[str, dict[str, Any]] = {
-    "live": dict(minutes=5.0, batch_size=64, lr=1e-2, lr_schedule="cosine", grad_clip=1.0, amp=True,
-                 eval_every=200, val_limit=1000),
-}
-
-
-def preset_train_config(preset: str | None) -> TrainConfig:
-    """The training settings a preset starts from (the defaults for a preset without its own)."""
-    return TrainConfig(**PRESET_TRAINING.get(preset or "", {}))
-
-
-@torch.inference_mode()
-def evaluate(model: torch.nn.Module, images: np.ndarray | torch.Tensor, batch_size: int | None = None,
-             device: torch.device | str | None = None, labels: np.ndarray | torch.Tensor | None = None) -> float:
-    """Mean bits/dim of ``model`` over images (N, 28, 28, 3) uint8 (or (N, 3, 28, 28) tensors).
-
-    A conditional model is scored given ``labels`` (N,), or shown "no label" without them.
-
-    ``batch_size`` defaults to 256 on an accelerator and, on the CPU, to
-    :func:`~pixelcnn.runtime.micro_batch_size` (64 for ``paper``), whose
-    activations the tuned allocator reuses: 2.4x faster than 256 there.
-    """
-    if device is None:
-        device = next(model.parameters()).device
-    if torch.device(device).type == "cpu":
-        cfg = model.config
-        batch_size = batch_size or micro_batch_size(256, cfg.hidden, cfg.image_size)
-    batch_size = batch_size or 256
-    x_all = to_tensor(images) if isinstance(images, np.ndarray) else images
-    y_all = None if labels is None else torch.as_tensor(np.array(labels, dtype=np.int64))  # a copy: may be read-only
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    for start in range(0, len(x_all), batch_size):
-        x = x_all[start:start + batch_size].to(device).long()
-        y = None if y_all is None else y_all[start:start + batch_size].to(device)
-        total += bits_per_dim(model(x) if y is None else model(x, y), x).item() * len(x)
-        count += len(x)
-    model.train(was_training)
-    value = total / max(count, 1)
-    if not math.isfinite(value):
-        raise ModelError(f"the model scores {value} bits/dim: its outputs overflow (weights too large?); "
-                         f"retrain it or use another checkpoint")
-    return value
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """(N, H, W, C) uint8 numpy -> (N, C, H, W) uint8 tensor."""
-    return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
-
-
-def batch_order(seed: int, epoch: int, n: int) -> np.ndarray:
-    """The permutation of the training set used in ``epoch``: a pure function of (seed, epoch)."""
-    return np.random.default_rng([seed, epoch]).permutation(n)
-
-
-def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: torch.Tensor, micro: int,
-               device: torch.device, grad_clip: float | None = None,
-               average: Callable[[float], float] = lambda loss: loss, amp: bool = False,
-               labels: torch.Tensor | None = None) -> float:
-    """One optimizer step on ``batch`` (B, C, H, W) uint8, accumulating gradients over slices of ``micro``;
-    a conditional model gets ``labels`` (B,).
-
-    ``model`` may be wrapped in DistributedDataParallel: gradients are then
-    synchronised once, on the last slice, and ``average`` turns this rank's loss
-    into the mean over ranks. Returns that mean bits/dim. A non-finite loss
-    skips the update (on every rank alike), so the weights stay as they were.
-    """
-    loss_value = average(float(backward_pass(model, optimizer, batch, micro, device, amp, labels)) / len(batch))
-    if math.isfinite(loss_value):
-        update(model, optimizer, grad_clip)
-    return loss_value
-
-
-def queued_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: torch.Tensor, micro: int,
-                device: torch.device, grad_clip: float | None = None, amp: bool = False,
-                labels: torch.Tensor | None = None) -> torch.Tensor:
-    """:func:`train_step` without reading the loss back: the step is queued on the device and its bits/dim
-    returned as the images' bits/dim summed, a 0-d tensor on it, so an accelerator never waits for the host.
-    The update is made whatever the loss; the caller reads the losses back before it uses the weights (see
-    ``TrainingRun.read_losses``).
-    """
-    loss = backward_pass(model, optimizer, batch, micro, device, amp, labels)
-    update(model, optimizer, grad_clip)
-    return loss
-
-
-def backward_pass(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: torch.Tensor, micro: int,
-                  device: torch.device, amp: bool = False, labels: torch.Tensor | None = None) -> torch.Tensor:
-    """The gradients of ``batch``'s mean bits/dim, accumulated over slices of ``micro``; the images' bits/dim
-    summed, a 0-d tensor on ``device`` (nothing is read back; the host divides, in float64)."""
-    optimizer.zero_grad(set_to_none=True)
-    loss_sum = torch.zeros((), device=device)
-    parts = batch.split(micro)
-    label_parts = labels.split(micro) if labels is not None else [None] * len(parts)
-    for i, (part, part_labels) in enumerate(zip(parts, label_parts)):
-        x = part.to(device, non_blocking=True).long()
-        y = None if part_labels is None else part_labels.to(device)
-        last = i == len(parts) - 1
-        with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync(), \
-                autocast(device, amp):
-            loss = bits_per_dim((model(x) if y is None else model(x, y)).float(), x)
-            (loss * (len(part) / len(batch))).backward()
-        loss_sum += loss.detach() * len(part)
-    return loss_sum
-
-
-def update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, grad_clip: float | None) -> None:
-    """Clip the gradients' norm to ``grad_clip`` (if set) and take the optimizer's step."""
-    if grad_clip:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
-
-
-def make_optimizer(model: torch.nn.Module, lr: float, device: torch.device) -> torch.optim.Adam:
-    """Adam; the fused kernel where PyTorch has one (CPU and CUDA)."""
-    return torch.optim.Adam(model.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"))
-
-
-def check_run_dir(run_dir: Path, resume: bool) -> None:
-    """Refuse to start over a run that saved weights, or to resume one that has neither weights nor config.
-
-    A folder whose run died before its first checkpoint holds nothing worth keeping: it can be
-    started over, or resumed, which restarts it from its stored ``config.json``.
-    """
-    run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"{run_dir} is a file; choose a folder for the run")
-    if run_dir.is_dir() and not is_run_folder(run_dir) and any(run_dir.iterdir()):
-        raise ConfigError(f"{run_dir} holds other files and no run; choose a new or empty folder for the run")
-    has_checkpoint = (run_dir / CHECKPOINT_NAME).exists()
-    if resume and not has_checkpoint and not stored_model_config(run_dir):
-        raise ConfigError(f"{run_dir} has no checkpoint to resume; start it without --resume")
-    if not resume and has_checkpoint:
-        raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose a new folder")
-
-
-def is_run_folder(folder: Path) -> bool:
-    """Whether ``folder`` holds a run: its config, metrics or checkpoint."""
-    return any((folder / name).exists() for name in (CONFIG_NAME, METRICS_NAME, CHECKPOINT_NAME))
-
-
-def stored_model_config(run_dir: Path) -> PixelCNNConfig | None:
-    """The model config in a run folder's ``config.json``, or None if it has no valid one."""
-    stored = read_run_config(run_dir).get("model")
-    try:
-        return PixelCNNConfig.from_dict(stored) if isinstance(stored, dict) else None
-    except (ConfigError, TypeError):
-        return None
-
-
-def stop_requested(run_dir: Path) -> bool:
-    """Whether someone asked this run to stop through its folder (see :func:`request_stop`)."""
-    return (Path(run_dir) / STOP_NAME).exists()
-
-
-def request_stop(run_dir: Path) -> None:
-    """Ask the run training in ``run_dir`` to save and stop at its next step.
-
-    A file, not only a signal: a process that has not yet installed its signal
-    handler (Python is still importing torch) still sees it at its first step.
-    """
-    (Path(run_dir) / STOP_NAME).touch()
 
 
 def train(run_dir: str | Path, model_config: PixelCNNConfig, config: TrainConfig,
@@ -336,25 +59,6 @@ def train(run_dir: str | Path, model_config: PixelCNNConfig, config: TrainConfig
         return job.run()
     finally:
         distributed.teardown(world)
-
-
-def warm_start(model: torch.nn.Module, model_config: PixelCNNConfig, path: Path) -> None:
-    """Load the weights of the checkpoint at ``path`` into a fresh ``model`` of ``model_config``.
-
-    The source must be the same architecture; it may lack the label tables (an unconditional twin of a
-    conditional model), which then stay at zero, so the model starts out computing what the source computes
-    and training adds what the label says. A ConfigError (one line) for anything else.
-    """
-    source = load_checkpoint(path)
-    if replace(source.config, classes=model_config.classes) != model_config or \
-            source.config.classes not in (0, model_config.classes):
-        raise ConfigError(f"{path} holds a {source.config.kind} model of width {source.config.hidden}, "
-                          f"{source.config.n_blocks} blocks and {source.config.classes} classes; --init-from needs "
-                          f"the model being trained: {model_config.kind}, width {model_config.hidden}, "
-                          f"{model_config.n_blocks} blocks, kernels {model_config.first_kernel}/"
-                          f"{model_config.block_kernel}, 0 or {model_config.classes} classes")
-    if not load_twin_weights(model, source.model.state_dict()):
-        raise ConfigError(f"{path}: its weights do not fit the model being trained; check --init-from")
 
 
 class NonFiniteLoss(Exception):
@@ -554,7 +258,7 @@ class TrainingRun:
         asked = (self.stop is not None and self.stop.is_set()) or stop_requested(self.dir)
         return distributed.any_rank(asked, self.world)
 
-    def train_step(self, batches: "_BatchOrder", average: Callable[[float], float]) -> None:
+    def train_step(self, batches: "BatchOrder", average: Callable[[float], float]) -> None:
         """One optimizer step on the next batch, and its event. With ``loss_every`` above 1 the step is only
         queued, and its loss read back with the others every ``loss_every`` steps (:meth:`read_losses`).
         A non-finite loss raises :class:`NonFiniteLoss` once it is read."""
@@ -681,7 +385,7 @@ class TrainingRun:
             if not self.resumed:
                 self.save("running")  # from the first moment on, a killed run can be resumed
             last_save = time.monotonic()
-            batches = _BatchOrder(self.train_x, self.config.seed, self.steps_per_epoch, self.local_batch, self.world,
+            batches = BatchOrder(self.train_x, self.config.seed, self.steps_per_epoch, self.local_batch, self.world,
                                   self.split_labels("train"), self.model_config.classes, self.config.label_dropout)
             average = (lambda loss: distributed.mean_and_any(loss, False, self.world)[0]) if self.world.active \
                 else (lambda loss: loss)
@@ -721,79 +425,5 @@ class TrainingRun:
         if self.callback:
             self.callback({"event": "end", "status": "failed", "message": message})
         return self.summary("failed", message=message)
-
-
-class _BatchOrder:
-    """The batches of each epoch: a permutation that is a pure function of (seed, epoch), this rank's share.
-
-    With ``labels``, each batch comes with its labels, and which images an epoch shows without their label
-    (``dropout`` of them, as the "no label" index ``classes``) is a pure function of (seed, epoch) too.
-    """
-
-    def __init__(self, images: torch.Tensor, seed: int, steps_per_epoch: int, local_batch: int,
-                 world: distributed.Distributed, labels: torch.Tensor | None = None, classes: int = 0,
-                 dropout: float = 0.0):
-        self.images, self.seed, self.steps_per_epoch = images, seed, steps_per_epoch
-        self.local_batch, self.world = local_batch, world
-        self.labels, self.classes, self.dropout = labels, classes, dropout
-        self.epoch, self.order, self.epoch_labels = -1, None, None
-
-    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        epoch, index = divmod(step, self.steps_per_epoch)
-        if epoch != self.epoch:  # the order and the labels move to the images' device once an epoch
-            order = distributed.local_order(batch_order(self.seed, epoch, len(self.images)), self.world)
-            self.order = torch.from_numpy(order).to(self.images.device)
-            self.epoch = epoch
-            if self.labels is not None:
-                hidden = np.random.default_rng([self.seed, epoch, 1]).random(len(self.labels)) < self.dropout
-                self.epoch_labels = self.labels.masked_fill(torch.from_numpy(hidden), self.classes) \
-                    .to(self.images.device)
-        chosen = self.order[index * self.local_batch:(index + 1) * self.local_batch]
-        return self.images[chosen], None if self.labels is None else self.epoch_labels[chosen]
-
-
-def read_json_object(path: str | Path) -> dict[str, Any]:
-    """A JSON file holding an object, or {} if it is missing, unreadable, not a small regular file, nested
-    too deeply, or holds anything else (see :mod:`pixelcnn.store.files`)."""
-    try:
-        value = read_json(path)
-    except ConfigError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def read_run_config(run_dir: str | Path) -> dict[str, Any]:
-    """The run folder's ``config.json``, or {} if it is missing or unreadable."""
-    return read_json_object(Path(run_dir) / CONFIG_NAME)
-
-
-def read_config_file(path: str | Path) -> tuple[PixelCNNConfig, TrainConfig]:
-    """The model and training settings of a ``config.json`` (as a run folder or the dashboard writes it),
-    each checked; a one-line ConfigError for a file that is missing, unreadable or invalid."""
-    stored = read_json(path)
-    if not isinstance(stored, dict) or not isinstance(stored.get("model"), dict) or \
-            not isinstance(stored.get("train"), dict):
-        raise ConfigError(f"{path}: not a run config (a JSON object with 'model' and 'train' settings)")
-    unknown = sorted(set(stored["train"]) - {f.name for f in fields(TrainConfig)})
-    if unknown:
-        raise ConfigError(f"{path}: unknown training setting {', '.join(map(repr, unknown))}; the settings are "
-                          f"{', '.join(f.name for f in fields(TrainConfig))}")
-    try:
-        return PixelCNNConfig.from_dict(stored["model"]), TrainConfig.from_dict(stored["train"])
-    except TypeError as err:
-        raise ConfigError(f"{path}: invalid settings ({err})") from None
-
-
-def write_config_file(path: Path, model: PixelCNNConfig, config: TrainConfig) -> None:
-    """Write the settings a run starts from, atomically (what :func:`read_config_file` reads)."""
-    atomic_write(Path(path), lambda f: f.write(json.dumps(
-        {"model": model.to_dict(), "train": config.to_dict()}, indent=2).encode()))
-
-
-def resume_config(run_dir: str | Path, overrides: dict[str, Any]) -> TrainConfig:
-    """The stored training config of a run, with ``overrides`` applied; a new budget replaces the old one."""
-    stored = read_run_config(run_dir).get("train")
-    base = TrainConfig.from_dict(stored) if isinstance(stored, dict) else TrainConfig()
-    return base.with_budget(**overrides)
 
 

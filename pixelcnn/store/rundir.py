@@ -1,0 +1,50 @@
+"""A run folder's names: what makes a folder a run, its config, and the file that asks its trainer to stop.
+
+    RUN/config.json     model and training config, data spec
+    RUN/metrics.jsonl   one event a line (see :mod:`pixelcnn.store.metrics`)
+    RUN/checkpoint.pt   weights, optimizer, step: enough to resume exactly
+    RUN/live/           the sample strips drawn as it trains
+    RUN/stop-requested  present while a stop is asked for and not yet honoured
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import CHECKPOINT_NAME
+from .files import read_json_object
+from .metrics import METRICS_NAME
+
+
+CONFIG_NAME = "config.json"
+
+
+STOP_NAME = "stop-requested"
+
+
+LIVE_DIR = "live"
+
+
+def is_run_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a run: its config, metrics or checkpoint."""
+    return any((folder / name).exists() for name in (CONFIG_NAME, METRICS_NAME, CHECKPOINT_NAME))
+
+
+def stop_requested(run_dir: Path) -> bool:
+    """Whether someone asked this run to stop through its folder (see :func:`request_stop`)."""
+    return (Path(run_dir) / STOP_NAME).exists()
+
+
+def request_stop(run_dir: Path) -> None:
+    """Ask the run training in ``run_dir`` to save and stop at its next step.
+
+    A file, not only a signal: a process that has not yet installed its signal
+    handler (Python is still importing torch) still sees it at its first step.
+    """
+    (Path(run_dir) / STOP_NAME).touch()
+
+
+def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """The run folder's ``config.json``, or {} if it is missing or unreadable."""
+    return read_json_object(Path(run_dir) / CONFIG_NAME)
