@@ -5,7 +5,8 @@ from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import LOSS_AXES, curves_csv, loss_figure
 from pixelcnn.explain.results import recorded_digit_score, recorded_test_bits_per_dim
 from pixelcnn.serve.run_table import run_row
-from pixelcnn.serve.runs import MAX_UPLOAD_BYTES, import_checkpoint, list_runs, run_settings
+from pixelcnn.serve.jobs import MAX_UPLOAD_BYTES, import_checkpoint
+from pixelcnn.serve.runs import list_runs, run_settings
 
 DAMAGED_SHOWN = 10
 

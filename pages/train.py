@@ -12,8 +12,8 @@ from pixelcnn.store.metrics import curves, progress_of
 from pixelcnn.models import PRESETS, PixelCNNConfig
 from pixelcnn.options import problems
 from pixelcnn.cli.progress import format_seconds
-from pixelcnn.serve.runs import (active_run, check_run_name, list_runs, new_run_name, read_live_image, resume_run,
-                           run_status, start_run, stop_run)
+from pixelcnn.serve.runs import active_run, check_run_name, list_runs, new_run_name, read_live_image, run_status
+from pixelcnn.serve.jobs import resume_run, start_run, stop_run
 from pixelcnn.runtime import bf16_is_fast
 from pixelcnn.training.speed import TRAIN_IMAGES, expect, measure_training_speed
 from pixelcnn.training.config import TrainConfig, preset_train_config

@@ -406,7 +406,7 @@ def _load_image(args: argparse.Namespace):
 
 def _load_model(args: argparse.Namespace, device: str = "cpu"):
     from .models import get_preset
-    from .explain.receptive import random_model
+    from .models import random_model
 
     if args.checkpoint:
         return load_servable(args.checkpoint, device).model
@@ -834,7 +834,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .store.files import atomic_write
     from .figures import curves_svg, field_image, image_grid, save_png
     from .store.metrics import METRICS_NAME, curves, read_events
-    from .explain.receptive import gradient_field, random_model
+    from .explain.receptive import gradient_field
+    from .models import random_model
     from .sampling import sample
 
     if args.out is not None:

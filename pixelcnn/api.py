@@ -41,7 +41,7 @@ def random_model(preset: str = "paper", seed: int = 0) -> nn.Module:
     """A model of a preset (``tiny``, ``live``, ``lecture``, ``paper``, ``rgb``, ``gated``) at its seeded
     random initialisation, in eval mode."""
     from .models import get_preset
-    from .explain.receptive import random_model as build
+    from .models import random_model as build
 
     return build(get_preset(preset), seed)
 

@@ -114,7 +114,7 @@ def _time_conv_peak(amp: bool = False, repeats: int = 5) -> float:
 def _time_sampling(method: str, rows: int, n: int) -> dict:
     import resource
 
-    from .explain.receptive import random_model
+    from .models import random_model
     from .runtime import prepare_cpu
     from .models import kind_of
     from .sampling import _draw
@@ -141,7 +141,7 @@ def _time_sampling(method: str, rows: int, n: int) -> dict:
 
 def _time_sample_call(preset: str, n: int) -> float:
     """Seconds for ``sample(n)`` (cached) from the preset's random weights."""
-    from .explain.receptive import random_model
+    from .models import random_model
     from .runtime import prepare_cpu
     from .sampling import sample
 
@@ -156,7 +156,8 @@ def _time_sample_call(preset: str, n: int) -> float:
 def _time_receptive(repeats: int, preset: str = "paper") -> float:
     import numpy as np
 
-    from .explain.receptive import gradient_field, random_model
+    from .explain.receptive import gradient_field
+    from .models import random_model
     from .runtime import prepare_cpu
 
     prepare_cpu(interactive=True)
@@ -180,7 +181,8 @@ def _time_interactive(call: str, threads: int) -> float:
     import numpy as np
 
     from . import sampling
-    from .explain.receptive import gradient_field, random_model
+    from .explain.receptive import gradient_field
+    from .models import random_model
     from .runtime import prepare_cpu
     from .training.evaluate import evaluate
 
@@ -417,7 +419,7 @@ def _time_codec(preset: str, n: int, repeats: int) -> dict:
     """Median seconds to draw ``n`` samples (cached), compress them and decompress them, one after the other,
     from the preset's random weights, under the interactive commands' process settings."""
     from .explain.codec import compress, decompress
-    from .explain.receptive import random_model
+    from .models import random_model
     from .runtime import prepare_cpu
     from .sampling import sample
 

@@ -10,12 +10,13 @@ after a bounded time, and is killed when the ``with`` block ends.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
 import time
 from typing import Iterator
+
+from .serve.jobs import background_training_environment, lower_priority
 
 SPIN = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
 
@@ -38,29 +39,6 @@ def busy_processes(count: int = 2, seconds: float = 900) -> Iterator[list[subpro
         yield processes
     finally:
         _stop(processes)
-
-
-def background_training_environment() -> dict[str, str]:
-    """The environment of a training job started by the dashboard (see :mod:`pixelcnn.serve.runs`)."""
-    return dict(os.environ, PYTHONUNBUFFERED="1", OMP_WAIT_POLICY="PASSIVE")
-
-
-BACKGROUND_NICE = 10
-
-
-def lower_priority() -> None:
-    """Run in a child before exec: the priority of a training job started by the dashboard.
-
-    ``nice`` alone is not enough on Linux: with autogroups (the default), the
-    scheduler first shares the CPU equally between sessions, and a job started
-    in its own session is a group of its own, so a niced job there still took a
-    whole core from the dashboard (measured: 10 of 12 CPU seconds). Its group's
-    nice value (``/proc/self/autogroup``) is lowered too; that needs no privilege.
-    """
-    os.nice(BACKGROUND_NICE)
-    with contextlib.suppress(OSError):
-        with open("/proc/self/autogroup", "w") as f:
-            f.write(str(BACKGROUND_NICE))
 
 
 @contextlib.contextmanager

@@ -24,6 +24,7 @@ import tarfile
 from pathlib import Path
 
 from .errors import PixelCNNError
+from .training.config import train_command
 
 COMMON = ["--lr-schedule", "cosine", "--grad-clip", "1.0", "--amp", "--live-samples", "0",
           "--checkpoint-minutes", "1"]
@@ -40,17 +41,16 @@ KEPT = ("checkpoint.pt", "config.json", "metrics.jsonl", "results.json", "curves
         "field-random.png", "field-trained.png")
 
 
-def train_command(name: str, folder: Path, device: str = "cuda", minutes: float | None = None) -> list[str]:
+def recipe_command(name: str, folder: Path, device: str = "cuda", minutes: float | None = None) -> list[str]:
     """The training command of one recipe on ``device``: a fresh run, with ``minutes`` in place of its epochs
     if given, or ``--resume`` where a checkpoint exists."""
-    base = [sys.executable, "-m", "pixelcnn", "train", "--out", str(folder)]
     if (folder / "checkpoint.pt").is_file():
-        return base + ["--resume"]
+        return train_command(folder, "--resume")
     recipe = RECIPES[name]
     if minutes is not None:
         at = recipe.index("--epochs")
         recipe = recipe[:at] + ["--minutes", f"{minutes:g}"] + recipe[at + 2:]
-    return base + recipe + COMMON + ["--device", device]
+    return train_command(folder, *recipe, *COMMON, "--device", device)
 
 
 def plan_line(name: str, command: list[str], device: str) -> str:
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         packs = check_output_path(args.pack_to, "--pack-to", folder=True) if args.pack_to else out
         device = pick_device(args.device).type
         runs = {name: out / "runs" / name for name in args.only}
-        commands = {name: train_command(name, folder, device, args.minutes) + (["--compile"] if args.compile else [])
+        commands = {name: recipe_command(name, folder, device, args.minutes) + (["--compile"] if args.compile else [])
                     for name, folder in runs.items()}
         for name, command in commands.items():
             print(plan_line(name, command, device), flush=True)

@@ -11,7 +11,7 @@ from pixelcnn.explain.pixels import (ERASE_SHAPES, bits_per_value, complete, era
                                record_generation)
 from pixelcnn.store.checkpoint import save_checkpoint
 from pixelcnn.models import KINDS, PixelCNNConfig
-from pixelcnn.explain.receptive import random_model
+from pixelcnn.models import random_model
 from pixelcnn.sampling import sample
 from pixelcnn.training.evaluate import evaluate
 

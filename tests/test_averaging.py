@@ -11,7 +11,7 @@ from pixelcnn.store.checkpoint import load_checkpoint
 from pixelcnn.errors import CheckpointError
 from pixelcnn.store.metrics import read_events
 from pixelcnn.models import KINDS, PixelCNNConfig, bits_per_dim
-from pixelcnn.explain.receptive import random_model
+from pixelcnn.models import random_model
 from pixelcnn.training.config import TrainConfig
 from pixelcnn.training.evaluate import evaluate
 from pixelcnn.training.trainer import train

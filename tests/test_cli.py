@@ -159,14 +159,14 @@ def test_dashboard_jobs_keep_the_kind_and_every_other_setting(tmp_path):
     so nothing is dropped on the way (once amp, compile, the checkpoint interval and the kernels were)."""
     from pixelcnn.__main__ import build_parser
     from pixelcnn.models import PixelCNNConfig
-    from pixelcnn.serve.runs import train_command
+    from pixelcnn.serve.jobs import job_command
     from pixelcnn.training.config import TrainConfig, read_config_file, write_config_file
 
     model = PixelCNNConfig(kind="gated", hidden=16, n_blocks=2, first_kernel=5, block_kernel=5)
     config = TrainConfig(steps=5, amp=True, compile=True, checkpoint_seconds=30.0, grad_clip=0.5, eval_every=3,
                          lr_schedule="cosine", train_limit=100, val_limit=10, batch_size=32, lr=3e-3, seed=9)
     write_config_file(tmp_path / "config.json", model, config)
-    args = build_parser().parse_args(train_command(tmp_path)[3:])
+    args = build_parser().parse_args(job_command(tmp_path)[3:])
     assert read_config_file(args.config) == (model, config)
     assert read_config_file(args.config)[0].kind == "gated"
 
@@ -176,10 +176,10 @@ def test_the_gpu_recipes_are_valid_training_commands(tmp_path):
     from pixelcnn.__main__ import MODEL_OPTIONS, build_parser
     from pixelcnn.models import PixelCNNConfig, get_preset
     from pixelcnn.options import given_options
-    from pixelcnn.recipes import RECIPES, pack, train_command
+    from pixelcnn.recipes import RECIPES, pack, recipe_command
 
     for name in RECIPES:
-        args = build_parser().parse_args(train_command(name, tmp_path / name)[3:])
+        args = build_parser().parse_args(recipe_command(name, tmp_path / name)[3:])
         config = get_preset(args.preset)
         config = PixelCNNConfig(**{**config.to_dict(), **given_options(args, PixelCNNConfig, MODEL_OPTIONS)})
         assert args.lr_schedule == "cosine" and args.amp and args.device == "cuda"
@@ -191,7 +191,7 @@ def test_the_gpu_recipes_are_valid_training_commands(tmp_path):
     folder.mkdir()
     (folder / "checkpoint.pt").write_bytes(b"x")
     (folder / "metrics.jsonl").write_text("{}\n")
-    assert train_command("paper", folder)[-1] == "--resume"
+    assert recipe_command("paper", folder)[-1] == "--resume"
     pack(folder, tmp_path / "paper.tar")
     import tarfile
 
@@ -201,10 +201,10 @@ def test_the_gpu_recipes_are_valid_training_commands(tmp_path):
 def test_a_cpu_recipe_with_minutes_trains_by_the_clock(tmp_path):
     """With --minutes the budget is the clock in place of the epochs, so the cosine schedule follows the time."""
     from pixelcnn.__main__ import build_parser, train_configs
-    from pixelcnn.recipes import RECIPES, train_command
+    from pixelcnn.recipes import RECIPES, recipe_command
 
     for name in RECIPES:
-        command = train_command(name, tmp_path / name, "cpu", 120)
+        command = recipe_command(name, tmp_path / name, "cpu", 120)
         model_config, config = train_configs(build_parser().parse_args(command[3:]))
         assert (config.minutes, config.epochs, config.steps, config.device) == (120, None, None, "cpu")
         assert config.step_budget(430) is None and config.lr_schedule == "cosine"

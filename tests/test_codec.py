@@ -12,7 +12,7 @@ from pixelcnn.explain.pixels import bits_per_value
 from pixelcnn.store.checkpoint import save_checkpoint
 from pixelcnn.explain.codec import CHUNK, CodecError, baseline_sizes, compress, decompress, read_header
 from pixelcnn.models import KINDS
-from pixelcnn.explain.receptive import random_model
+from pixelcnn.models import random_model
 
 ALL_KINDS = pytest.mark.parametrize("name", sorted(KINDS))
 

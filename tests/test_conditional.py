@@ -13,7 +13,7 @@ from pixelcnn.errors import ConfigError
 from pixelcnn.models import KINDS, PixelCNNConfig
 from pixelcnn.explain.posterior import (generative_reading, label_log_likelihoods, label_posterior,
                                 marginal_log_likelihood)
-from pixelcnn.explain.receptive import random_model
+from pixelcnn.models import random_model
 from pixelcnn.sampling import sample, teacher_forced_logits
 from pixelcnn.training.config import TrainConfig
 from pixelcnn.training.evaluate import evaluate
@@ -146,14 +146,14 @@ def test_a_conditional_run_trains_with_labels_and_refuses_data_without(tmp_path)
 
 def test_label_dropout_hides_the_share_asked_for_the_same_way_on_resume():
     from pixelcnn.training.distributed import Distributed
-    from pixelcnn.training.step import _BatchOrder
+    from pixelcnn.training.step import BatchOrder
 
     images = torch.zeros(1000, 3, 2, 2, dtype=torch.uint8)
     labels = torch.arange(1000) % 10
-    order = _BatchOrder(images, 0, 1, 1000, Distributed(), labels, 10, 0.25)
+    order = BatchOrder(images, 0, 1, 1000, Distributed(), labels, 10, 0.25)
     _, shown = order.batch(0)
     assert 0.2 < float((shown == 10).float().mean()) < 0.3
-    again = _BatchOrder(images, 0, 1, 1000, Distributed(), labels, 10, 0.25)
+    again = BatchOrder(images, 0, 1, 1000, Distributed(), labels, 10, 0.25)
     assert torch.equal(again.batch(0)[1], shown) and not torch.equal(again.batch(1)[1], shown)
 
 

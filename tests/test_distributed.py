@@ -15,7 +15,7 @@ from pixelcnn.store.checkpoint import load_checkpoint
 from pixelcnn.store.data import synthetic_colored_mnist
 from pixelcnn.store.metrics import read_events
 from pixelcnn.models import PixelCNNConfig
-from pixelcnn.explain.receptive import random_model
+from pixelcnn.models import random_model
 from pixelcnn.training.config import TrainConfig
 from pixelcnn.training.trainer import train
 

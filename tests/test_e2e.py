@@ -394,7 +394,8 @@ def test_responsive_while_a_run_trains(server, browser, artifacts, mnist_dir, mo
     timed assertion."""
     from pixelcnn.contention import busy_processes
     from pixelcnn.models import PRESETS
-    from pixelcnn.serve.runs import run_status, start_run, stop_run
+    from pixelcnn.serve.runs import run_status
+    from pixelcnn.serve.jobs import start_run, stop_run
     from pixelcnn.training.config import preset_train_config
 
     page = browser.new_page(viewport={"width": 1300, "height": 1800})
@@ -702,7 +703,7 @@ def test_the_players_speeds_are_what_they_say(browser):
     """Lecture finding: "slow" and "a row a second" both played at 20 steps a second."""
     from pixelcnn.explain.pixels import record_generation
     from pixelcnn.serve.player import player_html
-    from pixelcnn.explain.receptive import random_model
+    from pixelcnn.models import random_model
     from pixelcnn.models import PixelCNNConfig
 
     generation = record_generation(random_model(PixelCNNConfig(hidden=8, n_blocks=1), seed=0), seed=0)
@@ -727,7 +728,7 @@ def test_the_player_reads_in_a_dark_theme_and_fits_a_phone(browser):
     canvas was cut off."""
     from pixelcnn.explain.pixels import record_generation
     from pixelcnn.serve.player import player_html
-    from pixelcnn.explain.receptive import random_model
+    from pixelcnn.models import random_model
     from pixelcnn.models import PixelCNNConfig
 
     generation = record_generation(random_model(PixelCNNConfig(hidden=8, n_blocks=1), seed=0), seed=0)

@@ -20,7 +20,8 @@ from pixelcnn.store.data import IdxFile, parse_idx
 from pixelcnn.errors import CheckpointError, ConfigError, DataError
 from pixelcnn.store.metrics import read_events
 from pixelcnn.models import PixelCNN, PixelCNNConfig
-from pixelcnn.serve.runs import MAX_UPLOAD_BYTES, check_run_name, import_checkpoint, list_runs, run_status
+from pixelcnn.serve.jobs import MAX_UPLOAD_BYTES, import_checkpoint
+from pixelcnn.serve.runs import check_run_name, list_runs, run_status
 from pixelcnn.training.config import TrainConfig
 from pixelcnn.training.trainer import train
 

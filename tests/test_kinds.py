@@ -10,7 +10,8 @@ import torch
 from pixelcnn.store.checkpoint import load_checkpoint, save_checkpoint
 from pixelcnn.models import KINDS, count_parameters, kind_of
 from pixelcnn.models.layers import patch_indices
-from pixelcnn.explain.receptive import analytic_field, gradient_field, random_model
+from pixelcnn.explain.receptive import analytic_field, gradient_field
+from pixelcnn.models import random_model
 from pixelcnn.sampling import channel_slice, sample, teacher_forced_logits
 
 from autoregressive import own_channels_seen

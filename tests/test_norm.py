@@ -13,7 +13,7 @@ from pixelcnn.explain.codec import compress, decompress
 from pixelcnn.errors import ConfigError
 from pixelcnn.models import KINDS, PixelCNNConfig, architecture_table, count_parameters
 from pixelcnn.models.layers import ChannelNorm
-from pixelcnn.explain.receptive import random_model
+from pixelcnn.models import random_model
 from pixelcnn.sampling import sample, teacher_forced_logits
 
 from autoregressive import assert_autoregressive

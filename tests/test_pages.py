@@ -556,7 +556,7 @@ def test_shipped_models_are_called_shipped_everywhere_and_the_histogram_says_wha
 
 def test_an_uploaded_checkpoint_shows_its_own_record_on_the_models_page(conditional_run, app, no_data, tmp_path):
     """Lecture finding: an uploaded checkpoint showed "epochs 0" and "None" for test bits/dim and lr."""
-    from pixelcnn.serve.runs import import_checkpoint
+    from pixelcnn.serve.jobs import import_checkpoint
 
     added = import_checkpoint((conditional_run / "checkpoint.pt").read_bytes(), "digits.pt")
     open_page(app, "pages/models.py")

@@ -3,7 +3,8 @@ import pytest
 
 from pixelcnn.errors import ConfigError
 from pixelcnn.models import PRESETS
-from pixelcnn.explain.receptive import analytic_field, gradient_field, random_model
+from pixelcnn.explain.receptive import analytic_field, gradient_field
+from pixelcnn.models import random_model
 
 TARGETS = [(14, 14, 0), (0, 0, 0), (0, 27, 1), (27, 0, 2), (27, 27, 0), (14, 14, 2)]
 

@@ -27,7 +27,8 @@ from pixelcnn.store.data import MNIST_FILES, IdxFile, cache_path, load_colored_m
 from pixelcnn.errors import CheckpointError, ConfigError, DataError, ModelError
 from pixelcnn.store.metrics import read_events
 from pixelcnn.models import PixelCNNConfig, build_model
-from pixelcnn.serve.runs import import_checkpoint, run_status, start_run, stop_run
+from pixelcnn.serve.jobs import import_checkpoint, start_run, stop_run
+from pixelcnn.serve.runs import run_status
 from pixelcnn.sampling import sample
 from pixelcnn.serve.limits import check_servable
 from pixelcnn.store.rundir import CONFIG_NAME

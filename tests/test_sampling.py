@@ -4,7 +4,7 @@ import torch
 
 from pixelcnn.errors import ConfigError
 from pixelcnn.models import PRESETS, PixelCNNConfig
-from pixelcnn.explain.receptive import random_model
+from pixelcnn.models import random_model
 from pixelcnn.sampling import sample, teacher_forced_logits
 
 SMALL = PixelCNNConfig(hidden=16, n_blocks=2, image_size=10)

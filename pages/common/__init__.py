@@ -26,7 +26,8 @@ from pixelcnn.serve.memo import ComputeSlots, SharedMemo, compute_slots_setting
 from pixelcnn.store.metrics import METRICS_NAME, curves, read_events
 from pixelcnn.models import PRESETS, get_preset
 from pixelcnn.explain.posterior import which_digit
-from pixelcnn.explain.receptive import analytic_field, gradient_field, random_model
+from pixelcnn.explain.receptive import analytic_field, gradient_field
+from pixelcnn.models import random_model
 from pixelcnn.sampling import sample
 from pixelcnn.serve.runs import RunInfo, list_runs
 from pixelcnn.runtime import INTERACTIVE_THREADS, intra_op_threads

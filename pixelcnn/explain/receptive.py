@@ -8,14 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError, ModelError
-from ..models import PixelCNNConfig, build_model, kind_of
-
-
-def random_model(config: PixelCNNConfig, seed: int = 0) -> nn.Module:
-    """A model at its seeded random initialisation, in eval mode; the global RNG is untouched."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build_model(config).eval()
+from ..models import PixelCNNConfig, kind_of
 
 
 def _check_target(config: PixelCNNConfig, row: int, col: int, channel: int = 0) -> None:

@@ -7,8 +7,8 @@ from .kind import ModelKind, PixelCache
 from .layers import MaskedConv2d, bits_per_dim, count_parameters, kernel_mask, load_twin_weights
 from .pixelcnn import PixelCNN
 from .presets import PRESETS, get_preset
-from .registry import KINDS, architecture_table, build_model, kind_of
+from .registry import KINDS, architecture_table, build_model, kind_of, random_model
 
 __all__ = ["PRESETS", "PixelCNNConfig", "get_preset", "GatedPixelCNN", "ModelKind", "PixelCache", "MaskedConv2d",
            "bits_per_dim", "count_parameters", "kernel_mask", "PixelCNN", "KINDS", "architecture_table",
-           "build_model", "kind_of", "load_twin_weights"]
+           "build_model", "kind_of", "load_twin_weights", "random_model"]

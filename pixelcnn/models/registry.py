@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 import torch.nn as nn
 
 from . import gated, pixelcnn, rgb
@@ -43,3 +44,10 @@ def architecture_table(config: PixelCNNConfig) -> list[dict[str, Any]]:
     Parameters count only the taps a mask leaves live, measured on the built model.
     """
     return kind_of(config).architecture(build_model(config))
+
+
+def random_model(config: PixelCNNConfig, seed: int = 0) -> nn.Module:
+    """A model at its seeded random initialisation, in eval mode; the global RNG is untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_model(config).eval()

@@ -9,15 +9,11 @@ its process id, which is how a later server finds out whether it still runs.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import os
 import re
-import signal
 import stat
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,27 +22,22 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..store.checkpoint import CHECKPOINT_NAME, load_checkpoint
-from ..store.files import atomic_write
-from ..contention import background_training_environment, lower_priority
+from ..store.checkpoint import CHECKPOINT_NAME
 from ..paths import PROJECT_ROOT, SHIPPED_DIR
-from ..errors import CheckpointError, ConfigError, ModelError, PixelCNNError
+from ..errors import ConfigError, PixelCNNError
 from ..figures import upscale
 from ..store.files import is_number, read_json, read_tail
 from ..store.metrics import METRICS_NAME, read_last_events
 from ..models import PixelCNNConfig
 from ..explain.results import RESULTS_NAME
 from .limits import check_servable
-from ..store.rundir import CONFIG_NAME, LIVE_DIR, STOP_NAME, request_stop
-from ..training.config import TrainConfig, write_config_file
-from ..training.state import check_run_dir
+from ..store.rundir import CONFIG_NAME, LIVE_DIR
+from ..training.config import TrainConfig
 from ..store.files import read_json_object
 
 JOB_NAME = "job.json"
-MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 LOG_NAME = "train.log"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_start_lock = threading.Lock()
 
 
 def runs_dir() -> Path:
@@ -281,121 +272,6 @@ def active_run() -> RunInfo | None:
         if info.kind == "run" and info.status == "running":
             return info
     return None
-
-
-def train_command(run_dir: Path) -> list[str]:
-    """The ``python -m pixelcnn train`` command line of a job: it trains from the run folder's
-    ``config.json``, so every setting reaches the trainer as the dashboard validated it."""
-    return [sys.executable, "-m", "pixelcnn", "train", "--out", str(run_dir),
-            "--config", str(Path(run_dir) / CONFIG_NAME)]
-
-
-def _prepare_child() -> None:
-    """In the job before it runs Python: a lower priority, and SIGTERM ignored until the trainer installs
-    its handler (an ignored signal stays ignored across exec), so a Stop in its first second is not a kill;
-    the stop file (:func:`~pixelcnn.training.trainer.request_stop`) carries that request to the trainer's first step."""
-    lower_priority()
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-def _launch(run_dir: Path, command: list[str], data_dir: str | None) -> None:
-    """Start ``command`` as a niced background job in its own session, logging to the run folder."""
-    env = background_training_environment()
-    if data_dir:
-        env["PIXELCNN_DATA_DIR"] = data_dir
-    with open(run_dir / LOG_NAME, "ab") as log:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                   cwd=PROJECT_ROOT, env=env, start_new_session=True,
-                                   preexec_fn=_prepare_child if hasattr(os, "nice") else None)
-    reaper = threading.Thread(target=process.wait, daemon=True)  # no zombie once it exits
-    reaper.start()
-    job = {"pid": process.pid, "started": time.time(), "command": command}
-    atomic_write(run_dir / JOB_NAME, lambda f: f.write(json.dumps(job).encode()))
-
-
-def _refuse_if_busy() -> None:
-    running = active_run()
-    if running is not None:
-        raise ConfigError(f"run {running.name} is training; stop it first (one run at a time)")
-
-
-def start_run(name: str, model: PixelCNNConfig, config: TrainConfig, data_dir: str | None = None) -> RunInfo:
-    """Start a new training job in the background; refuses while another dashboard run is training.
-
-    The configs are already validated (constructing them checks every limit).
-    """
-    check_run_name(name)
-    with _start_lock:
-        _refuse_if_busy()
-        run_dir = runs_dir() / name
-        if run_dir.exists():
-            raise ConfigError(f"a run named {name} exists already; choose another name")
-        run_dir.mkdir(parents=True)
-        write_config_file(run_dir / CONFIG_NAME, model, config)
-        _launch(run_dir, train_command(run_dir), data_dir)
-    return RunInfo(name, run_dir, "run", "running", {"model": model.to_dict(), "train": config.to_dict()})
-
-
-def resume_run(name: str, data_dir: str | None = None) -> None:
-    """Continue a stopped or interrupted dashboard run from its checkpoint, in the background."""
-    check_run_name(name)
-    with _start_lock:
-        _refuse_if_busy()
-        run_dir = runs_dir() / name
-        check_run_dir(run_dir, resume=True)  # a run that died before its first checkpoint restarts
-        (run_dir / STOP_NAME).unlink(missing_ok=True)  # a request its last process did not live to honour
-        command = [sys.executable, "-m", "pixelcnn", "train", "--out", str(run_dir), "--resume"]
-        _launch(run_dir, command, data_dir)
-
-
-def stop_run(run_dir: Path) -> bool:
-    """Ask a running job to stop; it saves a checkpoint and exits within one step. False if it was not running."""
-    job = read_job(run_dir)
-    pid = job.get("pid")
-    if not isinstance(pid, int) or not _pid_runs(pid, run_dir):
-        return False
-    request_stop(run_dir)
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def import_checkpoint(data: bytes, filename: str) -> RunInfo:
-    """Add an uploaded checkpoint to the runs folder, after checking it like any other.
-
-    The bytes go to a temporary file that :func:`~pixelcnn.store.checkpoint.load_checkpoint`
-    reads with ``weights_only=True`` (nothing in the file runs); only a file that
-    loads becomes ``runs/<name>/checkpoint.pt``. Raises a one-line error otherwise.
-    """
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise ConfigError(f"{filename}: {len(data) / 2**20:.0f} MB is over the {MAX_UPLOAD_BYTES // 2**20} MB limit")
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(filename).stem).strip(".-")[:40] or "checkpoint"
-    name = check_run_name(f"uploaded-{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-    base = runs_dir()
-    base.mkdir(parents=True, exist_ok=True)
-    staging = base / f".{name}.upload"
-    try:
-        staging.write_bytes(data)
-        try:
-            ckpt = load_checkpoint(staging)
-        except CheckpointError as err:
-            raise CheckpointError(str(err).replace(str(staging), filename)) from None
-        try:
-            check_servable(ckpt.config)
-        except ModelError as err:
-            raise ModelError(f"{filename}: {err}") from None
-        run_dir = base / name
-        run_dir.mkdir()
-        os.replace(staging, run_dir / CHECKPOINT_NAME)
-        known = {f.name for f in dataclasses.fields(TrainConfig)}
-        config = {"model": ckpt.config.to_dict(), "train": {k: v for k, v in ckpt.train.items() if k in known},
-                  "summary": ckpt.summary, "imported": {"file": filename, "time": time.time()}}
-        atomic_write(run_dir / CONFIG_NAME, lambda f: f.write(json.dumps(config, indent=2).encode()))
-    finally:
-        staging.unlink(missing_ok=True)
-    return RunInfo(name, run_dir, "run", "imported", config)
 
 
 LIVE_IMAGE_BYTES = 1024 * 1024

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,9 @@ def resume_config(run_dir: str | Path, overrides: dict[str, Any]) -> TrainConfig
     stored = read_run_config(run_dir).get("train")
     base = TrainConfig.from_dict(stored) if isinstance(stored, dict) else TrainConfig()
     return base.with_budget(**overrides)
+
+
+def train_command(run_dir: str | Path, *options: str) -> list[str]:
+    """The command line of a training job into ``run_dir`` with this Python: ``python -m pixelcnn train
+    --out RUN_DIR OPTIONS...`` (the one place it is spelled, for the dashboard's jobs and the recipes)."""
+    return [sys.executable, "-m", "pixelcnn", "train", "--out", str(run_dir), *options]

@@ -1,0 +1,176 @@
+"""Training jobs the dashboard starts, resumes, stops and imports: each a niced ``python -m pixelcnn train``
+subprocess in its own session, so the dashboard stays responsive on the same cores.
+
+A job writes only its run folder; anyone can read the folder to follow it, so a
+run survives page switches, reloads, closed tabs and dashboard restarts.
+``job.json`` records its process id, which is how a later server finds out
+whether it still runs. A Stop is a request in the run folder
+(:func:`~pixelcnn.store.rundir.request_stop`) and a SIGTERM; the trainer honours
+either at its next step, in one place (``TrainingRun.stopping``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from ..errors import CheckpointError, ConfigError, ModelError
+from ..models import PixelCNNConfig
+from ..paths import PROJECT_ROOT
+from ..store.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from ..store.files import atomic_write
+from ..store.rundir import CONFIG_NAME, STOP_NAME, request_stop
+from ..training.config import TrainConfig, train_command, write_config_file
+from ..training.state import check_run_dir
+from .limits import check_servable
+from .runs import JOB_NAME, LOG_NAME, RunInfo, _pid_runs, active_run, check_run_name, read_job, runs_dir
+
+
+def background_training_environment() -> dict[str, str]:
+    """The environment of a training job started by the dashboard (see :mod:`pixelcnn.serve.runs`)."""
+    return dict(os.environ, PYTHONUNBUFFERED="1", OMP_WAIT_POLICY="PASSIVE")
+
+
+BACKGROUND_NICE = 10
+
+
+def lower_priority() -> None:
+    """Run in a child before exec: the priority of a training job started by the dashboard.
+
+    ``nice`` alone is not enough on Linux: with autogroups (the default), the
+    scheduler first shares the CPU equally between sessions, and a job started
+    in its own session is a group of its own, so a niced job there still took a
+    whole core from the dashboard (measured: 10 of 12 CPU seconds). Its group's
+    nice value (``/proc/self/autogroup``) is lowered too; that needs no privilege.
+    """
+    os.nice(BACKGROUND_NICE)
+    with contextlib.suppress(OSError):
+        with open("/proc/self/autogroup", "w") as f:
+            f.write(str(BACKGROUND_NICE))
+
+
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+
+
+_start_lock = threading.Lock()
+
+
+def job_command(run_dir: Path) -> list[str]:
+    """The command line of a new job: it trains from the run folder's ``config.json``, so every setting
+    reaches the trainer as the dashboard validated it."""
+    return train_command(run_dir, "--config", str(Path(run_dir) / CONFIG_NAME))
+
+
+def _prepare_child() -> None:
+    """In the job before it runs Python: a lower priority, and SIGTERM ignored until the trainer installs
+    its handler (an ignored signal stays ignored across exec), so a Stop in its first second is not a kill;
+    the stop file (:func:`~pixelcnn.training.trainer.request_stop`) carries that request to the trainer's first step."""
+    lower_priority()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _launch(run_dir: Path, command: list[str], data_dir: str | None) -> None:
+    """Start ``command`` as a niced background job in its own session, logging to the run folder."""
+    env = background_training_environment()
+    if data_dir:
+        env["PIXELCNN_DATA_DIR"] = data_dir
+    with open(run_dir / LOG_NAME, "ab") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                   cwd=PROJECT_ROOT, env=env, start_new_session=True,
+                                   preexec_fn=_prepare_child if hasattr(os, "nice") else None)
+    reaper = threading.Thread(target=process.wait, daemon=True)  # no zombie once it exits
+    reaper.start()
+    job = {"pid": process.pid, "started": time.time(), "command": command}
+    atomic_write(run_dir / JOB_NAME, lambda f: f.write(json.dumps(job).encode()))
+
+
+def _refuse_if_busy() -> None:
+    running = active_run()
+    if running is not None:
+        raise ConfigError(f"run {running.name} is training; stop it first (one run at a time)")
+
+
+def start_run(name: str, model: PixelCNNConfig, config: TrainConfig, data_dir: str | None = None) -> RunInfo:
+    """Start a new training job in the background; refuses while another dashboard run is training.
+
+    The configs are already validated (constructing them checks every limit).
+    """
+    check_run_name(name)
+    with _start_lock:
+        _refuse_if_busy()
+        run_dir = runs_dir() / name
+        if run_dir.exists():
+            raise ConfigError(f"a run named {name} exists already; choose another name")
+        run_dir.mkdir(parents=True)
+        write_config_file(run_dir / CONFIG_NAME, model, config)
+        _launch(run_dir, job_command(run_dir), data_dir)
+    return RunInfo(name, run_dir, "run", "running", {"model": model.to_dict(), "train": config.to_dict()})
+
+
+def resume_run(name: str, data_dir: str | None = None) -> None:
+    """Continue a stopped or interrupted dashboard run from its checkpoint, in the background."""
+    check_run_name(name)
+    with _start_lock:
+        _refuse_if_busy()
+        run_dir = runs_dir() / name
+        check_run_dir(run_dir, resume=True)  # a run that died before its first checkpoint restarts
+        (run_dir / STOP_NAME).unlink(missing_ok=True)  # a request its last process did not live to honour
+        _launch(run_dir, train_command(run_dir, "--resume"), data_dir)
+
+
+def stop_run(run_dir: Path) -> bool:
+    """Ask a running job to stop; it saves a checkpoint and exits within one step. False if it was not running."""
+    job = read_job(run_dir)
+    pid = job.get("pid")
+    if not isinstance(pid, int) or not _pid_runs(pid, run_dir):
+        return False
+    request_stop(run_dir)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def import_checkpoint(data: bytes, filename: str) -> RunInfo:
+    """Add an uploaded checkpoint to the runs folder, after checking it like any other.
+
+    The bytes go to a temporary file that :func:`~pixelcnn.store.checkpoint.load_checkpoint`
+    reads with ``weights_only=True`` (nothing in the file runs); only a file that
+    loads becomes ``runs/<name>/checkpoint.pt``. Raises a one-line error otherwise.
+    """
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ConfigError(f"{filename}: {len(data) / 2**20:.0f} MB is over the {MAX_UPLOAD_BYTES // 2**20} MB limit")
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(filename).stem).strip(".-")[:40] or "checkpoint"
+    name = check_run_name(f"uploaded-{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    base = runs_dir()
+    base.mkdir(parents=True, exist_ok=True)
+    staging = base / f".{name}.upload"
+    try:
+        staging.write_bytes(data)
+        try:
+            ckpt = load_checkpoint(staging)
+        except CheckpointError as err:
+            raise CheckpointError(str(err).replace(str(staging), filename)) from None
+        try:
+            check_servable(ckpt.config)
+        except ModelError as err:
+            raise ModelError(f"{filename}: {err}") from None
+        run_dir = base / name
+        run_dir.mkdir()
+        os.replace(staging, run_dir / CHECKPOINT_NAME)
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        config = {"model": ckpt.config.to_dict(), "train": {k: v for k, v in ckpt.train.items() if k in known},
+                  "summary": ckpt.summary, "imported": {"file": filename, "time": time.time()}}
+        atomic_write(run_dir / CONFIG_NAME, lambda f: f.write(json.dumps(config, indent=2).encode()))
+    finally:
+        staging.unlink(missing_ok=True)
+    return RunInfo(name, run_dir, "run", "imported", config)
