@@ -56,12 +56,12 @@ def recipe_command(name: str, folder: Path, device: str = "cuda", minutes: float
 def plan_line(name: str, command: list[str], device: str) -> str:
     """What one recipe will do here: a fresh run's measured images/s and what its budget comes to, or the
     resume of a run already under way."""
-    from .__main__ import build_parser, train_configs
+    from .cli.train import parse_train_command, train_configs
     from .training.speed import expect, format_minutes, measure_training_speed
 
     if "--resume" in command:
         return f"{name}: resumes its run in {command[4]}, its schedule continuing"
-    model_config, config = train_configs(build_parser().parse_args(command[3:]))
+    model_config, config = train_configs(parse_train_command(command[4:]))
     images_per_s = measure_training_speed(model_config, config, device=device)
     what = expect(config, images_per_s)
     return (f"{name}: {images_per_s:.1f} images/s measured on {device}, so {what.steps:,} steps "

@@ -173,7 +173,8 @@ def test_dashboard_jobs_keep_the_kind_and_every_other_setting(tmp_path):
 
 def test_the_gpu_recipes_are_valid_training_commands(tmp_path):
     """Every recipe parses as a train command and builds a valid config; a folder with a checkpoint resumes."""
-    from pixelcnn.__main__ import MODEL_OPTIONS, build_parser
+    from pixelcnn.__main__ import build_parser
+    from pixelcnn.cli.train import MODEL_OPTIONS
     from pixelcnn.models import PixelCNNConfig, get_preset
     from pixelcnn.options import given_options
     from pixelcnn.recipes import RECIPES, pack, recipe_command
@@ -200,7 +201,8 @@ def test_the_gpu_recipes_are_valid_training_commands(tmp_path):
 
 def test_a_cpu_recipe_with_minutes_trains_by_the_clock(tmp_path):
     """With --minutes the budget is the clock in place of the epochs, so the cosine schedule follows the time."""
-    from pixelcnn.__main__ import build_parser, train_configs
+    from pixelcnn.__main__ import build_parser
+    from pixelcnn.cli.train import train_configs
     from pixelcnn.recipes import RECIPES, recipe_command
 
     for name in RECIPES:

@@ -243,12 +243,12 @@ def test_report_and_train_refuse_outputs_they_cannot_write(tmp_path, capsys, mon
 
 
 def test_a_write_that_fails_after_the_checks_is_one_line(tmp_path, capsys, monkeypatch):
-    import pixelcnn.figures as figures
+    import pixelcnn.cli.draw as draw
 
     def full_disk(image, path):
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(figures, "save_png", full_disk)
+    monkeypatch.setattr(draw, "save_png", full_disk)
     code, err = cli(capsys, "sample", "--preset", "tiny", "--n", "1", "--out", str(tmp_path / "s.png"))
     last = err.splitlines()[-1] + "\n"  # after the progress bar's lines
     assert_one_line_exit_2(code, last, "No space left")

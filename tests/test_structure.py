@@ -54,6 +54,65 @@ def test_no_import_cycle_inside_the_package():
             visit(node, [node])
 
 
+# The wings from the top floor down; a module may import its own wing and any lower floor, never a higher one.
+FLOORS = [
+    {"__main__", "api", "bench", "recipes", "contention", "train", "checkpoint"},  # entry points, old names
+    {"cli"},
+    {"serve"},
+    {"explain", "notebooks"},
+    {"training"},
+    {"sampling", "figures"},
+    {"store"},
+    {"models"},
+    {"errors", "options", "runtime", "paths", ""},
+]
+
+
+def wing_of(module: str) -> str:
+    """``pixelcnn.serve.jobs`` -> ``serve``; ``pixelcnn.sampling`` -> ``sampling``; ``pixelcnn`` -> ``""``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def floor_of(module: str) -> int:
+    wing = wing_of(module)
+    for floor, wings in enumerate(FLOORS):
+        if wing in wings:
+            return floor
+    raise AssertionError(f"{module}: its wing {wing!r} has no floor in FLOORS; give it one")
+
+
+def test_the_wings_import_downward_only():
+    """cli and serve above explain and training, store and models at the bottom: no wing imports a higher one,
+    and the package has no top-level module that no floor names."""
+    upward = []
+    for path in PACKAGE.rglob("*.py"):
+        name = module_name(path)
+        for target in imports_of(path):
+            if wing_of(target) != wing_of(name) and floor_of(target) < floor_of(name) and \
+                    not (wing_of(name) == "" and path.name == "__init__.py"):
+                upward.append(f"{name} -> {target}")
+    assert not upward, "imports that point up: " + ", ".join(sorted(upward))
+
+
+def test_no_module_or_function_outgrows_a_reading():
+    """No module over 460 lines and no function over 80 (the ~400 and ~60 a newcomer reads in one sitting,
+    with room for a docstring), except those named here with the reason they are longer."""
+    long_modules = {"bench.py": "one benchmark per section, each run in a child process"}
+    long_functions = {"bench.py": "the benchmarks' argument parser lists every benchmark's options"}
+    too_long = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = str(path.relative_to(PACKAGE))
+        text = path.read_text()
+        if len(text.splitlines()) > 460 and rel not in long_modules:
+            too_long.append(f"{rel}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
+                    node.end_lineno - node.lineno + 1 > 80 and rel not in long_functions:
+                too_long.append(f"{rel}: {node.name} has {node.end_lineno - node.lineno + 1} lines")
+    assert not too_long, too_long
+
+
 def test_the_engine_imports_no_streamlit():
     for path in PACKAGE.rglob("*.py"):
         tree = ast.parse(path.read_text())

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..store.files import atomic_write
 from ..errors import ConfigError
+from ..store.files import atomic_write
 
 
 def _existing_ancestor(path: Path) -> Path:
