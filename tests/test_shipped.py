@@ -79,7 +79,7 @@ def test_the_conditional_model_is_shipped_with_its_readings_and_guidance_figures
 
 
 def test_readme_conditional_table_is_what_the_results_command_prints():
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "conditional.md").read_text()
     command = re.search(r"python -m pixelcnn results --conditional ((?:checkpoints/\w+ ?)+)", readme)
     assert command, "the README must show the command that prints its conditional table"
     folders = [ROOT / f for f in command.group(1).split()]
@@ -97,7 +97,7 @@ def test_readme_table_is_what_the_results_command_prints():
 
 
 def test_readme_validation_table_is_what_the_results_command_prints():
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "results.md").read_text()
     command = re.search(r"python -m pixelcnn results --val-every (\d+) ((?:checkpoints/\w+ ?)+)", readme)
     assert command, "the README must show the command that prints its validation table"
     folders = [ROOT / f for f in command.group(2).split()]
