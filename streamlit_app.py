@@ -1,12 +1,12 @@
-"""The dashboard's entry point: page config, process settings and navigation; each page draws the
-shared sidebar.
+"""The dashboard's entry point: page config, process settings and navigation. Each page draws the shared
+sidebar itself with one call (``pages.common.picker.sidebar``: why, in its docstring).
 
 Run it with ``streamlit run streamlit_app.py`` (``-- --lecture`` for lecture mode).
 """
 
 import streamlit as st
 
-from pages.common import app_pages, entered_through_the_entry_script
+from pages.common.navigation import app_pages, entered_through_the_entry_script
 from pixelcnn.runtime import freeze_imported_objects, prepare_cpu
 
 st.set_page_config(page_title="PixelCNN on colored MNIST", page_icon=":material/grid_on:", layout="wide")

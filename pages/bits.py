@@ -1,10 +1,12 @@
 import numpy as np
 import streamlit as st
 
-from pages.common import (bits_png, comparison_options, image_label_reading, image_log_probabilities, model_key,
-                          pick_image, picked_model_or_stop, plot, selected_pixels, sidebar, test_label)
-from pixelcnn.explain.pixels import bits_from, probabilities
+from pages.common.compute import bits_png, image_label_reading, image_log_probabilities
+from pages.common.picker import (comparison_options, model_key, pick_image, picked_model_or_stop, selected_pixels,
+                                 sidebar, test_label)
+from pages.common.presentation import plot
 from pixelcnn.errors import PixelCNNError
+from pixelcnn.explain.pixels import bits_from, probabilities
 from pixelcnn.figures import COLOURS, distribution_figure, heat_scale_bar, label_bits_figure, pixel_picker_figure
 
 sidebar()

@@ -1,13 +1,15 @@
 import numpy as np
 import streamlit as st
 
-from pages.common import model_key, pick_image, picked_model_or_stop, plot, shared_result, sidebar, test_label
-from pixelcnn.explain.pixels import ERASE_SHAPES, bits_per_value, complete, erase_mask
-from pixelcnn.explain.codec import baseline_sizes, compress, decoding
+from pages.common.compute import shared_result
+from pages.common.picker import model_key, pick_image, picked_model_or_stop, sidebar, test_label
+from pages.common.presentation import plot
 from pixelcnn.errors import PixelCNNError
+from pixelcnn.explain.codec import baseline_sizes, compress, decoding
+from pixelcnn.explain.pixels import ERASE_SHAPES, bits_per_value, complete, erase_mask
 from pixelcnn.figures import image_grid, raster_bits_figure, upscale
-from pixelcnn.serve.player import player_html
 from pixelcnn.sampling import sample
+from pixelcnn.serve.player import player_html
 
 sidebar()
 st.title("Bits are bytes")

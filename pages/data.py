@@ -1,10 +1,12 @@
 import numpy as np
 import streamlit as st
 
-from pages.common import data_dir, dataset, forget_data, labels, labels_problem, plot, sidebar, value_counts_of
-from pixelcnn.store.data import download_mnist, resolve_data_dir
+from pages.common.data import data_dir, dataset, forget_data, labels, labels_problem, value_counts_of
+from pages.common.picker import sidebar
+from pages.common.presentation import plot
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import histogram_figure, image_grid, upscale
+from pixelcnn.store.data import download_mnist, resolve_data_dir
 
 sidebar()
 st.title("Colored MNIST")

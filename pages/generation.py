@@ -1,8 +1,9 @@
 import streamlit as st
 
-from pages.common import model_key, picked_model_or_stop, shared_result, sidebar
-from pixelcnn.explain.pixels import record_generation
+from pages.common.compute import shared_result
+from pages.common.picker import model_key, picked_model_or_stop, sidebar
 from pixelcnn.errors import PixelCNNError
+from pixelcnn.explain.pixels import record_generation
 from pixelcnn.serve.player import player_html
 
 sidebar()

@@ -1,11 +1,15 @@
 import streamlit as st
 
-from pages.common import as_text, curves_of, digit_reference_text, events_of, lecture_mode, plot, sidebar
+from pages.common.compute import as_text, digit_reference_text
+from pages.common.data import curves_of, events_of
+from pages.common.navigation import lecture_mode
+from pages.common.picker import sidebar
+from pages.common.presentation import plot
 from pixelcnn.errors import PixelCNNError
-from pixelcnn.figures import LOSS_AXES, curves_csv, loss_figure
 from pixelcnn.explain.results import recorded_digit_score, recorded_test_bits_per_dim
-from pixelcnn.serve.run_table import run_row
+from pixelcnn.figures import LOSS_AXES, curves_csv, loss_figure
 from pixelcnn.serve.jobs import MAX_UPLOAD_BYTES, import_checkpoint
+from pixelcnn.serve.run_table import run_row
 from pixelcnn.serve.runs import list_runs, run_settings
 
 DAMAGED_SHOWN = 10

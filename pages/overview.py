@@ -1,6 +1,7 @@
 import streamlit as st
 
-from pages.common import picked, plot, sidebar
+from pages.common.picker import picked, sidebar
+from pages.common.presentation import plot
 from pixelcnn.figures import mask_figure
 from pixelcnn.models import PRESETS, architecture_table, kernel_mask, kind_of
 

@@ -1,11 +1,13 @@
 import numpy as np
 import streamlit as st
 
-from pages.common import (comparison_options, dataset, model_for, model_key, picked, plot, presentation,
-                          receptive_maps, sidebar)
+from pages.common.compute import receptive_maps
+from pages.common.data import dataset
+from pages.common.picker import comparison_options, model_for, model_key, picked, sidebar
+from pages.common.presentation import plot, presentation
 from pixelcnn.errors import PixelCNNError
-from pixelcnn.figures import field_figure, field_image, npy_bytes, png_bytes
 from pixelcnn.explain.receptive import analytic_field
+from pixelcnn.figures import field_figure, field_image, npy_bytes, png_bytes
 
 COLOURS = ("0 (red)", "1 (green)", "2 (blue)")
 DEFAULT_MODELS = ["paper (random weights)", "rgb (random weights)", "gated (random weights)"]

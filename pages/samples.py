@@ -4,13 +4,16 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from pages.common import (ModelChoice, comparison_options, digit_score_text, events_of, lecture_mode, model_for,
-                          model_key, pick_image, picked_model_or_stop, plot, selected_pixels, shared_memo,
-                          shared_result, sidebar)
-from pixelcnn.explain.pixels import ERASE_SHAPES, complete, erase_mask
+from pages.common.compute import digit_score_text, shared_memo, shared_result
+from pages.common.data import events_of
+from pages.common.navigation import lecture_mode
+from pages.common.picker import (ModelChoice, comparison_options, model_for, model_key, pick_image,
+                                 picked_model_or_stop, selected_pixels, sidebar)
+from pages.common.presentation import plot
 from pixelcnn.errors import PixelCNNError
-from pixelcnn.figures import image_grid, npy_bytes, pixel_picker_figure, png_bytes, upscale
+from pixelcnn.explain.pixels import ERASE_SHAPES, complete, erase_mask
 from pixelcnn.explain.results import recorded_temperature_scores, recorded_test_bits_per_dim, temperature_text
+from pixelcnn.figures import image_grid, npy_bytes, pixel_picker_figure, png_bytes, upscale
 from pixelcnn.sampling import sample
 
 DRAWN = "what I draw on the image"

@@ -4,19 +4,23 @@ import numpy as np
 import streamlit as st
 import torch
 
-from pages.common import as_text, data_dir, dataset, events_of, lecture_mode, plot, sidebar
-from pixelcnn.store.checkpoint import CHECKPOINT_NAME, MAX_PARAMETERS, check_trainable
+from pages.common.compute import as_text
+from pages.common.data import data_dir, dataset, events_of
+from pages.common.navigation import lecture_mode
+from pages.common.picker import sidebar
+from pages.common.presentation import plot
+from pixelcnn.cli.progress import format_seconds
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.figures import loss_figure
-from pixelcnn.store.metrics import curves, progress_of
 from pixelcnn.models import PRESETS, PixelCNNConfig
 from pixelcnn.options import problems
-from pixelcnn.cli.progress import format_seconds
-from pixelcnn.serve.runs import active_run, check_run_name, list_runs, new_run_name, read_live_image, run_status
-from pixelcnn.serve.jobs import resume_run, start_run, stop_run
 from pixelcnn.runtime import bf16_is_fast
-from pixelcnn.training.speed import TRAIN_IMAGES, expect, measure_training_speed
+from pixelcnn.serve.jobs import resume_run, start_run, stop_run
+from pixelcnn.serve.runs import active_run, check_run_name, list_runs, new_run_name, read_live_image, run_status
+from pixelcnn.store.checkpoint import CHECKPOINT_NAME, MAX_PARAMETERS, check_trainable
+from pixelcnn.store.metrics import curves, progress_of
 from pixelcnn.training.config import TrainConfig, preset_train_config
+from pixelcnn.training.speed import TRAIN_IMAGES, expect, measure_training_speed
 
 sidebar()
 st.title("Train")
