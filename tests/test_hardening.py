@@ -475,3 +475,27 @@ def test_run_folders_are_read_again_only_when_their_files_change(tmp_path, monke
         f.write(json.dumps({"event": "val", "step": 2, "bits_per_dim": 1.25}) + "\n")
     rows = {info.name: run_row(info) for info in runs_mod.list_runs() if info.kind == "run"}
     assert set(read) == {"b"} and rows["b"]["best val bits/dim"] == 1.25 and rows["a"] == first["a"]
+
+
+BAD_START_FIELDS = [{"total_steps": "x"}, {"total_steps": float("nan")}, {"total_steps": float("inf")},
+                    {"total_steps": -5}, {"total_steps": 10**400}, {"train": "y"}, {"train": {"batch_size": "x"}},
+                    {"train": {"batch_size": 0}}, {"budget_seconds": float("nan")}, {"budget_seconds": "soon"},
+                    {"step": 2.5}, {"model": "paper"}, {"steps_per_epoch": True}]
+
+
+@pytest.mark.parametrize("bad", BAD_START_FIELDS, ids=lambda bad: json.dumps(bad, default=str)[:40])
+def test_an_event_with_a_field_out_of_type_or_range_is_skipped_where_it_is_read(tmp_path, bad):
+    """Review finding 1: a start event with total_steps "x", NaN or Infinity, or train "y", passed the event
+    check and took the progress code down. Every field a reader uses is checked once, where events are read."""
+    from pixelcnn.store.metrics import progress_of, read_events
+
+    good = {"event": "start", "step": 0, "total_steps": 10, "train": {"batch_size": 32}, "budget_seconds": None}
+    train = {"event": "train", "step": 3, "bits_per_dim": 1.5, "elapsed": 2.0, "images_per_s": 40.0}
+    path = tmp_path / "metrics.jsonl"
+    with open(path, "w") as f:  # json.dumps writes NaN and Infinity as JSON's readers accept them
+        for event in (good, {**good, **bad}, train):
+            f.write(json.dumps(event) + "\n")
+    events = read_events(path)
+    assert events == [good, train]
+    progress = progress_of(events)
+    assert progress["step"] == 3 and progress["total"] == 10

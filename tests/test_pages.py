@@ -639,3 +639,29 @@ def test_a_run_message_shows_as_text_not_markdown(app, tmp_path, no_data):
     open_page(app, "pages/train.py")
     shown = [e.value for e in app.error]
     assert any("\\!\\[x\\]\\(http" in value for value in shown), shown
+
+
+@pytest.fixture(params=[{"total_steps": "x"}, {"total_steps": float("nan")}, {"total_steps": float("inf")},
+                        {"train": "y"}, {"train": {"batch_size": "x"}}], ids=str)
+def bad_start_run(tmp_path, request):
+    """A run folder, first in the list, whose start event has one field out of type or range."""
+    from pixelcnn.models import PixelCNNConfig, build_model
+    from pixelcnn.store.checkpoint import save_checkpoint
+
+    folder = tmp_path / "runs" / "aaa-bad-start"
+    folder.mkdir(parents=True)
+    model = PixelCNNConfig(hidden=8, n_blocks=1)
+    (folder / "config.json").write_text(json.dumps({"model": model.to_dict(), "train": {"steps": 4}}))
+    save_checkpoint(folder / "checkpoint.pt", build_model(model), summary={"status": "running", "step": 2})
+    start = {"event": "start", "step": 0, "total_steps": 4, "train": {"batch_size": 32}, **request.param}
+    train = {"event": "train", "step": 2, "bits_per_dim": 1.5, "elapsed": 2.0, "images_per_s": 40.0}
+    (folder / "metrics.jsonl").write_text(json.dumps(start) + "\n" + json.dumps(train) + "\n")
+    return folder
+
+
+def test_one_metrics_line_out_of_range_takes_no_page_down(bad_start_run, app, no_data):
+    """Review finding 1: a start event with total_steps "x", NaN or Infinity, or train "y", took the Models page
+    down always, and the Train page while that run was shown (the default when it is first)."""
+    open_page(app, "pages/models.py")
+    assert bad_start_run.name in [row for frame in app.dataframe for row in frame.value["model"]]
+    open_page(app, "pages/train.py")  # the run is the first, so the page shows it

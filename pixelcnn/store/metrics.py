@@ -23,21 +23,50 @@ def append_event(path: Path, event: dict[str, Any]) -> None:
 
 MAX_METRICS_BYTES = 64 << 20  # about 200,000 events; a longer file is read from its last 64 MB
 LINE_DEPTH = 4
-NUMBER_FIELDS = ("elapsed", "bits_per_dim", "images_per_s", "epoch", "lr", "no_label_bits_per_dim")
+# Every field a reader of the events uses, with its type and range: an event with any of them out of place is
+# skipped where it is read, so no page or command meets a NaN step count or a batch size of "x".
+MAX_COUNT = 10**12
+INTEGER_FIELDS = ("step", "total_steps", "steps_per_epoch", "n_images", "processes")
+NUMBER_FIELDS = ("elapsed", "bits_per_dim", "images_per_s", "epoch", "lr", "no_label_bits_per_dim",
+                 "average_bits_per_dim", "budget_seconds", "seconds", "time", "test_bits_per_dim",
+                 "test_no_label_bits_per_dim", "test_average_bits_per_dim")
+TEXT_FIELDS = ("file", "status", "message", "device", "device_name")
+MAX_BATCH_SIZE = 1 << 20
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
+
+
+def _number(value: Any) -> bool:
+    """A finite, non-negative number (or null, for an absent reading)."""
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                             and math.isfinite(value) and value >= 0)
 
 
 def well_typed(event: Any) -> bool:
-    """An event the readers can use as it is: an object with a text ``event``, an integer ``step`` if any,
-    numbers where numbers go, a text ``file`` if any."""
+    """An event the readers can use as it is: an object with a text ``event``; counts (step, total_steps...)
+    that are whole numbers in [0, 10^12]; readings (bits/dim, seconds, rates) that are finite and not negative;
+    text where text goes; a ``train`` settings object whose batch size, if any, is a positive count, and a
+    ``model`` object."""
     if not isinstance(event, dict) or not isinstance(event.get("event"), str):
         return False
-    step = event.get("step", 0)
-    if isinstance(step, bool) or not isinstance(step, int):
+    if not _count(event.get("step", 0)):
         return False
-    if any(name in event and (isinstance(event[name], bool) or not isinstance(event[name], (int, float, type(None))))
-           for name in NUMBER_FIELDS):
+    if any(name in event and not _count(event[name]) for name in INTEGER_FIELDS[1:]):
         return False
-    return "file" not in event or isinstance(event["file"], str)
+    if any(name in event and not _number(event[name]) for name in NUMBER_FIELDS):
+        return False
+    if any(name in event and not isinstance(event[name], str) for name in TEXT_FIELDS):
+        return False
+    if "model" in event and not isinstance(event["model"], dict):
+        return False
+    if "train" in event:
+        train = event["train"]
+        batch = train.get("batch_size") if isinstance(train, dict) else None
+        if not isinstance(train, dict) or (batch is not None and not (_count(batch) and 1 <= batch <= MAX_BATCH_SIZE)):
+            return False
+    return True
 
 
 def _parse(lines: Iterable[str]) -> list[dict[str, Any]]:
