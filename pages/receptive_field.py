@@ -3,6 +3,7 @@ import streamlit as st
 
 from pages.common.compute import receptive_maps
 from pages.common.data import dataset
+from pages.common.navigation import number_input_in_address
 from pages.common.picker import comparison_options, model_for, model_key, picked, sidebar
 from pages.common.presentation import plot, presentation
 from pixelcnn.errors import PixelCNNError
@@ -32,10 +33,10 @@ channel = c3.select_slider("Channel", options=[0, 1, 2], value=0, key="rf_channe
                            format_func=lambda c: COLOURS[c])
 
 sidebar_pick = picked()
-seed = int(st.number_input("Seed of the random weights", 0, 2**31 - 1,
-                           sidebar_pick.seed if sidebar_pick.kind == "random" else 0, key="rf_seed",
-                           bind="query-params", help="Another initialisation: the field's shape stays (the "
-                                                     "masks set it), its strengths change."))
+seed = int(number_input_in_address(st, "Seed of the random weights", 0, 2**31 - 1,
+                                   sidebar_pick.seed if sidebar_pick.kind == "random" else 0, key="rf_seed",
+                                   help="Another initialisation: the field's shape stays (the masks set it), its "
+                                        "strengths change."))
 options = comparison_options(trained_first=False, random_seed=seed)
 if sidebar_pick.kind == "checkpoint" and sidebar_pick.label in options:
     st.caption(f"The sidebar's model, {sidebar_pick.label}, is among the choices: add it to see what its "

@@ -6,7 +6,7 @@ import streamlit as st
 
 from pages.common.compute import digit_score_text, shared_memo, shared_result
 from pages.common.data import events_of
-from pages.common.navigation import lecture_mode
+from pages.common.navigation import lecture_mode, number_input_in_address
 from pages.common.picker import (ModelChoice, comparison_options, model_for, model_key, pick_image,
                                  picked_model_or_stop, selected_pixels, sidebar)
 from pages.common.presentation import plot
@@ -26,9 +26,8 @@ memo = shared_memo()
 
 c1, c2, c3, c4 = st.columns(4)
 n = int(c1.number_input("Samples", 1, 100, 100, key="samples_n"))
-seed = int(c2.number_input("Seed", 0, 10**6, 0, key="samples_seed", bind="query-params"))
-temperature = float(c3.number_input("Temperature", 0.05, 5.0, 1.0, step=0.1, key="samples_temperature",
-                                    bind="query-params"))
+seed = int(number_input_in_address(c2, "Seed", 0, 10**6, 0, key="samples_seed"))
+temperature = float(number_input_in_address(c3, "Temperature", 0.05, 5.0, 1.0, step=0.1, key="samples_temperature"))
 method = c4.selectbox("Method", ["cached"] if lecture_mode() else ["cached", "naive"], key="samples_method",
                       help="cached: each layer keeps its activations and computes one new pixel per step. "
                            "naive: one full forward pass per pixel, 784 of them.")

@@ -665,3 +665,20 @@ def test_one_metrics_line_out_of_range_takes_no_page_down(bad_start_run, app, no
     open_page(app, "pages/models.py")
     assert bad_start_run.name in [row for frame in app.dataframe for row in frame.value["model"]]
     open_page(app, "pages/train.py")  # the run is the first, so the page shows it
+
+
+@pytest.mark.parametrize("page, key", [("pages/bits.py", "bits_index"), ("pages/compression.py", "codec_index"),
+                                       ("pages/samples.py", "samples_seed"), ("pages/receptive_field.py", "rf_seed"),
+                                       ("pages/samples.py", "samples_temperature"), ("pages/receptive_field.py", "rf_row")])
+@pytest.mark.parametrize("value", ["inf", "-Infinity", "nan", "1" * 400, "-" + "9" * 40, "1e400"])
+def test_a_deep_link_with_a_number_no_widget_can_take_falls_back_quietly(tmp_path, monkeypatch, real_data, page, key,
+                                                                         value):
+    """Review finding 4: ?bits_index=inf, ?codec_index=inf, ?samples_seed=inf, ?rf_seed=inf and 400-digit numbers
+    raised in Streamlit's number-input deserializer ("This app has encountered an error")."""
+    monkeypatch.setenv("PIXELCNN_RUNS_DIR", str(tmp_path / "runs"))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params[key] = value
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    widget = next(w for w in [*at.number_input, *at.slider] if w.key == key)
+    assert widget.value == {"samples_temperature": 1.0, "rf_row": 14}.get(key, 0)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
+from typing import Any
 
 import streamlit as st
 
@@ -63,3 +65,33 @@ def through_the_entry_script() -> None:
         st.session_state[_HANDED_OVER] = True
         st.navigation(app_pages(), position="hidden")
         st.rerun()
+
+
+def address_number(key: str, low: float, high: float, default: float, integer: bool) -> float:
+    """The number the address holds under ``key`` if it is one this widget can take (finite, an integer where
+    one is asked for, within [low, high]), else ``default``: text, infinities, NaN and 400-digit numbers fall
+    back quietly, before any widget reads them."""
+    raw = st.query_params.get(key)
+    try:
+        value = float(raw) if raw is not None else None
+    except (TypeError, ValueError, OverflowError):
+        value = None
+    if value is None or not math.isfinite(value) or not low <= value <= high or (integer and value != int(value)):
+        return default
+    return int(value) if integer else value
+
+
+def number_input_in_address(where: Any, label: str, low: float, high: float, default: float, *, key: str,
+                            **kwargs: Any) -> float:
+    """``where.number_input`` whose value a link can set and the address keeps (``?key=value``, left out at
+    the default). Streamlit's own binding (``bind="query-params"``) raises on an infinite or 400-digit number
+    in the address, so this one reads the address itself, checked by :func:`address_number`."""
+    integer = all(isinstance(v, int) for v in (low, high, default))
+    if key not in st.session_state:
+        st.session_state[key] = address_number(key, low, high, default, integer)
+    value = where.number_input(label, low, high, key=key, **kwargs)
+    if value == default:
+        st.query_params.pop(key, None)
+    else:
+        st.query_params[key] = str(value)
+    return value

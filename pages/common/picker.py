@@ -17,7 +17,7 @@ from pixelcnn.serve.runs import RunInfo, list_runs
 from pixelcnn.store.checkpoint import load_checkpoint
 
 from .data import dataset, labels
-from .navigation import through_the_entry_script
+from .navigation import number_input_in_address, through_the_entry_script
 from .presentation import PRESENT_KEY, PRESENT_STATE, PRESENTATION_CSS, presentation
 
 MODEL_KEY = "model_choice"
@@ -172,7 +172,7 @@ def pick_image(prefix: str) -> tuple[np.ndarray, str]:
         nth = int(c2.number_input(f"Which {digit} (of {len(indices)})", 0, len(indices) - 1, 0, key=f"{prefix}_nth"))
         index = int(indices[nth])
     else:
-        index = int(st.number_input("Test image", 0, len(test) - 1, 0, key=f"{prefix}_index", bind="query-params"))
+        index = int(number_input_in_address(st, "Test image", 0, len(test) - 1, 0, key=f"{prefix}_index"))
     st.session_state[f"{prefix}_picked"] = index
     return test[index], f"test image {index}"
 
