@@ -499,3 +499,68 @@ def test_an_event_with_a_field_out_of_type_or_range_is_skipped_where_it_is_read(
     assert events == [good, train]
     progress = progress_of(events)
     assert progress["step"] == 3 and progress["total"] == 10
+
+
+@pytest.mark.parametrize("command", [["bits", "--checkpoint", "{ckpt}", "--image", "{npy}"],
+                                     ["predict", "--checkpoint", "{ckpt}", "--image", "{npy}", "--row", "1", "--col", "1"],
+                                     ["score", "--images", "{npy}"],
+                                     ["compress", "--checkpoint", "{ckpt}", "--images", "{npy}", "--out", "{tmp}/o.pxz"]])
+@pytest.mark.parametrize("shape", ["(-1, 28, 28, 3)", "(28, -28, 3)", "(-5,)"])
+def test_an_npy_with_a_negative_dimension_is_one_line(tmp_path, capsys, command, shape):
+    """Review finding 7: an .npy whose header declares a negative dimension gave a traceback in bits, predict,
+    score and compress --images (the size check computed a negative or zero size and let it through)."""
+    import numpy as np
+    from pixelcnn.models import PixelCNNConfig, build_model
+    from pixelcnn.store.checkpoint import save_checkpoint
+
+    good = tmp_path / "good.npy"
+    np.save(good, np.zeros((1, 28, 28, 3), dtype=np.uint8))
+    forged = good.read_bytes().replace(b"(1, 28, 28, 3)", shape.encode().ljust(len(b"(1, 28, 28, 3)")))
+    npy = tmp_path / "forged.npy"
+    npy.write_bytes(forged)
+    ckpt = tmp_path / "m.pt"
+    save_checkpoint(ckpt, build_model(PixelCNNConfig(hidden=8, n_blocks=1)))
+    argv = [part.format(ckpt=ckpt, npy=npy, tmp=tmp_path) for part in command]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("command, victim", [
+    (["compress", "--checkpoint", "{ckpt}", "--images", "{npy}", "--out", "{ckpt}"], "ckpt"),
+    (["compress", "--checkpoint", "{run}", "--images", "{npy}", "--out", "{run}/checkpoint.pt"], "run_ckpt"),
+    (["compress", "--checkpoint", "{ckpt}", "--images", "{npy}", "--out", "{npy}"], "npy"),
+    (["decompress", "--checkpoint", "{ckpt}", "{pxz}", "--npy", "{pxz}"], "pxz"),
+    (["decompress", "--checkpoint", "{ckpt}", "{pxz}", "--png", "{tmp}/../{tmpname}/s.pxz"], "pxz"),
+    (["sample", "--checkpoint", "{ckpt}", "--n", "1", "--out", "{ckpt}"], "ckpt"),
+    (["bits", "--checkpoint", "{ckpt}", "--image", "{one}", "--npy", "{one}"], "one"),
+    (["receptive-field", "--checkpoint", "{run}", "--npy", "{run}/checkpoint.pt", "--out", "{tmp}/f.png"], "run_ckpt"),
+])
+def test_no_command_writes_over_a_file_it_reads(tmp_path, capsys, command, victim):
+    """Review finding 8: `compress ... --out` the checkpoint itself, and `decompress in.pxz --npy in.pxz`,
+    destroyed the input. No command may write over a file it reads: one line, exit 2, the input intact."""
+    import shutil
+
+    import numpy as np
+    from pixelcnn.models import PixelCNNConfig, build_model
+    from pixelcnn.store.checkpoint import save_checkpoint
+
+    ckpt = tmp_path / "m.pt"
+    save_checkpoint(ckpt, build_model(PixelCNNConfig(hidden=8, n_blocks=1)))
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(ckpt, run / "checkpoint.pt")
+    npy, one = tmp_path / "images.npy", tmp_path / "one.npy"
+    np.save(npy, np.zeros((2, 28, 28, 3), dtype=np.uint8))
+    np.save(one, np.zeros((28, 28, 3), dtype=np.uint8))
+    pxz = tmp_path / "s.pxz"
+    assert main(["compress", "--checkpoint", str(ckpt), "--images", str(npy), "--out", str(pxz)]) == 0
+    capsys.readouterr()
+    files = {"ckpt": ckpt, "run_ckpt": run / "checkpoint.pt", "npy": npy, "pxz": pxz, "one": one}
+    before = files[victim].read_bytes()
+    argv = [part.format(ckpt=ckpt, run=run, npy=npy, pxz=pxz, one=one, tmp=tmp_path, tmpname=tmp_path.name)
+            for part in command]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "would destroy it" in err, err
+    assert files[victim].read_bytes() == before

@@ -4,7 +4,9 @@ options, and checked loading of checkpoints and .npy images."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,7 +15,7 @@ from ..errors import ConfigError, DataError
 from ..models import PRESETS, get_preset, random_model
 from ..sampling import MAX_GUIDANCE
 from ..serve.limits import check_servable
-from ..store.checkpoint import load_checkpoint
+from ..store.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from ..store.data import IMAGE_SHAPE, LEVELS, load_data, load_labels
 from ..store.files import load_npy
 from .outputs import check_output_path
@@ -74,7 +76,6 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", help="a checkpoint file or run folder")
     source.add_argument("--preset", choices=sorted(PRESETS), help="random weights of this preset")
@@ -91,7 +92,6 @@ def add_label_args(p: argparse.ArgumentParser) -> None:
 
 
 def guidance_value(text: str) -> float:
-
     try:
         value = float(text)
     except ValueError:
@@ -173,21 +173,46 @@ def load_image(args: argparse.Namespace):
 
 
 def load_model(args: argparse.Namespace, device: str = "cpu"):
-
     if args.checkpoint:
         return load_servable(args.checkpoint, device).model
     return random_model(get_preset(args.preset), args.init_seed).to(device)
 
 
+INPUT_FLAGS = {"checkpoint": "--checkpoint", "image": "--image", "images": "--images", "file": "FILE"}
+OUTPUT_FLAGS = {"out": "--out", "npy": "--npy", "png": "--png"}
+
+
 def check_file_outputs(args: argparse.Namespace) -> None:
-    """Refuse unwritable ``--out`` and ``--npy`` files (those given) before any work is done."""
-    for flag, path in (("--out", args.out), ("--npy", args.npy)):
-        if path is not None:
-            check_output_path(path, flag)
+    """Before any work is done, refuse output files (``--out``, ``--npy``, ``--png``, those given) that cannot be
+    written, or that are a file the command reads (its checkpoint, a run folder's checkpoint, its images, the
+    compressed file): writing one would destroy the input."""
+    inputs = {}
+    for name, flag in INPUT_FLAGS.items():
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            inputs[flag] = [Path(value), Path(value) / CHECKPOINT_NAME] if name == "checkpoint" else [Path(value)]
+    for name, flag in OUTPUT_FLAGS.items():
+        path = getattr(args, name, None)
+        if path is None:
+            continue
+        check_output_path(path, flag)
+        for in_flag, candidates in inputs.items():
+            if any(same_file(Path(path), candidate) for candidate in candidates):
+                raise ConfigError(f"{flag} {path} is the file {in_flag} names, which this command reads: writing it "
+                                  f"would destroy it; write to another file")
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (through links, ``..`` and hard links alike)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def progress_printer():
-
     bar = ProgressBar()
     return bar, lambda fraction, text: bar.update(fraction, text)
 

@@ -14,7 +14,7 @@ from ..store.data import load_data
 from ..store.files import atomic_write, read_bounded
 from .args import (add_data_args, check_file_outputs, load_npy_images, load_servable, nonnegative_int, positive_int, progress_printer,
     split_labels)
-from .outputs import check_output_path, save_npy
+from .outputs import save_npy
 
 FMT = argparse.RawDescriptionHelpFormatter
 
@@ -47,9 +47,7 @@ def add_compress_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
-
-
-    check_output_path(args.out, "--out")
+    check_file_outputs(args)
     ckpt = load_servable(args.checkpoint)
     labels = None
     if args.images:
@@ -98,10 +96,9 @@ def add_decompress_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_decompress(args: argparse.Namespace) -> int:
-
     if not (args.npy or args.png):
         raise ConfigError("say where the images go: --npy FILE and/or --png FILE")
-    check_file_outputs(argparse.Namespace(out=args.png, npy=args.npy))
+    check_file_outputs(args)
     ckpt = load_servable(args.checkpoint)
     data = read_bounded(args.file, COMPRESSED_BYTES)
     bar, _ = progress_printer()

@@ -53,7 +53,6 @@ def add_sample_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-
     check_file_outputs(args)
     model = load_model(args, pick_device(args.device))
     bar, _ = progress_printer()
@@ -88,8 +87,6 @@ def add_receptive_field_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_receptive_field(args: argparse.Namespace) -> int:
-
-
     check_file_outputs(args)
     model = load_model(args)
     cfg = model.config
@@ -118,7 +115,6 @@ def add_bits_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_bits(args: argparse.Namespace) -> int:
-
     check_file_outputs(args)
     model = load_model(args)
     bits = bits_per_value(model, load_image(args))
@@ -148,7 +144,6 @@ def add_predict_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-
     model = load_model(args)
     result = predict(model, load_image(args), args.row, args.col, args.temperature)
     if args.json:
@@ -184,7 +179,6 @@ def add_score_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-
     classifier, record = load_classifier(args.classifier or CLASSIFIER_PATH)
     labels = None
     if args.images:

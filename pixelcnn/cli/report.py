@@ -44,8 +44,6 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-
-
     if args.out is not None:
         check_output_path(args.out, "--out", folder=True)
     ckpt = load_servable(args.checkpoint)
@@ -101,7 +99,6 @@ def add_results_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-
     if args.val_every:
         print(validation_table([Path(f) for f in args.folders], args.val_every))
         return 0
@@ -134,7 +131,6 @@ def add_notebook_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_notebook(args: argparse.Namespace) -> int:
-
     out = check_output_path(args.out, "--out")
     parameters = {"MODE": "train" if args.train else "shipped", "PRESET": args.preset, "STEPS": args.steps,
                   "TEST_LIMIT": args.test_limit}

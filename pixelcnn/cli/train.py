@@ -93,7 +93,6 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-
     bar, progress = progress_printer()
     data = load_data(args.data_dir, args.data_file, progress=progress)
     bar.close()
@@ -142,7 +141,6 @@ def parse_train_command(argv: list[str]) -> argparse.Namespace:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-
     stop = threading.Event()
 
     def request_stop(signum: int, frame: Any) -> None:
@@ -238,7 +236,6 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-
     device = pick_device(args.device)
     ckpt = load_servable(args.checkpoint, device, args.weights)
     images = load_data(args.data_dir, args.data_file)[args.split][: args.limit]
@@ -270,8 +267,6 @@ def add_posterior_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_posterior(args: argparse.Namespace) -> int:
-
-
     ckpt = load_servable(args.checkpoint)
     images = load_data(args.data_dir, args.data_file)[args.split][: args.limit]
     labels = split_labels(args, len(images)) if ckpt.config.classes else None
@@ -301,7 +296,6 @@ def add_classifier_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_classifier(args: argparse.Namespace) -> int:
-
     if args.out is None:
         CLASSIFIER_PATH.parent.mkdir(exist_ok=True)
     out = check_output_path(str(CLASSIFIER_PATH) if args.out is None else args.out, "--out")  # '' is refused

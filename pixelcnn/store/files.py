@@ -120,6 +120,8 @@ def load_npy(path: str | os.PathLike):
         raise ConfigError(f"{where}: not a readable .npy header ({err})") from None
     if dtype.hasobject:
         raise ConfigError(f"{where}: holds Python objects, not numbers")
+    if any(not isinstance(n, int) or n < 0 for n in shape):
+        raise ConfigError(f"{where}: declares the shape {shape}, with a negative dimension: forged or damaged")
     needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
     if needed > info.st_size - offset:
         raise ConfigError(f"{where}: declares {shape} {dtype} ({needed:,} bytes) but holds "
