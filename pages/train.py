@@ -184,13 +184,13 @@ def show_run(run_dir: Path, status: str, form_hidden: bool) -> None:
         now, message = run_status(run_dir, events)
         progress = progress_of(events)
         if now == "running":
-            st.info(f"Run **{run_dir.name}** is training in the background; every visitor sees it here. "
+            st.info(f"Run **{as_text(run_dir.name)}** is training in the background; every visitor sees it here. "
                     f"One run at a time: the form to start another returns when it ends.")
         elif form_hidden and not READ_ONLY and st.button("Start another run", key="train_another",
                                        help="The run has ended: back to the form."):
             st.rerun()
         head, button_col = st.columns([4, 1])
-        head.subheader(f"Run {run_dir.name}: {now}")
+        head.subheader(f"Run {as_text(run_dir.name)}: {now}")
         restartable = now == "failed" and not (run_dir / CHECKPOINT_NAME).is_file()
         if READ_ONLY:
             pass

@@ -682,3 +682,41 @@ def test_a_deep_link_with_a_number_no_widget_can_take_falls_back_quietly(tmp_pat
     assert not at.exception, [e.value for e in at.exception]
     widget = next(w for w in [*at.number_input, *at.slider] if w.key == key)
     assert widget.value == {"samples_temperature": 1.0, "rf_row": 14}.get(key, 0)
+
+
+MARKDOWN_NAME = "![pic](x.png) **bold** [link](javascript:alert(1))"
+
+
+@pytest.fixture
+def markdown_named_run(tmp_path):
+    from pixelcnn.models import PixelCNNConfig, build_model
+    from pixelcnn.store.checkpoint import save_checkpoint
+
+    folder = tmp_path / "runs" / MARKDOWN_NAME
+    folder.mkdir(parents=True)
+    model = PixelCNNConfig(hidden=8, n_blocks=1)
+    (folder / "config.json").write_text(json.dumps({"model": model.to_dict(), "train": {"steps": 4}}))
+    save_checkpoint(folder / "checkpoint.pt", build_model(model), summary={"status": "finished", "step": 4})
+    end = {"event": "end", "status": "finished", "step": 4, "elapsed": 1.0}
+    (folder / "metrics.jsonl").write_text(json.dumps(end) + "\n")
+    return folder
+
+
+def test_a_run_folders_name_is_shown_as_text_never_as_markdown(markdown_named_run, app, no_data):
+    """Review finding 10: Markdown in a run folder's name was rendered in the Train page's run heading (an image
+    from the dashboard itself, a link). Names from disk are text everywhere they appear."""
+    from pages.common.compute import as_text
+
+    open_page(app, "pages/train.py")
+    app.selectbox(key="train_show_run").select(MARKDOWN_NAME).run()
+    shown = [h.value for h in app.subheader] + [m.value for m in app.markdown] + [i.value for i in app.info]
+    assert any(as_text(MARKDOWN_NAME) in text for text in shown), shown
+    assert not any(MARKDOWN_NAME in text for text in shown), shown
+    label = next(o for o in app.sidebar.selectbox(key="model_select").options if MARKDOWN_NAME in o)
+    app.sidebar.selectbox(key="model_select").select(label).run()
+    for page in ("pages/overview.py", "pages/samples.py", "pages/bits.py", "pages/generation.py",
+                 "pages/compression.py", "pages/receptive_field.py", "pages/models.py"):
+        open_page(app, page)
+        shown = [h.value for h in app.subheader] + [m.value for m in app.markdown] + \
+            [c.value for c in app.caption] + [m.label for m in app.metric]
+        assert not [text for text in shown if MARKDOWN_NAME in text], page
