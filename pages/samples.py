@@ -51,7 +51,7 @@ if classes:
                                     "uncond), uncond being the same model shown no label. 0 is plain conditional "
                                     "sampling; larger w draws the digit more legibly and less diversely."))
     if digit == PER_DIGIT:
-        n = max(1, n // classes) * classes
+        n = max(1, n // classes) * classes  # at most 100: a served model knows at most 100 labels
         labels = np.repeat(np.arange(classes), n // classes)
     elif digit != ANY:
         labels = np.full(n, int(digit))

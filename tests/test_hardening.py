@@ -564,3 +564,23 @@ def test_no_command_writes_over_a_file_it_reads(tmp_path, capsys, command, victi
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "would destroy it" in err, err
     assert files[victim].read_bytes() == before
+
+
+def test_a_model_with_more_labels_than_a_page_draws_rows_is_refused_where_it_is_read(tmp_path, capsys):
+    """Review finding 3: "one row per digit" drew one row per class, and a legal 1,000-class checkpoint drew
+    1,000 rows (2,000 with guidance): 6 GB and a dead page. The labels are bounded where a checkpoint is read
+    for serving, so every drawing a page can ask for stays within the 100 samples the budget sizes."""
+    from pixelcnn.errors import ModelError
+    from pixelcnn.models import PixelCNNConfig, build_model
+    from pixelcnn.serve.limits import SERVED_SAMPLES, check_servable
+    from pixelcnn.store.checkpoint import save_checkpoint
+
+    check_servable(PixelCNNConfig(hidden=8, n_blocks=1, classes=SERVED_SAMPLES))
+    with pytest.raises(ModelError, match="at most 100 labels"):
+        check_servable(PixelCNNConfig(hidden=8, n_blocks=1, classes=1000))
+    ckpt = tmp_path / "many.pt"
+    save_checkpoint(ckpt, build_model(PixelCNNConfig(hidden=8, n_blocks=1, classes=1000)))
+    assert main(["sample", "--checkpoint", str(ckpt), "--per-digit", "--n", "1000", "--out",
+                 str(tmp_path / "s.png")]) == 2
+    err = capsys.readouterr().err
+    assert "1,000 labels" in err and len(err.strip().splitlines()) == 1

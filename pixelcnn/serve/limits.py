@@ -45,6 +45,10 @@ def check_servable(config: PixelCNNConfig) -> None:
         raise ModelError(f"this model is for {config.image_size}x{config.image_size} images with "
                          f"{config.channels} channel(s) of {config.levels} levels; colored MNIST is "
                          f"{height}x{width}x{channels} with {LEVELS} levels, so it cannot be used here")
+    if config.classes > SERVED_SAMPLES:
+        raise ModelError(f"this model knows {config.classes:,} labels: one row per label would draw more than the "
+                         f"{SERVED_SAMPLES} samples this tool serves at a time; it serves models of at most "
+                         f"{SERVED_SAMPLES} labels")
     need, budget = sampling_memory_bytes(config), serving_memory_budget()
     if need > budget:
         raise ModelError(f"this model needs about {need / 2**30:.1f} GiB to draw {SERVED_SAMPLES} samples, over "
