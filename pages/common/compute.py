@@ -98,7 +98,7 @@ def digit_reference_text() -> str:
 def as_text(text: str) -> str:
     """``text`` escaped for Markdown, so that a message read from a file (a run's end message, its log, a
     record) shows as written: no link, image or formatting of anyone's choosing."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
+    return re.sub(r"([\\`*_{}\[\]#+\-.!|<>~$:])", r"\\\1", str(text))  # with [ ] escaped, ( ) make no link
 
 
 def digit_score_text(images: np.ndarray, asked: np.ndarray | None = None) -> str:

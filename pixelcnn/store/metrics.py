@@ -28,7 +28,7 @@ LINE_DEPTH = 4
 MAX_COUNT = 10**12
 INTEGER_FIELDS = ("step", "total_steps", "steps_per_epoch", "n_images", "processes")
 NUMBER_FIELDS = ("elapsed", "bits_per_dim", "images_per_s", "epoch", "lr", "no_label_bits_per_dim",
-                 "average_bits_per_dim", "budget_seconds", "seconds", "time", "test_bits_per_dim",
+                 "average_bits_per_dim", "budget_seconds", "seconds", "test_bits_per_dim",
                  "test_no_label_bits_per_dim", "test_average_bits_per_dim")
 TEXT_FIELDS = ("file", "status", "message", "device", "device_name")
 MAX_BATCH_SIZE = 1 << 20
