@@ -1,7 +1,7 @@
 import numpy as np
 import streamlit as st
 
-from pages.common.compute import as_text, bits_png, image_label_reading, image_log_probabilities
+from pages.common.compute import as_name, bits_png, image_label_reading, image_log_probabilities
 from pages.common.picker import (comparison_options, model_key, pick_image, picked_model_or_stop, selected_pixels,
                                  sidebar, test_label)
 from pages.common.presentation import plot
@@ -62,14 +62,14 @@ if model.config.classes:
         which_digit_view()
 log_probs = {}
 for column, (label, shown_choice) in zip(heat_maps.columns(len(shown)), shown):
-    column.subheader(as_text(label))
+    column.subheader(as_name(label))
     try:
         log_probs[label] = logp = image_log_probabilities(model_key(shown_choice), shown_choice, image)
     except PixelCNNError as err:
         column.error(str(err))
         continue
     bits = bits_from(logp, image)
-    column.metric(f"bits/dim of {as_text(source)}", f"{bits.mean():.4f}")
+    column.metric(f"bits/dim of {as_name(source)}", f"{bits.mean():.4f}")
     several = len(shown) > 1
     column.image(bits_png(bits, 6 if several else 8, ncols=2 if several else 4), width="stretch",
                  caption="bits per value: red, green, blue, and the three summed" + (" (2x2)" if several else ""))

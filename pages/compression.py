@@ -1,7 +1,7 @@
 import numpy as np
 import streamlit as st
 
-from pages.common.compute import as_text, shared_result
+from pages.common.compute import as_name, shared_result
 from pages.common.picker import model_key, pick_image, picked_model_or_stop, sidebar, test_label
 from pages.common.presentation import plot
 from pixelcnn.errors import PixelCNNError
@@ -53,7 +53,7 @@ dims = image.size
 model_bits = float(bits.sum(dtype=np.float64))
 sizes = baseline_sizes(image[None])  # bytes
 c0, c1, c2, c3, c4 = st.columns([1, 1, 1, 1, 1])
-c0.image(upscale(image_grid(image[None], ncols=1), 4), caption=as_text(source))
+c0.image(upscale(image_grid(image[None], ncols=1), 4), caption=as_name(source))
 c1.metric("-log2 p(x) under the model", f"{model_bits / 8:.1f} bytes",
           help=f"{model_bits:.1f} bits: {model_bits / dims:.4f} bits/dim, what `bits` reports")
 stream_slot = c2.empty()

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from pages.common.compute import as_text, shared_result
+from pages.common.compute import as_name, shared_result
 from pages.common.picker import model_key, picked_model_or_stop, sidebar
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.explain.pixels import record_generation
@@ -32,6 +32,6 @@ except PixelCNNError as err:
     st.error(str(err))
     st.stop()
 st.iframe(html, height=430)
-st.caption(f"Model: {as_text(choice.label)}, seed {seed}, temperature {temperature:g}. The same seed and temperature "
+st.caption(f"Model: {as_name(choice.label)}, seed {seed}, temperature {temperature:g}. The same seed and temperature "
            f"draw this image first, however many are drawn: `python -m pixelcnn sample --seed {seed}` and the "
            "Samples page show it top left (each image has random numbers of its own, from the seed and its place).")

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from pages.common.compute import as_text, digit_reference_text
+from pages.common.compute import as_name, as_text, digit_reference_text
 from pages.common.data import curves_of, events_of
 from pages.common.navigation import lecture_mode
 from pages.common.picker import sidebar
@@ -85,7 +85,7 @@ for column, name, bits in zip((c1, c2), pair, scores):
          key=f"models_side_{name}_{column is c1}")
     samples = run.path / "samples.png"
     if samples.is_file():
-        column.image(str(samples), caption=f"{as_text(name)}: 100 samples written by `python -m pixelcnn report`")
+        column.image(str(samples), caption=f"{as_name(name)}: 100 samples written by `python -m pixelcnn report`")
         score = recorded_digit_score(run.path)
         if score is not None:
             column.markdown(f"**Digit score {score:.2f}**: the share of these samples a small MNIST classifier "

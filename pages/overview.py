@@ -1,6 +1,6 @@
 import streamlit as st
 
-from pages.common.compute import as_text
+from pages.common.compute import as_name
 from pages.common.picker import picked, sidebar
 from pages.common.presentation import plot
 from pixelcnn.figures import mask_figure
@@ -48,7 +48,7 @@ text.markdown(
 st.header("Where to start")
 st.markdown(
     f"- **Data**: 100 colored digits and how their values are distributed.\n"
-    f"- **Samples**: 100 digits drawn from the model picked in the sidebar (now: {as_text(picked().label)}).\n"
+    f"- **Samples**: 100 digits drawn from the model picked in the sidebar (now: {as_name(picked().label)}).\n"
     "- **Receptive field**: move the sliders and watch which pixels a conditional depends on.\n"
     "- **Train**: launch a short run and watch the loss fall live; it keeps running if you switch pages.\n"
     "- **Models**: compare the shipped and trained models' curves and test bits/dim."

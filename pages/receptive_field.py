@@ -1,7 +1,7 @@
 import numpy as np
 import streamlit as st
 
-from pages.common.compute import as_text, receptive_maps
+from pages.common.compute import as_name, receptive_maps
 from pages.common.data import dataset
 from pages.common.navigation import number_input_in_address
 from pages.common.picker import comparison_options, model_for, model_key, picked, sidebar
@@ -39,7 +39,7 @@ seed = int(number_input_in_address(st, "Seed of the random weights", 0, 2**31 - 
                                         "strengths change."))
 options = comparison_options(trained_first=False, random_seed=seed)
 if sidebar_pick.kind == "checkpoint" and sidebar_pick.label in options:
-    st.caption(f"The sidebar's model, {as_text(sidebar_pick.label)}, is among the choices: add it to see what its "
+    st.caption(f"The sidebar's model, {as_name(sidebar_pick.label)}, is among the choices: add it to see what its "
                f"training made of the field its masks allow.")
 chosen = st.multiselect("Models side by side (up to three)", list(options),
                         default=[m for m in DEFAULT_MODELS if m in options], max_selections=3, key="rf_models", bind="query-params",
@@ -59,7 +59,7 @@ models = {}
 places = [st.container() for _ in chosen] if presentation() else st.columns(len(chosen))  # one large map a row
 for column, label in zip(places, chosen):
     choice = options[label]
-    column.subheader(as_text(label))
+    column.subheader(as_name(label))
     try:
         field, analytic = receptive_maps(model_key(choice), choice, row, col, channel, inputs)
         models[label] = model_for(choice)
@@ -95,4 +95,4 @@ for column, (label, model) in zip(st.columns(max(len(models), 1)), models.items(
     used = min(depth, model.config.n_blocks)
     field = analytic_field(model.config, row, col, n_blocks=used, channel=channel)
     column.image(field_image(field, row, col, scale=8, binary=True),
-                 caption=f"{as_text(label)}: first layer + {used} → {int(field.sum())} pixels can influence the target")
+                 caption=f"{as_name(label)}: first layer + {used} → {int(field.sum())} pixels can influence the target")

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from pages.common.compute import as_text, digit_score_text, shared_memo, shared_result
+from pages.common.compute import as_name, digit_score_text, shared_memo, shared_result
 from pages.common.data import events_of
 from pages.common.navigation import lecture_mode, number_input_in_address
 from pages.common.picker import (ModelChoice, comparison_options, model_for, model_key, pick_image,
@@ -60,7 +60,7 @@ if classes:
 others = {label: other for label, other in comparison_options().items() if model_key(other) != model_key(choice)}
 compare = st.selectbox("Compare side by side with", ["nothing"] + list(others), key="samples_compare",
                        help="The same seed, number and temperature, drawn from a second model.")
-st.caption(f"Model: {as_text(choice.label)}. Change it in the sidebar.")
+st.caption(f"Model: {as_name(choice.label)}. Change it in the sidebar.")
 
 
 def score_label(of: ModelChoice) -> str:
@@ -123,7 +123,7 @@ else:
     other_choice = others[compare]
     left, right = st.columns(2)
     for where, shown_choice in ((left, choice), (right, other_choice)):
-        where.subheader(as_text(shown_choice.label))
+        where.subheader(as_name(shown_choice.label))
         where.markdown(f"**{score_label(shown_choice)}**")
         try:
             shown_model = model if shown_choice is choice else model_for(shown_choice)
@@ -159,7 +159,7 @@ left, right = st.columns([2, 3])
 with left:
     plot(st, pixel_picker_figure(image, erased=erased, height=360), on_select="rerun",
          selection_mode=["box", "lasso"], key="complete_picker")
-    st.caption(f"{as_text(source)}: {int(erased.sum())} pixels erased (grey).")
+    st.caption(f"{as_name(source)}: {int(erased.sum())} pixels erased (grey).")
 ckey = ("complete", model_key(choice), image.tobytes(), erased.tobytes(), count, seed, temperature)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from pages.common.compute import as_text
+from pages.common.compute import as_name, as_text
 from pages.common.data import data_dir, dataset, events_of
 from pages.common.navigation import lecture_mode
 from pages.common.picker import sidebar
@@ -184,13 +184,13 @@ def show_run(run_dir: Path, status: str, form_hidden: bool) -> None:
         now, message = run_status(run_dir, events)
         progress = progress_of(events)
         if now == "running":
-            st.info(f"Run **{as_text(run_dir.name)}** is training in the background; every visitor sees it here. "
+            st.info(f"Run **{as_name(run_dir.name)}** is training in the background; every visitor sees it here. "
                     f"One run at a time: the form to start another returns when it ends.")
         elif form_hidden and not READ_ONLY and st.button("Start another run", key="train_another",
                                        help="The run has ended: back to the form."):
             st.rerun()
         head, button_col = st.columns([4, 1])
-        head.subheader(f"Run {as_text(run_dir.name)}: {now}")
+        head.subheader(f"Run {as_name(run_dir.name)}: {now}")
         restartable = now == "failed" and not (run_dir / CHECKPOINT_NAME).is_file()
         if READ_ONLY:
             pass

@@ -705,12 +705,12 @@ def markdown_named_run(tmp_path):
 def test_a_run_folders_name_is_shown_as_text_never_as_markdown(markdown_named_run, app, no_data):
     """Review finding 10: Markdown in a run folder's name was rendered in the Train page's run heading (an image
     from the dashboard itself, a link). Names from disk are text everywhere they appear."""
-    from pages.common.compute import as_text
+    from pages.common.compute import as_name
 
     open_page(app, "pages/train.py")
     app.selectbox(key="train_show_run").select(MARKDOWN_NAME).run()
     shown = [h.value for h in app.subheader] + [m.value for m in app.markdown] + [i.value for i in app.info]
-    assert any(as_text(MARKDOWN_NAME) in text for text in shown), shown
+    assert any(as_name(MARKDOWN_NAME) in text for text in shown), shown
     assert not any(MARKDOWN_NAME in text for text in shown), shown
     label = next(o for o in app.sidebar.selectbox(key="model_select").options if MARKDOWN_NAME in o)
     app.sidebar.selectbox(key="model_select").select(label).run()

@@ -98,7 +98,14 @@ def digit_reference_text() -> str:
 def as_text(text: str) -> str:
     """``text`` escaped for Markdown, so that a message read from a file (a run's end message, its log, a
     record) shows as written: no link, image or formatting of anyone's choosing."""
-    return re.sub(r"([\\`*_{}\[\]#+\-.!|<>~$:])", r"\\\1", str(text))  # with [ ] escaped, ( ) make no link
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
+
+
+def as_name(text: str) -> str:
+    """A name read from disk (a run folder's, in a model's label) escaped for Markdown as :func:`as_text` does,
+    but for its parentheses, which labels such as "paper (shipped)" use and which make no link once ``[`` and
+    ``]`` are escaped."""
+    return re.sub(r"([\\`*_{}\[\]#+\-.!|<>~$:])", r"\\\1", str(text))
 
 
 def digit_score_text(images: np.ndarray, asked: np.ndarray | None = None) -> str:
