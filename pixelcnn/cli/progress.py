@@ -47,3 +47,34 @@ class ProgressBar:
             self.stream.write("\n")
             self.stream.flush()
             self._drawn = False
+
+
+class TrainingProgress:
+    """The training command's progress line, from the run's events: the step (of the total, or the clock
+    of a time budget), the latest train and validation bits/dim, and the time left."""
+
+    def __init__(self, bar: ProgressBar):
+        self.bar = bar
+        self.train: float | None = None
+        self.val: float | None = None
+        self.total, self.first, self.t0, self.budget = 0, 0, time.monotonic(), None
+
+    def __call__(self, event: dict) -> None:
+        kind = event["event"]
+        if kind == "start":
+            self.total, self.first = event["total_steps"], event["step"]
+            self.t0, self.budget = time.monotonic(), event.get("budget_seconds")
+        elif kind in ("train", "val"):
+            setattr(self, kind, event["bits_per_dim"])
+            step = event["step"]
+            rate = (time.monotonic() - self.t0) / max(step - self.first, 1)
+            text = f"step {step}" + ("" if self.budget else f"/{self.total}") + f"  train {self.train or 0:.4f}"
+            if self.val is not None:
+                text += f"  val {self.val:.4f}"
+            if self.budget:
+                left, fraction = self.budget - event["elapsed"], event["elapsed"] / self.budget
+            else:
+                left, fraction = rate * (self.total - step), step / self.total
+            self.bar.update(min(fraction, 1.0), text + f"  bits/dim  ETA {format_seconds(max(left, 0))}")
+        elif kind == "test":
+            self.bar.update(1.0, "evaluated on the test set")

@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from ..training.state import check_run_dir, stored_model_config
 from ..training.trainer import train
 from .args import Parser, add_data_args, int_in, load_servable, positive_int, progress_printer, split_labels
 from .outputs import check_output_path
-from .progress import ProgressBar, format_seconds
+from .progress import ProgressBar, TrainingProgress
 
 FMT = argparse.RawDescriptionHelpFormatter
 
@@ -168,45 +167,26 @@ def cmd_train(args: argparse.Namespace) -> int:
             "train": len(data["train"]), "val": len(data["val"]), "test": len(data["test"])}
 
     bar = ProgressBar()
-    state = {"train": None, "val": None}
-
-    def on_event(event: dict[str, Any]) -> None:
-        if not main_rank:
-            return
-        kind = event["event"]
-        if kind == "start":
-            state["total"], state["first"] = event["total_steps"], event["step"]
-            state["t0"], state["budget"] = time.monotonic(), event.get("budget_seconds")
-        elif kind in ("train", "val"):
-            state[kind] = event["bits_per_dim"]
-            step, total, budget = event["step"], state["total"], state["budget"]
-            done = step - state["first"]
-            rate = (time.monotonic() - state["t0"]) / max(done, 1)
-            text = f"step {step}" + ("" if budget else f"/{total}") + f"  train {state['train'] or 0:.4f}"
-            if state["val"] is not None:
-                text += f"  val {state['val']:.4f}"
-            if budget:
-                left, fraction = budget - event["elapsed"], event["elapsed"] / budget
-            else:
-                left, fraction = rate * (total - step), step / total
-            text += f"  bits/dim  ETA {format_seconds(max(left, 0))}"
-            bar.update(min(fraction, 1.0), text)
-        elif kind == "test":
-            bar.update(1.0, "evaluated on the test set")
+    on_event = TrainingProgress(bar) if main_rank else None
 
     summary = train(args.out, model_config, config, data, resume=args.resume, callback=on_event,
                     stop=stop, data_spec=spec)
     bar.close()
     if not main_rank:
         return 0 if summary["status"] == "finished" else 1
+    return report_training(summary, Path(args.out))
+
+
+def report_training(summary: dict[str, Any], run_dir: Path) -> int:
+    """Print how a training command ended; its exit code (0 when the run finished)."""
     if summary["status"] == "stopped":
         print(f"stopped at step {summary['step']}; checkpoint saved. Continue with: "
-              f"python -m pixelcnn train --out {args.out} --resume")
+              f"python -m pixelcnn train --out {run_dir} --resume")
         return 1
     if summary["status"] == "failed":
         print(f"error: {summary['message']}", file=sys.stderr)
         return 1
-    live = sum(e.get("seconds", 0.0) for e in read_events(Path(args.out) / METRICS_NAME) if e["event"] == "samples")
+    live = sum(e.get("seconds", 0.0) for e in read_events(run_dir / METRICS_NAME) if e["event"] == "samples")
     if live:
         print(f"live samples: {live:.1f} s of {summary['elapsed']:.1f} s of training ({live / summary['elapsed']:.1%})")
     if summary.get("best_val_bits_per_dim") is not None:
