@@ -509,7 +509,7 @@ def bench_runs(folders: int) -> None:
           flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # long: the one parser of every benchmark and its options
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_child"]:
         spec = json.loads(argv[1])

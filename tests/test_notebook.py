@@ -43,3 +43,31 @@ def test_the_notebook_runs_end_to_end_on_a_short_training_run(tmp_path, mnist_di
     plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert len(images) >= 4 and len(plots) == 1  # data, samples, two fields; the curves
     assert list(tmp_path.glob("runs/notebook-*/checkpoint.pt"))
+
+
+@pytest.mark.parametrize("failure", ["dead kernel", "timeout"])
+def test_a_dead_kernel_or_a_cell_past_its_time_is_one_line_and_leaves_no_half_trained_run(tmp_path, monkeypatch,
+                                                                                          failure):
+    """Review finding 9: `notebook --execute` ended in a 28-line traceback when the kernel died, and a cell past
+    the fixed 900 s timeout left a half-trained runs/notebook-* folder behind."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    from pixelcnn.errors import ConfigError
+    from pixelcnn.notebooks.writer import cell_timeout, write_notebook
+
+    kept = tmp_path / "runs" / "notebook-earlier"
+    kept.mkdir(parents=True)
+
+    def dies(self, **kwargs):
+        (tmp_path / "runs" / "notebook-now").mkdir()
+        (tmp_path / "runs" / "notebook-now" / "checkpoint.pt").write_bytes(b"half")
+        raise DeadKernelError("Kernel died") if failure == "dead kernel" else CellTimeoutError("Cell timed out")
+
+    monkeypatch.setattr(NotebookClient, "execute", dies)
+    out = tmp_path / "exercise.ipynb"
+    with pytest.raises(ConfigError) as refused:
+        write_notebook(out, {"MODE": "train", "PRESET": "tiny", "STEPS": 300}, run=True, workdir=tmp_path)
+    assert "\n" not in str(refused.value) and "removed" in str(refused.value)
+    assert not (tmp_path / "runs" / "notebook-now").exists() and kept.exists() and not out.exists()
+    assert cell_timeout({"MODE": "train", "PRESET": "paper", "STEPS": 3000}) > cell_timeout({"MODE": "shipped"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -79,23 +80,32 @@ def build_notebook(parameters: dict[str, Any] | None = None, source: Path = SOUR
 
 
 def execute(notebook: dict[str, Any], workdir: Path, timeout: int = 900) -> dict[str, Any]:
-    """Run every cell in a fresh Python kernel started in ``workdir``; a cell's error becomes a one-line
-    ConfigError naming the cell."""
+    """Run every cell in a fresh Python kernel started in ``workdir``; a cell's error, a cell past ``timeout``
+    seconds or a kernel that died becomes a one-line ConfigError, and a run folder the notebook started
+    (``runs/notebook-*``) is removed with it: nothing half-trained is left behind."""
     try:
         import nbformat
         from nbclient import NotebookClient
-        from nbclient.exceptions import CellExecutionError
+        from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     except ImportError:
         raise ConfigError("executing the notebook needs nbclient and ipykernel: pip install nbclient ipykernel "
                           "(or jupyterlab)") from None
     nb = nbformat.reads(json.dumps(notebook), as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
     before = os.environ.get("PYTHONPATH")
+    runs_before = set(Path(workdir).glob(NOTEBOOK_RUNS))
     # The kernel imports this package wherever it runs: the project folder goes first on its path.
     os.environ["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT)] + ([before] if before else []))
     try:
         client.execute()
-    except CellExecutionError as err:
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
+        for folder in set(Path(workdir).glob(NOTEBOOK_RUNS)) - runs_before:
+            shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(err, CellTimeoutError):
+            raise ConfigError(f"a cell of the notebook ran past {timeout} s and was stopped; its run folder was "
+                              f"removed (ask it to train fewer --steps)") from None
+        if isinstance(err, DeadKernelError):
+            raise ConfigError("the notebook's kernel died (out of memory?); its run folder was removed") from None
         lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in str(err).splitlines() if line.strip()]
         raise ConfigError(f"a cell of the notebook failed: {lines[-1] if lines else err}") from None
     finally:
@@ -106,11 +116,26 @@ def execute(notebook: dict[str, Any], workdir: Path, timeout: int = 900) -> dict
     return json.loads(nbformat.writes(nb))
 
 
+NOTEBOOK_RUNS = "runs/notebook-*"  # where the notebook's training cell writes its run
+SECONDS_PER_STEP = {"tiny": 1.0, "live": 3.0, "lecture": 3.0, "paper": 10.0}  # generous, on two CPU cores
+
+
+def cell_timeout(parameters: dict[str, Any] | None) -> int:
+    """Seconds a cell may run: 15 minutes, and with training, room for the steps asked for at a generous
+    rate for the preset (so a long --steps is not cut off half-trained, and a hung cell still ends)."""
+    parameters = parameters or {}
+    if parameters.get("MODE") != "train":
+        return 900
+    rate = SECONDS_PER_STEP.get(str(parameters.get("PRESET")), 10.0)
+    return 900 + int(rate * int(parameters.get("STEPS") or 0))
+
+
 def write_notebook(out: Path, parameters: dict[str, Any] | None = None, run: bool = False,
-                   workdir: Path = PROJECT_ROOT, timeout: int = 900) -> dict[str, Any]:
-    """Write the exercise notebook to ``out`` (atomically), executed in ``workdir`` when ``run``."""
+                   workdir: Path = PROJECT_ROOT, timeout: int | None = None) -> dict[str, Any]:
+    """Write the exercise notebook to ``out`` (atomically), executed in ``workdir`` when ``run``, each cell
+    within ``timeout`` seconds (default: :func:`cell_timeout` of the parameters)."""
     notebook = build_notebook(parameters)
     if run:
-        notebook = execute(notebook, workdir, timeout)
+        notebook = execute(notebook, workdir, timeout or cell_timeout(parameters))
     atomic_write(Path(out), lambda f: f.write(json.dumps(notebook, indent=1).encode()))
     return notebook
