@@ -102,10 +102,13 @@ def as_text(text: str) -> str:
 
 
 def as_name(text: str) -> str:
-    """A name read from disk (a run folder's, in a model's label) escaped for Markdown as :func:`as_text` does,
-    but for its parentheses, which labels such as "paper (shipped)" use and which make no link once ``[`` and
-    ``]`` are escaped."""
-    return re.sub(r"([\\`*_{}\[\]#+\-.!|<>~$:])", r"\\\1", str(text))
+    """A name read from disk (a run folder's, in a model's label) escaped for Markdown: the characters that
+    open a link, an image, emphasis, code, HTML, maths or an emoji code anywhere, and a list or heading marker
+    at its start; hyphens, dots and parentheses inside it stay as they are ("shared-run", "paper (shipped)"),
+    since there they format nothing."""
+    text = re.sub(r"([\\`*_{}\[\]<>!|~$:#])", r"\\\1", str(text))
+    text = re.sub(r"^([+-])", r"\\\1", text)
+    return re.sub(r"^(\d+)\.", r"\1\\.", text)
 
 
 def digit_score_text(images: np.ndarray, asked: np.ndarray | None = None) -> str:
