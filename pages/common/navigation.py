@@ -1,4 +1,5 @@
-"""The page list, lecture mode, and the hand-over that makes every page run through the entry script."""
+"""The page list, lecture mode, the hand-over that makes every page run through the entry script, and the
+number inputs a link can set (read from the address, checked)."""
 
 from __future__ import annotations
 
