@@ -113,7 +113,7 @@ class TrainingRun:
         self.loss_every = 1 if world.active else \
             config.loss_every or (1 if device.type == "cpu" else ACCELERATOR_LOSS_EVERY)
         self.pending: list[dict[str, Any]] = []
-        self.window_start = (0.0, 0.0)  # the clock of the run and of the process when the first pending step began
+        self.window_start = 0.0  # the process clock when the first pending step began
         self._t0 = time.perf_counter()
 
     # --- state -------------------------------------------------------------------------------------
@@ -267,7 +267,7 @@ class TrainingRun:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         if not self.pending:
-            self.window_start = (self.elapsed(), time.perf_counter())
+            self.window_start = time.perf_counter()
         event = {"event": "train", "step": self.step + 1, "epoch": (self.step + 1) / self.steps_per_epoch,
                  "lr": lr, "images": len(batch) * self.world.world_size}
         if self.loss_every == 1:
@@ -299,7 +299,7 @@ class TrainingRun:
             sums = torch.stack([event.pop("loss_sum") for event in queued]).tolist()
             for event, total in zip(queued, sums):
                 event["bits_per_dim"] = total / event.pop("batch")
-        seconds = max(time.perf_counter() - self.window_start[1], 1e-9)
+        seconds = max(time.perf_counter() - self.window_start, 1e-9)
         images_per_s = sum(event.pop("images") for event in self.pending) / seconds
         pending, self.pending = self.pending, []
         for event in pending:
