@@ -1,4 +1,5 @@
-"""The sidebar's model picker (drawn once, by the entry script), the models it picks, and the test-image picker."""
+"""The sidebar every page draws first (the model picker, presentation mode), the models it picks, and the
+test-image picker."""
 
 from __future__ import annotations
 
