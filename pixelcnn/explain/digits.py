@@ -29,10 +29,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..store.files import atomic_write
+from ..store.files import atomic_write, is_number
 from ..store.checkpoint import read_checkpoint_file
 from ..errors import CheckpointError, ConfigError, ModelError
-from ..store.files import is_number
 from ..paths import SHIPPED_DIR
 
 FORMAT = "pixelcnn-digit-classifier"

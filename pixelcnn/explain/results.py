@@ -15,14 +15,12 @@ from typing import Any
 import numpy as np
 
 from ..store.checkpoint import Checkpoint
-from ..store.files import atomic_write
+from ..store.files import atomic_write, is_number, read_json_object
 from ..store.metrics import METRICS_NAME, progress_of, read_events
 from ..errors import ConfigError
 from ..models import count_parameters
-from ..store.files import is_number
 from ..training.config import MAX_EPOCHS
 from ..training.evaluate import evaluate
-from ..store.files import read_json_object
 
 RESULTS_NAME = "results.json"
 CHECK_IMAGES = 500

@@ -26,14 +26,13 @@ from ..store.checkpoint import CHECKPOINT_NAME
 from ..paths import PROJECT_ROOT, SHIPPED_DIR
 from ..errors import ConfigError, PixelCNNError
 from ..figures import upscale
-from ..store.files import is_number, read_json, read_tail
+from ..store.files import is_number, read_json, read_tail, read_json_object
 from ..store.metrics import METRICS_NAME, read_last_events
 from ..models import PixelCNNConfig
 from ..explain.results import RESULTS_NAME
 from .limits import check_servable
 from ..store.rundir import CONFIG_NAME, LIVE_DIR
 from ..training.config import TrainConfig
-from ..store.files import read_json_object
 
 JOB_NAME = "job.json"
 LOG_NAME = "train.log"

@@ -9,8 +9,7 @@ import stat
 from pathlib import Path
 from typing import Any, Iterable
 
-from .files import atomic_write
-from .files import depth, read_tail
+from .files import atomic_write, depth, read_tail
 
 METRICS_NAME = "metrics.jsonl"
 
