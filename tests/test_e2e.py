@@ -842,3 +842,76 @@ def test_a_url_opens_the_view_it_names_and_follows_the_controls(server, browser)
     page.wait_for_function("() => location.search.includes('samples_seed=7')", timeout=30_000)
     no_exception(page)
     page.close()
+
+
+def resident_mb(pid: int) -> float:
+    """The resident memory of a process now, MB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def open_session(page, url: str) -> str:
+    """Open the dashboard in ``page`` and return its Streamlit session id, read from the server's first
+    message on the websocket (what the upload endpoint wants in its path)."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    ids: list[str] = []
+
+    def frames(socket):
+        def read(payload):
+            if isinstance(payload, bytes) and not ids:
+                message = ForwardMsg.FromString(payload)
+                if message.HasField("new_session"):
+                    ids.append(message.new_session.initialize.session_id)
+        socket.on("framereceived", read)
+
+    page.on("websocket", frames)
+    page.goto(url)
+    wait_idle(page)
+    assert ids, "no session id on the websocket"
+    return ids[0]
+
+
+def upload_burst(page, url: str, session: str, files: int, megabytes: int) -> list[int]:
+    """PUT ``files`` uploads of ``megabytes`` each to the upload endpoint of ``session``, as any client can
+    (no uploader needs to be on the page); the HTTP status of each."""
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "_streamlit_xsrf")
+    blob = os.urandom(megabytes << 20)
+    statuses = []
+    for i in range(files):
+        response = page.request.put(f"{url}/_stcore/upload_file/{session}/burst-{i}",
+                                    headers={"X-Xsrftoken": token},
+                                    multipart={"file": {"name": f"{i}.pt", "mimeType": "application/octet-stream",
+                                                        "buffer": blob}})
+        statuses.append(response.status)
+    return statuses
+
+
+@pytest.mark.parametrize("lecture", [False, True], ids=["open", "lecture"])
+def test_a_burst_of_uploads_leaves_the_servers_memory_bounded(tmp_path, mnist_dir, browser, artifacts, lecture):
+    """Eight uploads of 24 MB from one session, 192 MB in all (the review sent 20): the server keeps
+    at most TOTAL_UPLOAD_BYTES of them (its newest three per session in open mode, none in lecture mode), and
+    its resident memory after the burst stays within that plus 100 MB of allocator slack."""
+    from pixelcnn.serve.uploads import FILES_PER_SESSION, TOTAL_UPLOAD_BYTES
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    with dashboard(runs, mnist_dir, *(["--lecture"] if lecture else [])) as running:
+        context = browser.new_context(viewport={"width": 1280, "height": 720})
+        page = context.new_page()
+        session = open_session(page, running["url"])
+        before = resident_mb(running["pid"])
+        statuses = upload_burst(page, running["url"], session, files=8, megabytes=24)
+        after = resident_mb(running["pid"])
+        context.close()
+    assert set(statuses) == {204}, statuses
+    kept_mb = 0 if lecture else min(FILES_PER_SESSION * 24, TOTAL_UPLOAD_BYTES >> 20)
+    growth = after - before
+    line = (f"{'lecture' if lecture else 'open'} mode: 8 uploads of 24 MB; server {before:.0f} MB before, "
+            f"{after:.0f} MB after (+{growth:.0f} MB; at most {kept_mb} MB of uploads kept)")
+    print(line)
+    with open(artifacts / "upload-burst.txt", "a") as f:
+        f.write(line + "\n")
+    assert growth <= kept_mb + 100, line

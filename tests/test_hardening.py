@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -584,3 +585,56 @@ def test_a_model_with_more_labels_than_a_page_draws_rows_is_refused_where_it_is_
                  str(tmp_path / "s.png")]) == 2
     err = capsys.readouterr().err
     assert "1,000 labels" in err and len(err.strip().splitlines()) == 1
+
+
+def upload(store, session: str, file_id: str, megabytes: int) -> None:
+    from streamlit.runtime.uploaded_file_manager import UploadedFileRec
+
+    store.add_file(session, UploadedFileRec(file_id=file_id, name=f"{file_id}.pt", type="application/octet-stream",
+                                            data=b"x" * (megabytes << 20)))
+
+
+def test_the_upload_store_keeps_a_bounded_number_of_bytes_whoever_sends_them():
+    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+
+    from pixelcnn.serve.uploads import bound_upload_store, kept_upload_bytes
+
+    store = MemoryUploadedFileManager("/upload")
+    bound_upload_store(store, lambda: True, files_per_session=3, total_bytes=40 << 20)
+    for i in range(10):  # one session sending file after file: its newest three are kept
+        upload(store, "a", f"a{i}", 4)
+    assert [f.file_id for f in store.get_files("a", [f"a{i}" for i in range(10)])] == ["a7", "a8", "a9"]
+    for session in "bcdefgh":  # many sessions: the oldest files go first, the total stays bounded
+        for i in range(3):
+            upload(store, session, f"{session}{i}", 5)
+        assert kept_upload_bytes(store) <= 40 << 20
+    assert store.get_files("h", ["h0", "h1", "h2"]) and not store.get_files("a", ["a9"])
+    upload(store, "h", "h2", 1)  # the same file id sent again replaces it
+    assert len(store.get_files("h", ["h2"])[0].data) == 1 << 20
+    store.remove_session_files("h")  # a session that ends takes its files along
+    assert kept_upload_bytes(store) <= (40 - 11) << 20
+
+
+def test_in_lecture_mode_the_upload_store_keeps_nothing():
+    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+
+    from pixelcnn.serve.uploads import bound_upload_store, kept_upload_bytes
+
+    store = MemoryUploadedFileManager("/upload")
+    accepting = False
+    bound_upload_store(store, lambda: accepting)
+    bound_upload_store(store, lambda: accepting)  # every script run installs it: once is what counts
+    upload(store, "room", "f", 1)
+    assert store.get_files("room", ["f"]) == [] and kept_upload_bytes(store) == 0
+    accepting = True
+    upload(store, "room", "f", 1)
+    assert kept_upload_bytes(store) == 1 << 20
+
+
+def test_the_servers_upload_limit_is_the_one_the_code_states():
+    import tomllib
+
+    from pixelcnn.serve.uploads import UPLOAD_LIMIT_MB
+
+    config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit/config.toml").read_text())
+    assert config["server"]["maxUploadSize"] == UPLOAD_LIMIT_MB

@@ -11,6 +11,8 @@ from typing import Any
 
 import streamlit as st
 
+from pixelcnn.serve.uploads import bound_upload_store
+
 
 def lecture_mode() -> bool:
     """Read-only mode for serving a room: ``streamlit run streamlit_app.py -- --lecture``
@@ -19,6 +21,13 @@ def lecture_mode() -> bool:
     return "--lecture" in sys.argv[1:] or env in ("1", "true", "yes", "on")
 
 
+def bound_uploads() -> None:
+    """Bound what the server keeps of uploaded files (``pixelcnn.serve.uploads``), nothing at all in lecture
+    mode, where no page takes an upload. Called by the entry script in every run; a no-op outside a server."""
+    from streamlit import runtime
+
+    if runtime.exists():
+        bound_upload_store(runtime.get_instance().uploaded_file_mgr, lambda: not lecture_mode())
 
 
 _HANDED_OVER = "_handed_to_entry_script"

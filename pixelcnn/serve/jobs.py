@@ -31,6 +31,7 @@ from ..store.rundir import CONFIG_NAME, STOP_NAME, request_stop
 from ..training.config import TrainConfig, train_command, write_config_file
 from ..training.state import check_run_dir
 from .limits import check_servable
+from .uploads import UPLOAD_LIMIT_MB
 from .runs import JOB_NAME, LOG_NAME, RunInfo, _pid_runs, active_run, check_run_name, read_job, runs_dir
 
 
@@ -57,7 +58,7 @@ def lower_priority() -> None:
             f.write(str(BACKGROUND_NICE))
 
 
-MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+MAX_UPLOAD_BYTES = UPLOAD_LIMIT_MB * 2**20  # the server's own limit (.streamlit/config.toml)
 
 
 _start_lock = threading.Lock()
