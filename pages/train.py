@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from pages.common.compute import as_name, as_text
+from pages.common.compute import as_name, as_text, on_this_machine
 from pages.common.data import data_dir, dataset, events_of
 from pages.common.navigation import lecture_mode
 from pages.common.picker import sidebar
@@ -15,18 +15,24 @@ from pixelcnn.figures import loss_figure
 from pixelcnn.models import PRESETS, PixelCNNConfig
 from pixelcnn.options import problems
 from pixelcnn.runtime import bf16_is_fast
+from pixelcnn.serve.estimate import SPEED_PROBE
 from pixelcnn.serve.jobs import resume_run, start_run, stop_run
-from pixelcnn.serve.runs import active_run, check_run_name, list_runs, new_run_name, read_live_image, run_status
+from pixelcnn.serve.phase import run_phase
+from pixelcnn.serve.runs import active_run, check_run_name, list_runs, new_run_name, read_job, read_live_image, run_status
 from pixelcnn.store.checkpoint import CHECKPOINT_NAME, MAX_PARAMETERS, check_trainable
 from pixelcnn.store.metrics import curves, progress_of
 from pixelcnn.training.config import TrainConfig, preset_train_config
-from pixelcnn.training.speed import TRAIN_IMAGES, expect, measure_training_speed
+from pixelcnn.training.speed import TRAIN_IMAGES, expect
 
 sidebar()
 st.title("Train")
 READ_ONLY = lecture_mode()  # the room watches the lecturer's run; nothing here starts or stops one
+CONTROLS = not READ_ONLY or on_this_machine()  # the lecturer, on the server's own machine, keeps them
 if READ_ONLY:
-    st.info("Lecture mode: the run the lecturer started is shown as it trains; starting and stopping runs is off.")
+    st.caption("Lecture mode: the lecturer's run is shown as it trains"
+               + ("; you are on the server's machine, so you can start and stop runs." if CONTROLS
+                  else "; starting and stopping runs is the lecturer's."))
+TEST_IMAGES = 10_000
 RUN_KEY = "train_run_dir"
 SHOW_KEY = "train_show_run"
 DEFAULT_PRESET = "live"
@@ -36,22 +42,32 @@ FORM_LABELS = {"hidden": "Width", "n_blocks": "Blocks", "lr": "Learning rate", "
                "label_dropout": "Label dropout"}
 
 
-@st.cache_data(show_spinner="Measuring this machine's training speed (a few steps)...", max_entries=32)
-def training_speed(model: dict, batch_size: int, amp: bool) -> float:
-    """Training images/s on this machine, measured once per server for each (model, batch, bf16) setting."""
-    return measure_training_speed(PixelCNNConfig.from_dict(model), TrainConfig(batch_size=batch_size, amp=amp))
+def expectation(parameters: int, config: TrainConfig) -> None:
+    """What the run will do here, at once: the background probe's speed (:mod:`pixelcnn.serve.estimate`)
+    scaled to these settings, the steps and epochs the budget comes to, and when and under what load the
+    speed was measured. While the probe runs, a fragment looks again every two seconds."""
+    SPEED_PROBE.start_once()
 
+    @st.fragment(run_every=2.0 if SPEED_PROBE.measuring() and SPEED_PROBE.result() is None else None)
+    def estimate() -> None:
+        probe = SPEED_PROBE.result()
+        text, button = st.columns([6, 1])
+        if probe is None:
+            why = SPEED_PROBE.error()
+            text.caption(f"Could not measure the training speed here ({as_text(why)})." if why and
+                         not SPEED_PROBE.measuring() else "**What to expect**: measuring this machine's training "
+                         "speed in the background (about 15 s); the estimate appears here.")
+        else:
+            speed = probe.images_per_s(parameters, config.amp and bf16_is_fast(torch.device("cpu")))
+            expected = expect(config, speed, config.train_limit or TRAIN_IMAGES)
+            text.caption(f"**What to expect** from these settings: {expected.text()}. Scaled from a probe "
+                         f"{probe.when()}; a busier machine trains slower.")
+        if button.button("Measure again", key="train_measure", disabled=SPEED_PROBE.measuring(),
+                         help="Measure the speed again in the background (about 15 s); the page stays usable."):
+            SPEED_PROBE.start()
+            st.rerun(scope="fragment")
 
-def expectation(model: PixelCNNConfig, config: TrainConfig) -> None:
-    """What the run will do here: the measured speed, and the steps and epochs its budget comes to."""
-    try:
-        speed = training_speed(model.to_dict(), config.batch_size, config.amp)
-    except (PixelCNNError, RuntimeError) as err:
-        st.caption(f"Could not measure the training speed here ({err}).")
-        return
-    expected = expect(config, speed, config.train_limit or TRAIN_IMAGES)
-    st.caption(f"**What to expect** from these settings: {expected.text()}. The chart below updates every second, "
-               f"and at each validation the run draws 16 samples, shown under the chart as they come.")
+    estimate()
 
 
 def labelled(message: str) -> str:
@@ -124,13 +140,13 @@ def run_form() -> None:
         return
     try:
         model = base.__class__(**model_values)
-        check_trainable(model)
+        parameters = check_trainable(model)
         config = start_from.with_budget(**train_values)
     except PixelCNNError as err:
         st.error(labelled(str(err)))
         return
     if not start:
-        expectation(model, config)
+        expectation(parameters, config)
         return
     try:
         run_name = check_run_name(name.strip() or new_run_name(preset))
@@ -139,7 +155,7 @@ def run_form() -> None:
         st.error(str(err))
         return
     st.session_state[RUN_KEY] = str(info.path)
-    st.session_state.pop(SHOW_KEY, None)  # else the run picker keeps the run it showed before
+    st.session_state.pop(SHOW_KEY, None)  # else, once it ends, the picker would show an older run
     st.rerun()
 
 
@@ -149,8 +165,8 @@ def live_image(run_dir: str, file: str, mtime_ns: int) -> np.ndarray | None:
 
 
 def live_strip(run_dir: Path, events: list[dict]) -> None:
-    """What the model drew at its latest validations (the trainer's live samples), oldest first, enlarged
-    pixel for pixel; a file that is not a live strip of this run is left out."""
+    """What the model drew as it trained (the trainer's live samples), oldest first, enlarged pixel for
+    pixel; a file that is not a live strip of this run is left out."""
     drawn = []
     for event in (e for e in events if e.get("event") == "samples" and isinstance(e.get("file"), str)):
         try:
@@ -161,85 +177,134 @@ def live_strip(run_dir: Path, events: list[dict]) -> None:
         if image is not None:
             drawn.append((event, image))
     if not drawn:
+        st.caption("**What it draws as it learns** appears here: 16 samples (seed 0), drawn a few times over the "
+                   "run.")
         return
-    st.markdown("**What it draws as it learns**: the same 16 samples (seed 0) at each validation.")
+    st.caption("**What it draws as it learns**: the same 16 samples (seed 0), drawn a few times over the run.")
     shown = drawn[-6:]
     for column, (event, image) in zip(st.columns(len(shown)), shown):
         step = event.get("step")
         column.image(image, caption=f"step {step:,}" if isinstance(step, int) else "step ?", width="stretch")
 
 
+def test_caption(run_dir: Path, test_images: object) -> str:
+    """Which test the run reports: all 10,000 images, or a stated subset and the command that scores all."""
+    if not isinstance(test_images, int) or test_images >= TEST_IMAGES:
+        return "test: all 10,000 test images"
+    return (f"test: the first {test_images:,} of the 10,000 test images (sized to a lecture); "
+            f"`python -m pixelcnn evaluate --checkpoint {run_dir}/checkpoint.pt --split test` scores all")
+
+
+def controls(run_dir: Path, status: str, place) -> None:
+    """Stop, Resume or Restart, for whoever may start and stop runs (never the room in lecture mode)."""
+    restartable = status == "failed" and not (run_dir / CHECKPOINT_NAME).is_file()
+    if not CONTROLS:
+        return
+    if status == "running" and place.button("Stop", type="primary", key="stop_run", width="stretch"):
+        stop_run(run_dir)
+        st.rerun(scope="fragment")  # the stop file is there: the phase reads "stopping" at once
+    elif (status in ("stopped", "interrupted") or restartable) and place.button(
+            "Restart" if restartable else "Resume", key="resume_run", width="stretch",
+            help="It ended before its first checkpoint: train it again from the start, same settings."
+            if restartable else "Continue from the last checkpoint."):
+        try:
+            resume_run(run_dir.name, data_dir())
+        except PixelCNNError as err:
+            st.error(str(err))
+        else:
+            st.rerun()  # the user's click: the page starts polling the resumed run
+
+
+def progress_line(phase, progress: dict) -> None:
+    """The progress bar, its text saying the phase, the step, the speed and the time left."""
+    if phase.name == "starting":
+        st.progress(0.0, text="Starting: loading the data and building the model (a few seconds)")
+        return
+    budget = progress["budget_seconds"]
+    text = f"step {progress['step']:,}" + (f" of a {budget / 60:g}-minute budget" if budget
+                                             else f" of {progress['total']:,}")
+    if progress["images_per_s"]:
+        text += f", {progress['images_per_s']:.0f} images/s"
+    if phase.name == "training" and progress["eta_seconds"] is not None:
+        text += f", about {format_seconds(progress['eta_seconds'])} left"
+    if phase.name not in ("training", "finished"):
+        text = f"{phase.text[:1].upper()}{phase.text[1:]} ({text})"
+    st.progress(min(progress["fraction"], 1.0), text=text)
+
+
 def show_run(run_dir: Path, status: str, form_hidden: bool) -> None:
-    """The live view of one run; while it trains, a fragment polls its metrics file every second.
+    """The live view of one run, chart and live samples on the first screen; while it is active, a fragment
+    polls its metrics file every second.
 
     The fragment never reruns the whole app, not even when the run ends (it shows the end itself, and,
     where the form was hidden for this run, a button that brings it back), so a click elsewhere (a page
     link, a widget) never races an app rerun that the page started on its own.
     """
-    smoothing = st.slider("Smoothing of the training curve", 0.0, 0.99, 0.6, key="train_smoothing")
 
     @st.fragment(run_every=1.0 if status == "running" else None)
     def live() -> None:
         events = events_of(run_dir)
         now, message = run_status(run_dir, events)
+        phase = run_phase(run_dir, now, events, read_job(run_dir))
         progress = progress_of(events)
-        if now == "running":
-            st.info(f"Run **{as_name(run_dir.name)}** is training in the background; every visitor sees it here. "
-                    f"One run at a time: the form to start another returns when it ends.")
-        elif form_hidden and not READ_ONLY and st.button("Start another run", key="train_another",
-                                       help="The run has ended: back to the form."):
-            st.rerun()
-        head, button_col = st.columns([4, 1])
-        head.subheader(f"Run {as_name(run_dir.name)}: {now}")
-        restartable = now == "failed" and not (run_dir / CHECKPOINT_NAME).is_file()
-        if READ_ONLY:
-            pass
-        elif now == "running" and button_col.button("Stop", type="primary", key="stop_run"):
-            stop_run(run_dir)
-            st.toast("Stopping after the current step; the checkpoint is kept.")
-        elif (now in ("stopped", "interrupted") or restartable) and button_col.button(
-                "Restart" if restartable else "Resume", key="resume_run",
-                help="It ended before its first checkpoint: train it again from the start, same settings."
-                if restartable else "Continue from the last checkpoint."):
-            try:
-                resume_run(run_dir.name, data_dir())
-            except PixelCNNError as err:
-                st.error(str(err))
-            else:
-                st.rerun()  # the user's click: the page starts polling the resumed run
-        budget = progress["budget_seconds"]
-        text = f"step {progress['step']:,}" + (f" of a {budget / 60:g}-minute budget" if budget
-                                                 else f" of {progress['total']:,}")
-        if progress["images_per_s"]:
-            text += f", {progress['images_per_s']:.0f} images/s"
-        if now == "running" and progress["eta_seconds"] is not None:
-            text += f", about {format_seconds(progress['eta_seconds'])} left"
-        st.progress(min(progress["fraction"], 1.0), text=text)
-        cols = st.columns(3)
-        for col, key, label in zip(cols, ("train", "val", "test"), ("train", "validation", "test")):
+        head, *values, button_col = st.columns([3.2, 1, 1, 1, 0.8], vertical_alignment="bottom")
+        head.subheader(f"Run {as_name(run_dir.name)}: {phase.name}", anchor=False)
+        for col, key, label in zip(values, ("train", "val", "test"), ("train", "validation", "test")):
             value = progress[key]
             col.metric(f"{label} bits/dim", "-" if value is None else f"{value:.4f}")
-        plot(st, loss_figure({run_dir.name: curves(events)}, smoothing), key="train_chart")
+        controls(run_dir, now, button_col)
+        progress_line(phase, progress)
+        if phase.name == "starting":
+            st.caption("The chart and the samples appear with the first steps.")
+        else:
+            figure = loss_figure({run_dir.name: curves(events)}, st.session_state.get("train_smoothing", 0.6))
+            figure.update_layout(height=300)
+            plot(st, figure, key="train_chart")
         live_strip(run_dir, events)
+        if progress["test"] is not None:
+            st.caption(test_caption(run_dir, progress["test_images"]))
+        if phase.active:
+            st.caption(f"Run {as_name(run_dir.name)} is training in the background; every visitor sees it here. "
+                       f"One run at a time: the form to start another returns when it ends.")
         if message:
             (st.error if now in ("failed", "damaged") else st.info)(as_text(message))
+        if not phase.active and form_hidden and CONTROLS and st.button(
+                "Start another run", key="train_another", help="The run has ended: back to the form."):
+            st.rerun()
 
     live()
 
 
-running = active_run()
-if READ_ONLY:
-    pass
-elif running is None and dataset() is None:
-    st.warning("MNIST is not available yet: open the Data page to fetch it."
-               + (" Earlier runs are below." if any(r.kind == "run" for r in list_runs()) else ""))
-elif running is None:
-    run_form()
-runs = [r for r in list_runs() if r.kind == "run"]
-if runs:
+def chosen_run(runs: list, running) -> tuple:
+    """(the run to show, the picker's names, its index, its key): the run training, else the one this
+    session picked or started last, else the newest. The picker is drawn under the view, so its value is
+    read from the session here; its key names the run training, so a new run is never shown under an older
+    run's name."""
     names = [r.name for r in runs]
     remembered = running.name if running is not None else Path(st.session_state.get(RUN_KEY, "")).name
     index = names.index(remembered) if remembered in names else 0
-    chosen = st.selectbox("Show run", names, index=index, key=SHOW_KEY)
-    shown = next(r for r in runs if r.name == chosen)
-    show_run(shown.path, shown.status, form_hidden=running is not None)
+    key = SHOW_KEY if running is None else f"{SHOW_KEY}:{running.name}"
+    chosen = st.session_state.get(key, names[index])
+    return next((r for r in runs if r.name == chosen), runs[index]), names, index, key
+
+
+running = active_run()
+runs = [r for r in list_runs() if r.kind == "run"]
+picked = chosen_run(runs, running) if runs else None
+if running is not None:
+    show_run(running.path, running.status, form_hidden=True)
+elif not CONTROLS:
+    pass
+elif dataset() is None:
+    st.warning("MNIST is not available yet: open the Data page to fetch it."
+               + (" Earlier runs are below." if runs else ""))
+else:
+    run_form()
+if picked is not None:
+    shown, names, index, key = picked
+    if running is None:
+        show_run(shown.path, shown.status, form_hidden=False)
+    left, right = st.columns(2)
+    left.selectbox("Show run", names, index=index, key=key, disabled=running is not None,
+                   help="Any run in runs/; while a run trains, it is the one shown.")
+    right.slider("Smoothing of the training curve", 0.0, 0.99, 0.6, key="train_smoothing")

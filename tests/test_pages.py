@@ -178,7 +178,14 @@ def test_every_page_with_real_data(app, real_data):
 
 
 def expectation_text(at: AppTest) -> str:
-    return next(c.value for c in at.caption if "What to expect" in c.value)
+    """The estimate's line, once the server's background speed probe has measured (the page never waits)."""
+    from pixelcnn.serve.estimate import SPEED_PROBE
+
+    deadline = time.monotonic() + 180
+    while SPEED_PROBE.result() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    at.run()
+    return next(c.value for c in at.caption if "What to expect" in c.value and "images/s" in c.value)
 
 
 def test_train_form_names_every_problem_as_the_form_labels_it(app, real_data):
@@ -219,7 +226,7 @@ def test_train_page_starts_a_run_that_writes_metrics_and_a_checkpoint(app, real_
     app.text_input(key="train_name").input("apptest-run")
     app.button(key="train_start").click().run()
     assert not app.exception and not app.error, [e.value for e in app.error]
-    assert app.selectbox(key="train_show_run").value == "apptest-run"  # the tab follows the run it started
+    assert app.selectbox(key="train_show_run:apptest-run").value == "apptest-run"  # the run it started
     run = tmp_path / "runs" / "apptest-run"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -250,7 +257,7 @@ def test_lecture_mode_shows_runs_read_only_and_hides_uploads_and_the_naive_sampl
     lecture = AppTest.from_file(APP, default_timeout=120)
     lecture.run()
     open_page(lecture, "pages/train.py")
-    assert any("Lecture mode" in info.value for info in lecture.info)
+    assert any("Lecture mode" in caption.value for caption in lecture.caption)
     assert any(h.value.startswith("Run digits") for h in lecture.subheader)  # the finished run, read-only
     assert not [b for b in lecture.button if b.label in ("Start training", "Stop", "Resume", "Restart")]
     assert not lecture.get("number_input") or "hidden_live" not in [w.key for w in lecture.number_input]
@@ -279,7 +286,7 @@ def test_two_sessions_share_one_run(tmp_path, monkeypatch, real_data):
     while time.monotonic() < deadline and not any(e["event"] == "train" for e in read_events(run / "metrics.jsonl")):
         time.sleep(0.5)
     second.run()
-    assert any("shared-run" in info.value and "training in the background" in info.value for info in second.info)
+    assert any("shared-run" in c.value and "training in the background" in c.value for c in second.caption)
     assert not [b for b in second.button if b.label == "Start training"]
     second.button(key="stop_run").click().run()
     deadline = time.monotonic() + 120

@@ -31,10 +31,9 @@ from ..store.metrics import METRICS_NAME, read_last_events
 from ..models import PixelCNNConfig
 from ..explain.results import RESULTS_NAME
 from .limits import check_servable
-from ..store.rundir import CONFIG_NAME, LIVE_DIR
+from ..store.rundir import CONFIG_NAME, JOB_NAME, LIVE_DIR
 from ..training.config import TrainConfig
 
-JOB_NAME = "job.json"
 LOG_NAME = "train.log"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -86,9 +85,13 @@ def _pid_runs(pid: int, run_dir: Path) -> bool:
         return False
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
     except OSError:
         return True  # no /proc (macOS): trust the pid
-    return str(run_dir).encode() in cmdline
+    if str(run_dir).encode() in cmdline:
+        return True
+    target = os.path.realpath(run_dir)  # a command line's --out may be relative to where it was typed
+    return any(os.path.realpath(cwd / os.fsdecode(arg)) == target for arg in cmdline if arg and b"\n" not in arg)
 
 
 def read_job(run_dir: Path) -> dict[str, Any]:

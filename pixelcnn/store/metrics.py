@@ -25,11 +25,11 @@ LINE_DEPTH = 4
 # Every field a reader of the events uses, with its type and range: an event with any of them out of place is
 # skipped where it is read, so no page or command meets a NaN step count or a batch size of "x".
 MAX_COUNT = 10**12
-INTEGER_FIELDS = ("step", "total_steps", "steps_per_epoch", "n_images", "processes")
+INTEGER_FIELDS = ("step", "total_steps", "steps_per_epoch", "n_images", "processes", "passes")
 NUMBER_FIELDS = ("elapsed", "bits_per_dim", "images_per_s", "epoch", "lr", "no_label_bits_per_dim",
                  "average_bits_per_dim", "budget_seconds", "seconds", "test_bits_per_dim",
                  "test_no_label_bits_per_dim", "test_average_bits_per_dim")
-TEXT_FIELDS = ("file", "status", "message", "device", "device_name")
+TEXT_FIELDS = ("file", "status", "message", "device", "device_name", "phase")
 MAX_BATCH_SIZE = 1 << 20
 
 
@@ -157,6 +157,8 @@ def _kept_rate(train: list[dict[str, Any]], batch: int) -> float | None:
 
 
 def _latest(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """The latest train, validation and test bits/dim."""
-    return {kind: next((e["bits_per_dim"] for e in reversed(events) if e.get("event") == kind), None)
-            for kind in ("train", "val", "test")}
+    """The latest train, validation and test bits/dim, and how many images the test was on."""
+    latest = {kind: next((e for e in reversed(events) if e.get("event") == kind), None)
+              for kind in ("train", "val", "test")}
+    return {**{kind: None if e is None else e.get("bits_per_dim") for kind, e in latest.items()},
+            "test_images": None if latest["test"] is None else latest["test"].get("n_images")}

@@ -4,16 +4,21 @@
     RUN/metrics.jsonl   one event a line (see :mod:`pixelcnn.store.metrics`)
     RUN/checkpoint.pt   weights, optimizer, step: enough to resume exactly
     RUN/live/           the sample strips drawn as it trains
+    RUN/job.json        the training process (pid, start time, command), written by whoever starts it
     RUN/stop-requested  present while a stop is asked for and not yet honoured
 """
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from .checkpoint import CHECKPOINT_NAME
-from .files import read_json_object
+from .files import atomic_write, read_json_object
 from .metrics import METRICS_NAME
 
 
@@ -21,6 +26,9 @@ CONFIG_NAME = "config.json"
 
 
 STOP_NAME = "stop-requested"
+
+
+JOB_NAME = "job.json"
 
 
 LIVE_DIR = "live"
@@ -48,3 +56,14 @@ def request_stop(run_dir: Path) -> None:
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:
     """The run folder's ``config.json``, or {} if it is missing or unreadable."""
     return read_json_object(Path(run_dir) / CONFIG_NAME)
+
+
+def claim_job(run_dir: Path) -> None:
+    """Record this process as the run's training job, unless the job file already names it (the dashboard
+    writes it for the runs it starts): a run started from the command line is then seen as running by the
+    dashboard, and can be stopped from it, like one the dashboard started."""
+    path = Path(run_dir) / JOB_NAME
+    if read_json_object(path).get("pid") == os.getpid():
+        return
+    job = {"pid": os.getpid(), "started": time.time(), "command": [sys.executable, *sys.argv]}
+    atomic_write(path, lambda f: f.write(json.dumps(job).encode()))

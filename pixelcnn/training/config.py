@@ -53,6 +53,9 @@ class TrainConfig:
     eval_every: int | None = option(None, "also validate every N steps", low=1, high=MAX_STEPS)
     train_limit: int | None = option(None, "train on the first N training images only", low=1, high=10_000_000)
     val_limit: int | None = option(None, "validate on the first N validation images only", low=1, high=10_000_000)
+    test_limit: int | None = option(None, "test on the first N test images only (the run's result then says "
+                                          "so; `evaluate --split test` scores all 10,000 afterwards)", low=1,
+                                    high=10_000_000)
     grad_clip: float | None = option(None, "clip the gradient norm to this value", above=0)
     lr_schedule: str = option("constant", "constant, or cosine decay to 0 over the budget", choices=LR_SCHEDULES)
     amp: bool = option(False, "bfloat16 autocast for forward and backward where the device has fast "
@@ -112,7 +115,7 @@ BUDGETS = ("epochs", "steps", "minutes")
 # on two CPU cores" has the table of what was tried).
 PRESET_TRAINING: dict[str, dict[str, Any]] = {
     "live": dict(minutes=5.0, batch_size=64, lr=1e-2, lr_schedule="cosine", grad_clip=1.0, amp=True,
-                 eval_every=200, val_limit=1000),
+                 eval_every=200, val_limit=1000, test_limit=2000),
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
@@ -102,3 +102,25 @@ def format_minutes(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.1f} minutes"
     return f"{seconds / 3600:.1f} hours"
+
+
+def probe(steps: int = 3) -> dict[str, float]:
+    """The measurement behind the dashboard's estimate (:mod:`pixelcnn.serve.estimate`): training images/s
+    of the ``live`` model at its batch size, in float32 and in bfloat16 autocast (the same number where
+    bfloat16 is not fast here, since the trainer then runs float32), and its parameter count."""
+    from ..models import PRESETS
+    from ..runtime import bf16_is_fast
+    from .config import preset_train_config
+
+    model, config = PRESETS["live"], preset_train_config("live")
+    float32 = measure_training_speed(model, replace(config, amp=False), steps=steps)
+    bfloat16 = measure_training_speed(model, config, steps=steps) if bf16_is_fast(torch.device("cpu")) \
+        else float32
+    parameters = sum(p.numel() for p in build_model(model).parameters())
+    return {"float32": float32, "bfloat16": bfloat16, "parameters": parameters}
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(probe()))

@@ -24,7 +24,7 @@ from ..sampling import sample
 from ..store.checkpoint import CHECKPOINT_NAME, check_trainable, load_checkpoint, save_checkpoint
 from ..store.files import atomic_write
 from ..store.metrics import METRICS_NAME, append_event, read_events, rewrite_events
-from ..store.rundir import CONFIG_NAME, LIVE_DIR, STOP_NAME, stop_requested
+from ..store.rundir import CONFIG_NAME, LIVE_DIR, STOP_NAME, claim_job, stop_requested
 from . import distributed
 from .averaging import WeightAverage
 from .config import ACCELERATOR_LOSS_EVERY, MAX_STEPS, TrainConfig
@@ -93,9 +93,10 @@ class TrainingRun:
         if device.type == "cuda":  # the training set lives on the device, and each batch is drawn there
             self.train_x = self.train_x.to(device)
         self.val_x = to_tensor(data["val"][: config.val_limit])
-        self.test_x = to_tensor(data["test"])
+        self.test_x = to_tensor(data["test"][: config.test_limit])
         self.labels = {split: torch.from_numpy(np.asarray(data[f"{split}_labels"][: limit]).astype(np.int64))
-                       for split, limit in (("train", config.train_limit), ("val", config.val_limit), ("test", None))
+                       for split, limit in (("train", config.train_limit), ("val", config.val_limit),
+                                                      ("test", config.test_limit))
                        if f"{split}_labels" in data}
         if len(self.train_x) == 0:
             raise ConfigError("the training set is empty; check --train-limit and the data")
@@ -311,6 +312,7 @@ class TrainingRun:
         self.read_losses()
         if not self.world.is_main:
             return  # the other ranks wait for rank 0 at their next collective
+        self.phase("validating", len(self.val_x))
         value = evaluate(self.model, self.val_x, device=self.device, labels=self.split_labels("val"))
         self.best_val = min(self.best_val, value)
         averaged = {}
@@ -331,6 +333,7 @@ class TrainingRun:
         start = time.perf_counter()
         self.last_live = self.elapsed()
         n, classes = self.config.live_samples, self.model_config.classes
+        self.phase("drawing", n)
         images = sample(self.model, n, seed=0, labels=np.arange(n) % classes if classes else None)
         name = f"{LIVE_DIR}/step-{self.step:07d}.png"
         (self.dir / LIVE_DIR).mkdir(exist_ok=True)
@@ -344,6 +347,12 @@ class TrainingRun:
         return bool(self.world.is_main and self.config.live_samples and self.budget_seconds
                     and self.elapsed() - self.last_live >= self.budget_seconds / LIVE_DRAWS)
 
+    def phase(self, name: str, n_images: int, **extra: Any) -> None:
+        """Tell the readers what the run is doing now besides training (validating, drawing, testing) and on
+        how many images, so the dashboard can say so instead of a progress bar that stands still."""
+        self.emit({"event": "phase", "phase": name, "step": self.step, "n_images": n_images,
+                   "elapsed": self.elapsed(), **extra})
+
     def validates_now(self) -> bool:
         every = self.config.eval_every
         return self.step % self.steps_per_epoch == 0 or bool(every and self.step % every == 0)
@@ -351,6 +360,8 @@ class TrainingRun:
     def test(self) -> dict[str, Any]:
         if not self.world.is_main:
             return {}
+        passes = 1 + bool(self.model_config.classes) + bool(self.average)
+        self.phase("testing", len(self.test_x), passes=passes)
         value = evaluate(self.model, self.test_x, device=self.device, labels=self.split_labels("test"))
         extra = {}
         if self.model_config.classes:  # the same images shown no label: the model's unconditional reading
@@ -376,6 +387,8 @@ class TrainingRun:
         """Train to the budget, then validate, test and save; a stop or a non-finite loss ends it early."""
         try:
             self.write_config()
+            if self.world.is_main:
+                claim_job(self.dir)
             self.emit({"event": "start", "step": self.step, "total_steps": self.total_steps,
                        "budget_seconds": self.budget_seconds,
                        "steps_per_epoch": self.steps_per_epoch, "resumed": self.resumed, "device": str(self.device),
