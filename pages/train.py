@@ -33,6 +33,10 @@ if READ_ONLY:
                + ("; you are on the server's machine, so you can start and stop runs." if CONTROLS
                   else "; starting and stopping runs is the lecturer's."))
 TEST_IMAGES = 10_000
+STRIPS = 6  # live sample strips shown, newest last
+CHART_HEIGHT = 260  # px: with the heading, values, progress and strips, on the first screen at 1280x720
+st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }"
+        " [data-testid='stMetricValue'] { font-size: 1.75rem; }</style>")
 RUN_KEY = "train_run_dir"
 SHOW_KEY = "train_show_run"
 DEFAULT_PRESET = "live"
@@ -181,8 +185,8 @@ def live_strip(run_dir: Path, events: list[dict]) -> None:
                    "run.")
         return
     st.caption("**What it draws as it learns**: the same 16 samples (seed 0), drawn a few times over the run.")
-    shown = drawn[-6:]
-    for column, (event, image) in zip(st.columns(len(shown)), shown):
+    shown = drawn[-STRIPS:]
+    for column, (event, image) in zip(st.columns(STRIPS), shown):  # always six: the strip keeps its height
         step = event.get("step")
         column.image(image, caption=f"step {step:,}" if isinstance(step, int) else "step ?", width="stretch")
 
@@ -247,18 +251,18 @@ def show_run(run_dir: Path, status: str, form_hidden: bool) -> None:
         now, message = run_status(run_dir, events)
         phase = run_phase(run_dir, now, events, read_job(run_dir))
         progress = progress_of(events)
-        head, *values, button_col = st.columns([3.2, 1, 1, 1, 0.8], vertical_alignment="bottom")
+        head, button_col = st.columns([5, 1], vertical_alignment="center")
         head.subheader(f"Run {as_name(run_dir.name)}: {phase.name}", anchor=False)
-        for col, key, label in zip(values, ("train", "val", "test"), ("train", "validation", "test")):
+        controls(run_dir, now, button_col)
+        for col, key, label in zip(st.columns(3), ("train", "val", "test"), ("train", "validation", "test")):
             value = progress[key]
             col.metric(f"{label} bits/dim", "-" if value is None else f"{value:.4f}")
-        controls(run_dir, now, button_col)
         progress_line(phase, progress)
         if phase.name == "starting":
             st.caption("The chart and the samples appear with the first steps.")
         else:
             figure = loss_figure({run_dir.name: curves(events)}, st.session_state.get("train_smoothing", 0.6))
-            figure.update_layout(height=300)
+            figure.update_layout(height=CHART_HEIGHT)
             plot(st, figure, key="train_chart")
         live_strip(run_dir, events)
         if progress["test"] is not None:

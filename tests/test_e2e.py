@@ -915,3 +915,98 @@ def test_a_burst_of_uploads_leaves_the_servers_memory_bounded(tmp_path, mnist_di
     with open(artifacts / "upload-burst.txt", "a") as f:
         f.write(line + "\n")
     assert growth <= kept_mb + 100, line
+
+
+def run_heading(page) -> str:
+    """The Train page's run heading ("Run NAME: phase"), or "" while there is none."""
+    return page.evaluate("() => { const h = [...document.querySelectorAll('h3')]"
+                         ".find(e => e.innerText.startsWith('Run ')); return h ? h.innerText : ''; }")
+
+
+def follow_phases(page, until: str, timeout: float = 300) -> list[str]:
+    """The phases the run heading shows, in order, polled every 0.2 s until it reads ``until``."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        heading = run_heading(page)
+        phase = heading.rsplit(": ", 1)[-1] if heading else ""
+        if phase and (not seen or seen[-1] != phase):
+            seen.append(phase)
+        if phase == until:
+            return seen
+        page.wait_for_timeout(200)
+    raise AssertionError(f"the run never read {until!r}; it read {seen}")
+
+
+def on_first_screen(page, selector: str, height: int) -> bool:
+    """Whether the first element matching ``selector`` lies wholly within the first ``height`` pixels."""
+    box = page.locator(selector).first.bounding_box()
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height
+
+
+def estimate_seconds(page, action) -> float:
+    """Seconds from ``action`` until the Train page shows a "What to expect" estimate other than the one
+    before it (a number of images/s)."""
+    text = "() => [...document.querySelectorAll('[data-testid=\"stCaptionContainer\"]')]" \
+           ".map(e => e.innerText).find(t => t.includes('What to expect') && t.includes('images/s')) || ''"
+    before = page.evaluate(text)
+    start = time.monotonic()
+    action()
+    page.wait_for_function(f"old => {{ const t = ({text})(); return t && t !== old; }}", arg=before,
+                           timeout=60_000)
+    return time.monotonic() - start
+
+
+def test_the_train_page_follows_a_run_phase_by_phase(tmp_path, mnist_dir, browser, artifacts):
+    """Issue 36: the estimate within 2 s of opening Train and of changing Width while another run holds both
+    cores; Start, the phases as they come (starting, training, testing, finished) with the chart and the live
+    strip on the first screen at 1280x720; Stop reads "stopping" at once, then "stopped"."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    env = dict(os.environ, PIXELCNN_DATA_DIR=str(mnist_dir))
+    with dashboard(runs, mnist_dir) as running:
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        page.goto(running["url"] + "/train")
+        page.wait_for_selector("text=images/s on this machine", timeout=180_000)  # the server's first probe
+        busy = subprocess.Popen([sys.executable, "-m", "pixelcnn", "train", "--out", str(tmp_path / "elsewhere"),
+                                 "--preset", "live", "--steps", "100000"], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        try:
+            time.sleep(20)  # it trains: both cores busy
+            go_to(page, "Overview", "PixelCNN on colored MNIST")
+            opened = estimate_seconds(page, lambda: page.get_by_role("link", name="Train").click())
+            width = page.get_by_role("spinbutton", name="Width")
+            changed = estimate_seconds(page, lambda: (width.fill("512"), width.press("Enter")))
+        finally:
+            busy.kill()
+        print(f"\nestimate: {opened:.2f} s after opening Train, {changed:.2f} s after Width 96 -> 512, "
+              f"with a run holding both cores")
+        assert opened < 2 and changed < 2, (opened, changed)
+        width.fill("32")
+        width.press("Enter")
+        page.get_by_role("spinbutton", name="Blocks").fill("2")
+        page.get_by_role("spinbutton", name="Blocks").press("Enter")
+        wait_idle(page)
+        page.get_by_role("button", name="Start training").click()
+        seen = follow_phases(page, "training")
+        assert seen[0] in ("starting", "training"), seen
+        page.wait_for_selector("[data-testid='stMain'] [data-testid='stImage'] img", timeout=180_000)
+        page.screenshot(path=str(artifacts / "train-running-1280x720.png"))
+        assert on_first_screen(page, ".js-plotly-plot", 720), "the chart is below the fold"
+        assert on_first_screen(page, "[data-testid='stMain'] [data-testid='stImage']", 720), "the strip is below"
+        page.get_by_role("button", name="Stop").click()
+        seen = follow_phases(page, "stopped", timeout=120)
+        assert "stopping" in seen, seen  # said at once, while the trainer saves its checkpoint
+        page.get_by_role("button", name="Start another run").click()
+        wait_idle(page)
+        page.get_by_text("steps", exact=True).click()
+        budget = page.get_by_role("spinbutton", name="Steps, epochs or minutes")
+        budget.fill("40")
+        budget.press("Enter")
+        wait_idle(page)
+        page.get_by_role("button", name="Start training").click()
+        seen = follow_phases(page, "finished")
+        page.screenshot(path=str(artifacts / "train-finished-1280x720.png"))
+        assert "training" in seen and "testing" in seen and seen.index("training") < seen.index("testing"), seen
+        assert page.get_by_text("the first 2,000 of the 10,000 test images").count() == 1
+        page.close()

@@ -11,6 +11,7 @@ from typing import Any
 
 import streamlit as st
 
+from pixelcnn.serve.estimate import SPEED_PROBE
 from pixelcnn.serve.uploads import bound_upload_store
 
 
@@ -21,13 +22,17 @@ def lecture_mode() -> bool:
     return "--lecture" in sys.argv[1:] or env in ("1", "true", "yes", "on")
 
 
-def bound_uploads() -> None:
-    """Bound what the server keeps of uploaded files (``pixelcnn.serve.uploads``), nothing at all in lecture
-    mode, where no page takes an upload. Called by the entry script in every run; a no-op outside a server."""
+def prepare_server() -> None:
+    """What the server does once it serves: bound what it keeps of uploaded files
+    (``pixelcnn.serve.uploads``; nothing at all in lecture mode, where no page takes an upload), and, where
+    runs can be started, measure the training speed in the background, so the Train page's estimate is there
+    when it is first opened. Called by the entry script in every run; a no-op outside a server (``AppTest``)."""
     from streamlit import runtime
 
     if runtime.exists():
         bound_upload_store(runtime.get_instance().uploaded_file_mgr, lambda: not lecture_mode())
+        if not lecture_mode():
+            SPEED_PROBE.start_once()
 
 
 _HANDED_OVER = "_handed_to_entry_script"
