@@ -245,7 +245,7 @@ def show_run(run_dir: Path, status: str, form_hidden: bool) -> None:
     link, a widget) never races an app rerun that the page started on its own.
     """
 
-    @st.fragment(run_every=1.0 if status == "running" else None)
+    @st.fragment(run_every=1.0 if status in ("running", "new") else None)  # a new run may be about to start
     def live() -> None:
         events = events_of(run_dir)
         now, message = run_status(run_dir, events)

@@ -42,13 +42,13 @@ def artifacts() -> Path:
 
 
 @contextlib.contextmanager
-def dashboard(runs: Path, mnist_dir: Path, *args: str):
-    """A dashboard server on a free loopback port (extra ``args`` after ``--`` go to the app)."""
+def dashboard(runs: Path, mnist_dir: Path, *args: str, address: str = "127.0.0.1"):
+    """A dashboard server on a free port of ``address`` (extra ``args`` after ``--`` go to the app)."""
     port = free_port()
     env = dict(os.environ, PIXELCNN_RUNS_DIR=str(runs), PIXELCNN_DATA_DIR=str(mnist_dir))
     log = open(runs / "server.log", "wb")
     command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1"]
+               "--server.port", str(port), "--server.address", address]
     process = subprocess.Popen(command + (["--", *args] if args else []), cwd=ROOT, env=env, stdout=log,
                                stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -1010,3 +1010,54 @@ def test_the_train_page_follows_a_run_phase_by_phase(tmp_path, mnist_dir, browse
         assert "training" in seen and "testing" in seen and seen.index("training") < seen.index("testing"), seen
         assert page.get_by_text("the first 2,000 of the 10,000 test images").count() == 1
         page.close()
+
+
+def network_address() -> str:
+    """This machine's first address that is not loopback: a browser that comes from it is the room's, not the
+    lecturer's on the server's own machine."""
+    found = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+    ipv4 = [a for a in found if "." in a and not a.startswith("127.")]
+    assert ipv4, f"no network address besides loopback ({found}): the room's view needs one"
+    return ipv4[0]
+
+
+def test_lecture_mode_shows_a_command_line_run_as_running_and_keeps_the_lecturers_controls(tmp_path, mnist_dir,
+                                                                                          browser, artifacts):
+    """Issue 36: a run the lecturer starts with the README's ``train --out runs/...`` is shown as running to the
+    room (from another address: no Start, no Stop) and to the lecturer on the server's machine (with Stop)."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    env = dict(os.environ, PIXELCNN_DATA_DIR=str(mnist_dir), PYTHONPATH=str(ROOT))
+    trainer = subprocess.Popen([sys.executable, "-m", "pixelcnn", "train", "--out", "runs/from-the-terminal",
+                                "--preset", "tiny", "--steps", "100000", "--train-limit", "2048", "--val-limit", "64",
+                                "--eval-every", "1000"], cwd=tmp_path,
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    address = network_address()
+    try:
+        with dashboard(runs, mnist_dir, "--lecture", address="0.0.0.0") as running:
+            port = running["url"].rsplit(":", 1)[1]
+            room = browser.new_page(viewport={"width": 1280, "height": 720})
+            room.goto(f"http://{address}:{port}/train")
+            try:
+                room.wait_for_selector("h3:has-text('Run from-the-terminal: training')", timeout=180_000)
+            except Exception:
+                room.screenshot(path=str(artifacts / "lecture-room-failed.png"))
+                raise
+            wait_idle(room)
+            step = room.get_by_text("step ").first.inner_text()
+            room.wait_for_function("old => ![...document.querySelectorAll('p')].some(p => p.innerText === old)",
+                                   arg=step, timeout=30_000)  # the chart and the step move on: not frozen
+            assert room.get_by_role("button", name="Stop").count() == 0
+            assert room.get_by_role("button", name="Start training").count() == 0
+            room.screenshot(path=str(artifacts / "lecture-room-train-1280x720.png"))
+            lecturer = browser.new_page(viewport={"width": 1280, "height": 720})
+            lecturer.goto(running["url"] + "/train")
+            lecturer.wait_for_selector("h3:has-text('Run from-the-terminal: training')", timeout=120_000)
+            lecturer.get_by_role("button", name="Stop").click()
+            lecturer.wait_for_selector("h3:has-text('Run from-the-terminal: stopped')", timeout=120_000)
+            room.wait_for_selector("h3:has-text('Run from-the-terminal: stopped')", timeout=60_000)
+            room.close()
+            lecturer.close()
+        assert trainer.wait(timeout=60) == 1  # stopped, checkpoint saved
+    finally:
+        trainer.kill()

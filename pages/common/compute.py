@@ -50,8 +50,12 @@ def shared_result(key: Hashable, compute: Callable[[], T], where: Any = st) -> T
 
 def on_this_machine() -> bool:
     """Whether this session's browser runs on the server's own machine (the lecturer's laptop): its requests
-    go ahead of the room's."""
-    return (st.context.ip_address or "") in ("127.0.0.1", "::1", "localhost")
+    go ahead of the room's, and in lecture mode it keeps Start and Stop. Streamlit gives no address for a
+    loopback connection (``st.context.ip_address`` is None), and none outside a server either (``AppTest``:
+    no runtime, so a room)."""
+    from streamlit import runtime
+
+    return runtime.exists() and st.context.ip_address in (None, "127.0.0.1", "::1")
 
 
 @st.cache_data(max_entries=512, show_spinner=False)

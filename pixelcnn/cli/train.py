@@ -23,6 +23,7 @@ from ..runtime import pick_device
 from ..store.checkpoint import check_trainable
 from ..store.data import cache_path, load_data, load_labels, resolve_data_dir
 from ..store.metrics import METRICS_NAME, read_events
+from ..store.rundir import claim_job
 from ..training.config import PRESET_TRAINING, TrainConfig, preset_train_config, read_config_file, resume_config
 from ..training.evaluate import evaluate
 from ..training.state import check_run_dir, stored_model_config
@@ -153,6 +154,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_trainable(model_config)  # before the data loads: a refusal comes at once
     check_run_dir(Path(args.out), args.resume)
     main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone reports
+    if main_rank:
+        claim_job(Path(args.out))  # the dashboard shows the run as starting while the data loads
     data_bar, progress = progress_printer()
     stored = stored_model_config(Path(args.out)) if args.resume else None
     classes = (stored or model_config).classes  # a resumed run keeps its stored model

@@ -35,8 +35,8 @@ LIVE_DIR = "live"
 
 
 def is_run_folder(folder: Path) -> bool:
-    """Whether ``folder`` holds a run: its config, metrics or checkpoint."""
-    return any((folder / name).exists() for name in (CONFIG_NAME, METRICS_NAME, CHECKPOINT_NAME))
+    """Whether ``folder`` holds a run: its config, metrics, checkpoint or training job."""
+    return any((folder / name).exists() for name in (CONFIG_NAME, METRICS_NAME, CHECKPOINT_NAME, JOB_NAME))
 
 
 def stop_requested(run_dir: Path) -> bool:
@@ -63,6 +63,7 @@ def claim_job(run_dir: Path) -> None:
     writes it for the runs it starts): a run started from the command line is then seen as running by the
     dashboard, and can be stopped from it, like one the dashboard started."""
     path = Path(run_dir) / JOB_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
     if read_json_object(path).get("pid") == os.getpid():
         return
     job = {"pid": os.getpid(), "started": time.time(), "command": [sys.executable, *sys.argv]}
