@@ -3,13 +3,13 @@ import streamlit as st
 
 from pages.common.compute import as_name, shared_result
 from pages.common.picker import model_key, pick_image, picked_model_or_stop, sidebar, test_label
-from pages.common.presentation import plot
+from pages.common.presentation import plot, presentation
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.explain.codec import baseline_sizes, compress, decoding
 from pixelcnn.explain.pixels import ERASE_SHAPES, bits_per_value, complete, erase_mask
 from pixelcnn.figures import image_grid, raster_bits_figure, upscale
 from pixelcnn.sampling import sample
-from pixelcnn.serve.player import player_html
+from pixelcnn.serve.player import player_height, player_html
 
 sidebar()
 st.title("Bits are bytes")
@@ -91,19 +91,22 @@ st.markdown("The player starts from the bit stream alone: each step computes the
 
 def decode() -> dict:
     recording, decoded = decoding(model, result["data"])
-    return {"html": player_html(recording, start=0, verb="decoding"), "equal": bool(np.array_equal(decoded[0], image))}
+    equal = bool(np.array_equal(decoded[0], image))
+    done = "identical to the original, bit for bit" if equal else "NOT the original"
+    return {"html": player_html(recording, verb="decoding", large=presentation(), done=done), "equal": equal}
 
 
 if st.button("Decode from the bit stream", type="primary", key="codec_decode") or st.session_state.get(
         "codec_decoded") == key:
     st.session_state.codec_decoded = key
     try:
-        decoded = shared_result(("decode",) + key, decode)
+        decoded = shared_result(("decode", presentation()) + key, decode)
     except PixelCNNError as err:
         st.error(str(err))
         st.stop()
-    st.iframe(decoded["html"], height=430)
+    st.iframe(decoded["html"], height=player_height(presentation()))
     if decoded["equal"]:
-        st.success(f"Decoded from {stream_bytes} bytes: identical to the original, bit for bit (checksum verified).")
+        st.caption(f"Press Play to watch the decoder read the {stream_bytes} bytes; at the last step it says what "
+                   f"the file's checksum already verified: the image is the original, bit for bit.")
     else:
         st.error("The decoded image differs from the original.")

@@ -682,12 +682,15 @@ def test_digits_asked_for_and_bits_are_bytes_in_a_browser(server, browser, artif
     timings["compressed sizes of a new image"] = stopwatch(page, "stream")
     wait_idle(page)
     page.get_by_role("button", name="Decode from the bit stream").click()
-    page.wait_for_selector("text=identical to the original, bit for bit", timeout=120_000)
+    page.wait_for_selector("text=the image is the original, bit for bit", timeout=120_000)
     wait_idle(page)
     frame = page.frame_locator("iframe").first
     frame.locator("#label").wait_for(timeout=60_000)
+    assert "identical" not in frame.locator("#label").inner_text()  # not before the room has watched it
     frame.locator("#scrub").fill("400")
     assert "decoding" in frame.locator("#label").inner_text()
+    frame.locator("#scrub").fill("784")
+    assert "identical to the original, bit for bit" in frame.locator("#label").inner_text()
     no_exception(page)
     page.screenshot(path=str(artifacts / "bits-are-bytes.png"), full_page=True)
 
@@ -1061,3 +1064,49 @@ def test_lecture_mode_shows_a_command_line_run_as_running_and_keeps_the_lecturer
         assert trainer.wait(timeout=60) == 1  # stopped, checkpoint saved
     finally:
         trainer.kill()
+
+
+PLOT_TEXT = ".xtick text, .ytick text, .legendtext, .cbaxis text, .g-xtitle text, .g-ytitle text"
+PLOT_FONT_SIZES = ("() => [...document.querySelectorAll('.js-plotly-plot')].map(p => Math.min(...[...p.querySelectorAll("
+                   f"'{PLOT_TEXT}')].map(t => parseFloat(getComputedStyle(t).fontSize) || 99), 99))")
+
+
+def test_presentation_mode_on_every_view_at_its_stated_sizes(server, browser, artifacts):
+    """Issue 36: in presentation mode every plot's axis numbers, titles and legends are at least 19 px, the two
+    players' canvases 560 px with 20 px controls; the toggle writes ``present=true`` into the address."""
+    from pages.common.presentation import PRESENTATION_FONT
+    from pixelcnn.serve.player import PRESENTATION_CELL
+
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.goto(server["url"] + "/receptive_field")
+    page.wait_for_selector("h1:has-text('Receptive field')", timeout=120_000)
+    wait_idle(page)
+    assert "present=true" not in page.url
+    page.get_by_text("Presentation mode").click()
+    page.wait_for_function("() => location.search.includes('present=true')", timeout=30_000)
+    wait_idle(page)
+    sizes = {}
+    for link, heading in (("Receptive field", None), ("Where the bits go", None), ("Samples", None),
+                          ("Models", None), ("Data", "Colored MNIST"), ("Train", None), ("Overview", "PixelCNN on colored MNIST")):
+        go_to(page, link, heading)
+        page.wait_for_timeout(1500)  # plotly lays out its text after the run
+        assert "present=true" in page.url, (link, page.url)
+        found = page.evaluate(PLOT_FONT_SIZES)
+        sizes[link] = found
+        page.screenshot(path=str(artifacts / f"presentation-{link.replace(' ', '-').lower()}-1280x720.png"))
+    print("\nsmallest plot text per plot, px, presentation mode:", json.dumps(sizes))
+    small = {link: found for link, found in sizes.items() if found and min(found) < PRESENTATION_FONT}
+    assert not small, small
+    for link, button in (("How a sample is drawn", None), ("Bits are bytes", "Decode from the bit stream")):
+        go_to(page, link)
+        if button:
+            page.get_by_role("button", name=button).click()
+            wait_idle(page)
+        frame = page.frame_locator("iframe").first
+        frame.locator("#image").wait_for(timeout=120_000)
+        width = frame.locator("#image").evaluate("c => c.getBoundingClientRect().width")
+        control = frame.locator("#play").evaluate("b => parseFloat(getComputedStyle(b).fontSize)")
+        assert width >= 28 * PRESENTATION_CELL - 2 and control >= 20, (link, width, control)
+        assert "step 1 of" in frame.locator("#label").inner_text()  # the empty canvas, the first step next
+        page.screenshot(path=str(artifacts / f"presentation-{link.replace(' ', '-').lower()}-1280x720.png"))
+    page.close()

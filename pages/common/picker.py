@@ -147,7 +147,10 @@ def sidebar() -> None:
         help="For a projector: larger text, plots and images, one large map at a time. A slide can ask for it "
              "with ?present=true in its link.")
     if presentation():
+        st.query_params[PRESENT_KEY] = "true"  # the address says so: copied into a slide, it opens the same
         st.html(PRESENTATION_CSS)
+    else:
+        st.query_params.pop(PRESENT_KEY, None)
 
 
 def pick_image(prefix: str) -> tuple[np.ndarray, str]:

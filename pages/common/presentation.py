@@ -29,6 +29,13 @@ def presentation() -> bool:
 
 def plot(where: Any, figure: Any, **kwargs: Any) -> Any:
     """``where.plotly_chart(figure, **kwargs)``, its text enlarged in presentation mode."""
-    if presentation():
-        figure.update_layout(font={"size": PRESENTATION_FONT}, height=int((figure.layout.height or 450) * 1.3))
+    if presentation():  # every text by name: Streamlit's plotly theme sets the axes' own sizes, under 19 px
+        size = PRESENTATION_FONT
+        figure.update_layout(font={"size": size}, legend_font_size=size, title_font_size=size + 3,
+                             height=int((figure.layout.height or 450) * 1.3))
+        figure.update_xaxes(tickfont_size=size, title_font_size=size)
+        figure.update_yaxes(tickfont_size=size, title_font_size=size)
+        figure.update_traces(colorbar={"tickfont": {"size": size}, "title": {"font": {"size": size}}},
+                             selector=lambda trace: "colorbar" in trace)
+        figure.update_coloraxes(colorbar_tickfont_size=size)
     return where.plotly_chart(figure, **kwargs)
