@@ -7,18 +7,37 @@ from pages.common.picker import sidebar
 from pages.common.presentation import plot
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.explain.results import recorded_digit_score, recorded_test_bits_per_dim
-from pixelcnn.figures import LOSS_AXES, curves_csv, loss_figure
+from pixelcnn.figures import LOSS_AXES, curves_csv, loss_figure, loss_range
 from pixelcnn.serve.jobs import MAX_UPLOAD_BYTES, import_checkpoint
 from pixelcnn.serve.run_table import run_row
 from pixelcnn.serve.runs import list_runs, run_settings
 
 DAMAGED_SHOWN = 10
+FIRST_COLUMNS = ("model", "status", "test bits/dim", "best val bits/dim", "digit score", "parameters", "epochs")
+
+
+def table_row(row: dict) -> dict:
+    """A run's row as the table shows it: the results first (so a laptop's width shows them), each value as
+    text, "-" where nothing was measured."""
+    def shown(key: str, value) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, float) and "bits/dim" in key:
+            return f"{value:.4f}"
+        if isinstance(value, int) and not isinstance(value, bool) and key == "parameters":
+            return f"{value:,}"
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    order = list(FIRST_COLUMNS) + [k for k in row if k not in FIRST_COLUMNS]
+    return {key: shown(key, row.get(key)) for key in order}
+
 
 sidebar()
 st.title("Models")
 if not lecture_mode():
     with st.expander("Add a checkpoint file"):
-        upload = st.file_uploader("A checkpoint.pt written by pixelcnn", type=["pt"], key="models_upload",
+        uploads = st.session_state.setdefault("models_uploads", 0)  # a new key empties the box once added
+        upload = st.file_uploader("A checkpoint.pt written by pixelcnn", type=["pt"], key=f"models_upload_{uploads}",
                                   max_upload_size=MAX_UPLOAD_BYTES // 2**20)
         if upload is not None and st.button("Add it", key="models_add"):
             try:
@@ -27,6 +46,7 @@ if not lecture_mode():
                 st.error(str(err))
             else:
                 st.session_state.models_added = added.name
+                st.session_state.models_uploads = uploads + 1
                 st.rerun()  # so the sidebar, drawn before the upload, lists it
     if st.session_state.get("models_added"):
         st.success(f"Added as {st.session_state.pop('models_added')}; pick it in the sidebar.")
@@ -35,8 +55,7 @@ if not runs:
     st.info("No models yet: train one on the Train page.")
     st.stop()
 
-rows = [run_row(run) for run in runs]
-st.dataframe(rows, hide_index=True, width="stretch")
+st.dataframe([table_row(run_row(run)) for run in runs], hide_index=True, width="stretch")
 damaged = [r for r in runs if r.status == "damaged"]
 for run in damaged[:DAMAGED_SHOWN]:
     st.warning(as_text(f"{run.name} is damaged: {run.message}. Repair or remove the file; every other run works."))
@@ -76,12 +95,13 @@ pair = [c1.selectbox("Left", names, index=0, key="models_left"),
         c2.selectbox("Right", names, index=names.index("rgb") if "rgb" in names else min(1, len(names) - 1),
                      key="models_right")]
 scores = [recorded_test_bits_per_dim(by_name[name].path, events_of(by_name[name].path)) for name in pair]
+shared_range = loss_range({name: curves_of(by_name[name].path) for name in pair})  # one scale for both
 for column, name, bits in zip((c1, c2), pair, scores):
     run = by_name[name]
     delta = None if column is c1 or None in scores else f"{bits - scores[0]:+.4f} vs left"
     column.metric("test bits/dim", "not measured" if bits is None else f"{bits:.4f}", delta=delta,
                   delta_color="inverse")
-    plot(column, loss_figure({name: curves_of(run.path)}, smoothing, x_axis, per_step),
+    plot(column, loss_figure({name: curves_of(run.path)}, smoothing, x_axis, per_step, y_range=shared_range),
          key=f"models_side_{name}_{column is c1}")
     samples = run.path / "samples.png"
     if samples.is_file():

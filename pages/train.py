@@ -11,7 +11,7 @@ from pages.common.picker import sidebar
 from pages.common.presentation import plot
 from pixelcnn.cli.progress import format_seconds
 from pixelcnn.errors import PixelCNNError
-from pixelcnn.figures import loss_figure
+from pixelcnn.figures import loss_figure, loss_range
 from pixelcnn.models import PRESETS, PixelCNNConfig
 from pixelcnn.options import problems
 from pixelcnn.runtime import bf16_is_fast
@@ -261,7 +261,9 @@ def show_run(run_dir: Path, status: str, form_hidden: bool) -> None:
         if phase.name == "starting":
             st.caption("The chart and the samples appear with the first steps.")
         else:
-            figure = loss_figure({run_dir.name: curves(events)}, st.session_state.get("train_smoothing", 0.6))
+            shown = {run_dir.name: curves(events)}  # the whole fall from 2.0: the lecture's moment
+            figure = loss_figure(shown, st.session_state.get("train_smoothing", 0.6),
+                                 y_range=loss_range(shown, settled=False))
             figure.update_layout(height=CHART_HEIGHT)
             plot(st, figure, key="train_chart")
         live_strip(run_dir, events)

@@ -176,3 +176,17 @@ def test_a_conditional_run_starts_from_its_unconditional_twin_and_refuses_anothe
         assert (started(images, torch.tensor([0, 4, 10])) - source(images)).abs().max().item() < 1e-6
     with pytest.raises(ConfigError, match="--init-from needs the model being trained"):
         train(tmp_path / "wider", replace(twin, hidden=10, classes=10), start, {**data, **labels})
+
+
+def test_posterior_on_a_few_images_names_the_digits_it_did_not_see(tmp_path, capsys, mnist_dir, recwarn):
+    """Browser walk: ``posterior --limit 20`` printed NumPy warnings and "8:nan" where no 8 was among them."""
+    from pixelcnn.__main__ import main
+    from pixelcnn.store.checkpoint import save_checkpoint
+
+    config = PixelCNNConfig(hidden=8, n_blocks=1, classes=10)
+    save_checkpoint(tmp_path / "c.pt", random_model(config, seed=0))
+    assert main(["posterior", "--checkpoint", str(tmp_path / "c.pt"), "--data-dir", str(mnist_dir),
+                 "--limit", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "nan" not in out and "-(0)" in out and "no test image of that digit" in out
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

@@ -638,3 +638,22 @@ def test_the_servers_upload_limit_is_the_one_the_code_states():
 
     config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit/config.toml").read_text())
     assert config["server"]["maxUploadSize"] == UPLOAD_LIMIT_MB
+
+
+def test_an_upload_is_named_after_its_file_and_added_once(tmp_path, monkeypatch, checkpoint_bytes):
+    """Browser walk: "Add it" pressed twice added the same upload twice, under a timestamp name."""
+    monkeypatch.setenv("PIXELCNN_RUNS_DIR", str(tmp_path / "runs"))
+    first = import_checkpoint(checkpoint_bytes, "my model.pt")
+    assert first.name == "my-model"
+    with pytest.raises(ConfigError, match="already here as my-model"):
+        import_checkpoint(checkpoint_bytes, "copy of it.pt")
+    second = import_checkpoint(_resaved(checkpoint_bytes, "another"), "my model.pt")  # other bytes
+    assert second.name == "my-model-2"
+    paper = import_checkpoint(_resaved(checkpoint_bytes, "third"), "paper.pt")
+    assert paper.name == "paper-2"  # "paper" is the shipped model's name
+
+
+def _resaved(checkpoint_bytes: bytes, note: str) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(torch.load(io.BytesIO(checkpoint_bytes), weights_only=True) | {"note": note}, buffer)
+    return buffer.getvalue()

@@ -569,7 +569,10 @@ def test_an_uploaded_checkpoint_shows_its_own_record_on_the_models_page(conditio
     added = import_checkpoint((conditional_run / "checkpoint.pt").read_bytes(), "digits.pt")
     open_page(app, "pages/models.py")
     row = next(r for r in app.dataframe[0].value.to_dict("records") if r["model"] == added.name)
-    assert row["epochs"] > 0 and row["lr"] == 1e-3 and row["test bits/dim"] > 0, row
+    assert float(row["epochs"]) > 0 and row["lr"] == "0.001" and float(row["test bits/dim"]) > 0, row
+    shown = [v for r in app.dataframe[0].value.to_dict("records") for v in r.values()]
+    assert "None" not in shown and "nan" not in shown  # nothing measured reads "-"
+    assert list(row)[:5] == ["model", "status", "test bits/dim", "best val bits/dim", "digit score"]
 
 
 def test_loss_curves_compare_runs_by_epochs_with_readable_log_ticks():
@@ -583,7 +586,11 @@ def test_loss_curves_compare_runs_by_epochs_with_readable_log_ticks():
     assert xs["b64: validation"] == pytest.approx(200 / 860) and xs["b128: validation"] == pytest.approx(200 / 430)
     assert figure.layout.xaxis.title.text == "epochs"
     ticks = list(figure.layout.yaxis.ticktext)
-    assert "0.1" in ticks and "0.12" in ticks and "2" in ticks and len(ticks) == len(set(ticks))
+    assert ticks[0] == "0.15" and ticks[-1] == "0.2" and len(ticks) == len(set(ticks))
+    falling = {"train": [(s, 2.0 * 0.9 ** s + 0.1) for s in range(100)], "val": [(99, 0.11)], "test": []}
+    low, high = (10 ** v for v in loss_figure({"run": falling}).layout.yaxis.range)
+    assert 0.09 < low < 0.1 and high < 0.13  # the range where runs differ, not the first steps' 2.0
+    assert "0.11" in loss_figure({"run": falling}).layout.yaxis.ticktext
     assert loss_figure({"a": curves}, x="images", per_step={"a": 64.0}).data[0].x[-1] == 200 * 64
     from pixelcnn.figures import curves_csv
 

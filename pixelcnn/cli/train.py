@@ -257,14 +257,18 @@ def cmd_posterior(args: argparse.Namespace) -> int:
     reading = generative_reading(ckpt.model, images, labels, progress=lambda f: bar.update(f, "one pass per label"))
     bar.close()
     predicted = np.asarray(reading["predicted"])
-    per_digit = [float((predicted[labels == d] == d).mean()) for d in range(ckpt.config.classes)]
+    shown = [predicted[labels == d] for d in range(ckpt.config.classes)]
+    per_digit = [float((p == d).mean()) if len(p) else None for d, p in enumerate(shown)]  # None: none of d here
     if args.json:
         print(json.dumps({"split": args.split, "n_images": len(images), "accuracy": reading["accuracy"],
                           "per_digit_accuracy": per_digit, "marginal_bits_per_dim": reading["marginal_bits_per_dim"],
                           "given_label_bits_per_dim": reading["given_label_bits_per_dim"]}))
         return 0
     print(f"generative classifier accuracy on {len(images)} {args.split} images: {reading['accuracy']:.4f}")
-    print("per digit: " + " ".join(f"{d}:{a:.3f}" for d, a in enumerate(per_digit)))
+    print("per digit: " + " ".join(f"{d}:{'-' if a is None else f'{a:.3f}'}({len(p)})"
+                                   for d, (a, p) in enumerate(zip(per_digit, shown))))
+    if None in per_digit:
+        print(f"  (-: no test image of that digit among these {len(images)}; --limit raises how many are read)")
     print(f"{args.split} bits/dim unconditional (logsumexp over labels): {reading['marginal_bits_per_dim']:.4f}")
     return 0
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -32,7 +33,7 @@ from ..training.config import TrainConfig, train_command, write_config_file
 from ..training.state import check_run_dir
 from .limits import check_servable
 from .uploads import UPLOAD_LIMIT_MB
-from .runs import JOB_NAME, LOG_NAME, RunInfo, _pid_runs, active_run, check_run_name, read_job, runs_dir
+from .runs import JOB_NAME, LOG_NAME, RunInfo, _pid_runs, active_run, check_run_name, list_runs, read_job, runs_dir
 
 
 def background_training_environment() -> dict[str, str]:
@@ -141,6 +142,15 @@ def stop_run(run_dir: Path) -> bool:
     return True
 
 
+def _imported_as(base: Path, digest: str) -> str | None:
+    """The run an upload of these bytes (their SHA-256) already became, if any."""
+    for run in list_runs():
+        imported = run.config.get("imported") if run.path.parent == base else None
+        if isinstance(imported, dict) and imported.get("sha256") == digest:
+            return run.name
+    return None
+
+
 def import_checkpoint(data: bytes, filename: str) -> RunInfo:
     """Add an uploaded checkpoint to the runs folder, after checking it like any other.
 
@@ -150,9 +160,15 @@ def import_checkpoint(data: bytes, filename: str) -> RunInfo:
     """
     if len(data) > MAX_UPLOAD_BYTES:
         raise ConfigError(f"{filename}: {len(data) / 2**20:.0f} MB is over the {MAX_UPLOAD_BYTES // 2**20} MB limit")
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(filename).stem).strip(".-")[:40] or "checkpoint"
-    name = check_run_name(f"uploaded-{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    digest = hashlib.sha256(data).hexdigest()
     base = runs_dir()
+    same = _imported_as(base, digest)
+    if same:
+        raise ConfigError(f"{filename} is already here as {same}: pick it in the sidebar")
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(filename).stem).strip(".-")[:40] or "checkpoint"
+    taken = {run.name for run in list_runs()}  # a shipped model's name too: the pickers list both
+    name = check_run_name(next(n for n in (f"{stem}" if i == 1 else f"{stem}-{i}" for i in range(1, 10**6))
+                               if n not in taken and not os.path.lexists(base / n)))
     base.mkdir(parents=True, exist_ok=True)
     staging = base / f".{name}.upload"
     try:
@@ -170,7 +186,7 @@ def import_checkpoint(data: bytes, filename: str) -> RunInfo:
         os.replace(staging, run_dir / CHECKPOINT_NAME)
         known = {f.name for f in dataclasses.fields(TrainConfig)}
         config = {"model": ckpt.config.to_dict(), "train": {k: v for k, v in ckpt.train.items() if k in known},
-                  "summary": ckpt.summary, "imported": {"file": filename, "time": time.time()}}
+                  "summary": ckpt.summary, "imported": {"file": filename, "time": time.time(), "sha256": digest}}
         atomic_write(run_dir / CONFIG_NAME, lambda f: f.write(json.dumps(config, indent=2).encode()))
     finally:
         staging.unlink(missing_ok=True)
