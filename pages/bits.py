@@ -35,7 +35,8 @@ def which_digit_view() -> None:
         "This model is class-conditional: it scores the image under each label y, p(x | y), in one "
         "teacher-forced pass per label. Bayes' rule turns that into a digit classifier that was never trained "
         "to classify: p(y | x) is proportional to p(x | y) p(y), so the label under which the image costs the "
-        "fewest bits is the answer (red). The true label's bar is outlined."
+        "fewest bits is the answer (red, the tallest bar). Each bar is p(y | x); the bits/dim under y are "
+        "written above it. The true label's bar is outlined."
     )
     try:
         reading = image_label_reading(model_key(choice), choice, image)
@@ -46,7 +47,7 @@ def which_digit_view() -> None:
         answer = reading["answer"]
         verdict = "" if true is None else (" (right)" if answer == true else f" (wrong: it is a {true})")
         c1, c2 = st.columns([3, 2])
-        plot(c1, label_bits_figure(reading["bits"], answer, true), key="bits_labels")
+        plot(c1, label_bits_figure(reading["bits"], reading["posterior"], answer, true), key="bits_labels")
         c2.metric("The model's answer", f"{answer}{verdict}",
                   help="The label under which the image costs the fewest bits.")
         c2.caption(f"p(y = {answer} | x) = {reading['posterior'][answer]:.3f} (uniform prior); "

@@ -49,7 +49,13 @@ st.header("Where to start")
 st.markdown(
     f"- **Data**: 100 colored digits and how their values are distributed.\n"
     f"- **Samples**: 100 digits drawn from the model picked in the sidebar (now: {as_name(picked().label)}).\n"
-    "- **Receptive field**: move the sliders and watch which pixels a conditional depends on.\n"
     "- **Train**: launch a short run and watch the loss fall live; it keeps running if you switch pages.\n"
+    "- **Where the bits go**: which pixels of a digit cost the bits, the distribution the model predicts at "
+    "any pixel, and which digit a conditional model reads it as.\n"
+    "- **How a sample is drawn**: play a sample from the empty canvas, pixel by pixel, with the distribution "
+    "each value is drawn from.\n"
+    "- **Bits are bytes**: compress a digit with the model into a file of about its -log2 p(x) bits, then "
+    "decode it in front of the room.\n"
+    "- **Receptive field**: move the sliders and watch which pixels a conditional depends on.\n"
     "- **Models**: compare the shipped and trained models' curves and test bits/dim."
 )

@@ -102,10 +102,10 @@ def show_samples(where, shown_model, shown_choice: ModelChoice) -> None:
     if result is not None:
         asked = "" if digit == ANY else f", {'one row per digit' if digit == PER_DIGIT else 'digit ' + digit}, " \
                                         f"guidance {guidance:g}"
+        where.markdown(result["score"])  # above the grid: the room reads it without scrolling past 100 digits
         where.image(result["png_large"],
                     caption=f"{n} samples ({method}, seed {seed}, temperature {temperature:g}{asked}) "
                             f"in {result['seconds']:.2f} s")
-        where.markdown(result["score"])
         d1, d2, d3 = where.columns(3)
         d1.download_button("PNG, 1 px a pixel", result["png"], file_name=f"samples-seed{seed}.png",
                            mime="image/png", key=f"samples_download_{shown_choice.label}")

@@ -378,22 +378,25 @@ def distribution_figure(probabilities: list[list[float]], values: list[int], tit
     return figure
 
 
-def label_bits_figure(bits: list[float], answer: int, true_label: int | None = None, title: str = ""):
-    """An image's bits/dim under each label as bars: the model's answer (fewest bits) in colour, the true
-    label's bar outlined in black."""
+def label_bits_figure(bits: list[float], posterior: list[float], answer: int, true_label: int | None = None,
+                      title: str = ""):
+    """Which digit the model reads an image as: p(y | x) under each label as bars from zero, so the answer
+    (fewest bits, in colour) is the tallest, the true label's bar outlined in black, and each label's bits/dim
+    written on its bar (bars of bits/dim differ by a few thousandths: drawn to scale they look equal, and
+    with a cut axis the answer's is a sliver)."""
     import plotly.graph_objects as go
 
     colours = ["#d62728" if label == answer else "#9aa5b1" for label in range(len(bits))]
     widths = [3 if label == true_label else 0 for label in range(len(bits))]
-    figure = go.Figure(go.Bar(x=[str(label) for label in range(len(bits))], y=bits,
+    figure = go.Figure(go.Bar(x=[str(label) for label in range(len(bits))], y=posterior,
                               marker={"color": colours, "line": {"color": "black", "width": widths}},
-                              hovertemplate="label %{x}: %{y:.4f} bits/dim<extra></extra>"))
-    low, high = min(bits), max(bits)
-    figure.update_layout(title=title, height=300, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
-                         xaxis={"title": "label y the image is scored under", "type": "category"},
-                         yaxis={"title": "bits/dim of the image given y", "range": [low - 0.1 * (high - low + 1e-3),
-                                                                                    high + 0.05 * (high - low)]},
-                         showlegend=False, bargap=0.2)
+                              text=[f"{b:.4f}" for b in bits], textposition="outside", cliponaxis=False,
+                              customdata=bits,
+                              hovertemplate="label %{x}: p = %{y:.3f}, %{customdata:.4f} bits/dim<extra></extra>"))
+    figure.update_layout(title=title, height=300, margin={"l": 10, "r": 10, "t": 40 if title else 24, "b": 10},
+                         xaxis={"title": "label y (bits/dim of the image given y above each bar)",
+                                "type": "category"},
+                         yaxis={"title": "p(y | image)", "range": [0, 1.15]}, showlegend=False, bargap=0.2)
     return figure
 
 
@@ -418,6 +421,7 @@ def raster_bits_figure(bits: np.ndarray, title: str = ""):
                                 "tickvals": list(range(0, len(per_pixel) + 1, size * 4)),
                                 "ticktext": [f"row {v // size}" for v in range(0, len(per_pixel) + 1, size * 4)]},
                          yaxis={"title": "bits of the pixel"},
-                         yaxis2={"title": "bits so far", "overlaying": "y", "side": "right", "rangemode": "tozero"},
+                         yaxis2={"title": "bits so far", "overlaying": "y", "side": "right", "rangemode": "tozero",
+                                 "tickmode": "auto", "nticks": 6, "showgrid": False},
                          legend={"orientation": "h", "y": -0.25})
     return figure

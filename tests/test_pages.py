@@ -735,3 +735,14 @@ def test_a_run_folders_name_is_shown_as_text_never_as_markdown(markdown_named_ru
         shown = [h.value for h in app.subheader] + [m.value for m in app.markdown] + \
             [c.value for c in app.caption] + [m.label for m in app.metric]
         assert not [text for text in shown if MARKDOWN_NAME in text], page
+
+
+def test_where_to_start_names_every_page(app, no_data):
+    """Browser walk: the Overview's "Where to start" left out three pages."""
+    import re
+
+    titles = re.findall(r'title="([^"]+)"', (Path(APP).parent / "pages/common/navigation.py").read_text())
+    assert len(titles) == 9
+    text = " ".join(m.value for m in app.markdown)
+    missing = [t for t in titles if t != "Overview" and f"**{t}**" not in text]
+    assert not missing, missing
