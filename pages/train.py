@@ -103,8 +103,8 @@ def run_form() -> None:
                                key=f"budget_kind_{preset}",
                                help="minutes: training stops when the time is up, then validates and tests; the "
                                     "cosine schedule follows the clock.")
-        budget = c3.number_input("Steps, epochs or minutes", value=float(default_budget), min_value=0.0, step=1.0,
-                                 key=f"budget_{preset}")
+        budget = c3.number_input("Steps, epochs or minutes", value=float(default_budget), step=1.0,
+                                 key=f"budget_{preset}")  # no widget bounds: the checks below name the limit
         c4, c5, c6 = st.columns(3)
         train_limit = c4.number_input("Training images (0 = all 55,000)", value=0, step=1000, key="train_limit")
         val_limit = c4.number_input("Validation images (0 = all 5,000)", value=start_from.val_limit or 1000,
@@ -125,8 +125,8 @@ def run_form() -> None:
                                   help="The digit label enters every layer as a learned bias, so the model can be "
                                        "told which digit to draw (Samples) and read as a digit classifier (Where "
                                        "the bits go). Needs the MNIST label files.")
-        label_dropout = c8.number_input("Label dropout", value=start_from.label_dropout, min_value=0.0,
-                                        max_value=1.0, step=0.05, key=f"label_dropout_{preset}",
+        label_dropout = c8.number_input("Label dropout", value=start_from.label_dropout, step=0.05,
+                                        key=f"label_dropout_{preset}",
                                         help="The share of training images shown without their label, so that the "
                                              "model also draws with none and guidance has its unconditional half.")
         start = st.button("Start training", type="primary", key="train_start")

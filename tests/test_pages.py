@@ -197,6 +197,11 @@ def test_train_form_names_every_problem_as_the_form_labels_it(app, real_data):
     app.number_input(key="hidden_live").set_value(13).run()
     app.number_input(key="batch_live").set_value(16).run()
     assert [e.value for e in app.error] and app.error[0].value.startswith("Width must be even")
+    app.number_input(key="hidden_live").set_value(96).run()
+    app.number_input(key="budget_live").set_value(-5).run()  # browser walk: -5 sat on "Press Enter" unexplained
+    app.number_input(key="label_dropout_live").set_value(-5).run()
+    errors = " ".join(e.value for e in app.error)
+    assert "Minutes must be" in errors and "Label dropout must be" in errors, errors
 
 
 def test_train_form_refuses_a_model_over_the_parameter_limit(app, real_data):
