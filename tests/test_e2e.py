@@ -997,6 +997,11 @@ def test_the_train_page_follows_a_run_phase_by_phase(tmp_path, mnist_dir, browse
         page.screenshot(path=str(artifacts / "train-running-1280x720.png"))
         assert on_first_screen(page, ".js-plotly-plot", 720), "the chart is below the fold"
         assert on_first_screen(page, "[data-testid='stMain'] [data-testid='stImage']", 720), "the strip is below"
+        for width, height in ((1920, 1080), (390, 844)):  # the README's other two viewports
+            page.set_viewport_size({"width": width, "height": height})
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(artifacts / f"train-running-{width}x{height}.png"))
+        page.set_viewport_size({"width": 1280, "height": 720})
         page.get_by_role("button", name="Stop").click()
         seen = follow_phases(page, "stopped", timeout=120)
         assert "stopping" in seen, seen  # said at once, while the trainer saves its checkpoint
