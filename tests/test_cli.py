@@ -1,3 +1,4 @@
+import contextlib
 import json
 import subprocess
 import sys
@@ -244,3 +245,53 @@ def test_a_recorded_temperature_reading_is_checked_before_it_is_shown(tmp_path, 
 
     write_results(tmp_path, {"digit_score_by_temperature": stored})
     assert recorded_temperature_scores(tmp_path) == expected
+
+
+def drawn_one(path) -> str:
+    """A "1" drawn as a thick dark line on white paper, 400x400: what a phone's camera or a paint program gives."""
+    from PIL import ImageDraw
+
+    page = Image.new("L", (400, 400), 255)
+    ImageDraw.Draw(page).line([(200, 60), (200, 340)], fill=0, width=28)
+    page.save(path)
+    return str(path)
+
+
+def test_your_own_digit_goes_wherever_an_image_does(tmp_path, capsys):
+    """Issue 37: ``--png FILE`` beside ``--image`` and ``--images``: bits, predict, score, compress."""
+    from pixelcnn.models import PixelCNNConfig, random_model
+    from pixelcnn.store.checkpoint import save_checkpoint
+
+    one = drawn_one(tmp_path / "one.png")
+    save_checkpoint(tmp_path / "m.pt", random_model(PixelCNNConfig(hidden=8, n_blocks=1), seed=0))
+    model = str(tmp_path / "m.pt")
+    assert main(["bits", "--checkpoint", model, "--png", one, "--colours", "0,0,0/3,3,0",
+                 "--out", str(tmp_path / "heat.png")]) == 0
+    assert "bits/dim:" in capsys.readouterr().out and (tmp_path / "heat.png").is_file()
+    assert main(["score", "--png", one, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["histogram"][1] == 1  # the classifier reads a 1
+    assert main(["compress", "--checkpoint", model, "--png", one, "--out", str(tmp_path / "one.pxz")]) == 0
+    assert main(["decompress", "--checkpoint", model, str(tmp_path / "one.pxz"), "--npy", str(tmp_path / "back.npy")]) == 0
+    from pixelcnn.store.drawing import own_digit, random_colours
+
+    assert np.array_equal(np.load(tmp_path / "back.npy")[0], own_digit(open(one, "rb").read(), *random_colours(0)))
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--png", "missing.png"], "cannot be read"),
+    (["--png", "{blank}"], "blank"),
+    (["--png", "{one}", "--colours", "1,1,1/2,1,1"], "less than 3 apart"),
+    (["--png", "{one}", "--colours", "red/blue"], "R,G,B/R,G,B"),
+    (["--png", "{one}", "--out", "{one}"], "--png"),
+])
+def test_a_bad_own_digit_gives_one_line_and_exit_2(tmp_path, capsys, argv, words):
+    one = drawn_one(tmp_path / "one.png")
+    Image.new("L", (100, 100), 255).save(tmp_path / "blank.png")
+    argv = [a.format(one=one, blank=tmp_path / "blank.png") for a in argv]
+    out = ["--out", str(tmp_path / "heat.png")] if "--out" not in argv else []
+    with pytest.raises(SystemExit) if "R,G,B" in words else contextlib.nullcontext():
+        code = main(["bits", "--preset", "tiny", *argv, *out])
+        assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) <= 3, err
+    assert open(one, "rb").read(4) == b"\x89PNG"  # never written over

@@ -17,7 +17,7 @@ from ..sampling import MAX_GUIDANCE
 from ..serve.limits import check_servable
 from ..store.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from ..store.data import IMAGE_SHAPE, LEVELS, load_data, load_labels
-from ..store.files import load_npy
+from ..store.files import load_npy, read_bounded
 from .outputs import check_output_path
 from .progress import ProgressBar
 
@@ -132,7 +132,48 @@ def add_image_args(p: argparse.ArgumentParser) -> None:
     image = p.add_mutually_exclusive_group(required=True)
     image.add_argument("--split", choices=["train", "val", "test"], help="an image of this split (with --index)")
     image.add_argument("--image", help="an image as .npy: integers 0..3 of shape (28, 28, 3)")
+    add_drawing_arg(image)
     p.add_argument("--index", type=nonnegative_int, default=0, help="which image of --split (default 0)")
+    add_colours_arg(p)
+
+
+DRAWING_HELP = ("your own digit: a PNG or JPEG of any size, dark on light or the reverse, made into a 28x28 "
+                "colored image as MNIST's digits were made (see --colours)")
+
+
+def add_drawing_arg(group: Any) -> None:
+    """``--png FILE``: an image file of your own, beside ``--image``/``--images`` in their group."""
+    group.add_argument("--png", dest="drawing", metavar="FILE", help=DRAWING_HELP)
+
+
+def colour_pair(text: str) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """``0,0,0/3,2,0``: a background and a stroke colour, three values 0..3 each."""
+    try:
+        pair = tuple(tuple(int(v) for v in part.split(",")) for part in text.split("/"))
+    except ValueError:
+        pair = ()
+    if len(pair) != 2 or any(len(c) != 3 or min(c) < 0 or max(c) >= LEVELS for c in pair):
+        raise argparse.ArgumentTypeError(f"expected BACKGROUND/STROKE as R,G,B/R,G,B with values 0..{LEVELS - 1}, "
+                                         f"e.g. 0,0,0/3,3,0; got {text!r}")
+    return pair  # type: ignore[return-value]
+
+
+def add_colours_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--colours", type=colour_pair, help="with --png: background and stroke colour, R,G,B/R,G,B "
+                                                        "in 0..3, at least 3 apart as in the data (default: "
+                                                        "drawn as the data set draws them, seed 0)")
+
+
+def load_drawing(args: argparse.Namespace) -> np.ndarray:
+    """The colored image (28, 28, 3) that ``--png`` (and ``--colours``) name."""
+    from ..store.drawing import MAX_FILE_BYTES, own_digit, random_colours
+
+    background, stroke = getattr(args, "colours", None) or random_colours(0)
+    try:
+        data = read_bounded(args.drawing, MAX_FILE_BYTES)
+    except ConfigError as err:
+        raise DataError(str(err)) from None
+    return own_digit(data, background, stroke, name=args.drawing)
 
 
 def load_npy_images(path: str, batch: bool | None):
@@ -166,6 +207,8 @@ def load_image(args: argparse.Namespace):
 
     if args.image is not None:
         return load_npy_images(args.image, batch=False)
+    if getattr(args, "drawing", None) is not None:
+        return load_drawing(args)
     images = load_data(args.data_dir, args.data_file)[args.split]
     if args.index >= len(images):
         raise DataError(f"--index {args.index} is past the {len(images)} images of {args.split}")
@@ -178,7 +221,8 @@ def load_model(args: argparse.Namespace, device: str = "cpu"):
     return random_model(get_preset(args.preset), args.init_seed).to(device)
 
 
-INPUT_FLAGS = {"checkpoint": "--checkpoint", "image": "--image", "images": "--images", "file": "FILE"}
+INPUT_FLAGS = {"checkpoint": "--checkpoint", "image": "--image", "images": "--images", "file": "FILE",
+               "drawing": "--png"}
 OUTPUT_FLAGS = {"out": "--out", "npy": "--npy", "png": "--png"}
 
 

@@ -12,7 +12,7 @@ from ..explain.codec import compress, decompress
 from ..figures import image_grid, save_png
 from ..store.data import load_data
 from ..store.files import atomic_write, read_bounded
-from .args import (add_data_args, check_file_outputs, load_npy_images, load_servable, nonnegative_int, positive_int, progress_printer,
+from .args import (add_colours_arg, add_data_args, add_drawing_arg, check_file_outputs, load_drawing, load_npy_images, load_servable, nonnegative_int, positive_int, progress_printer,
     split_labels)
 from .outputs import save_npy
 
@@ -37,9 +37,11 @@ def add_compress_parser(sub: argparse._SubParsersAction) -> None:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--index", type=nonnegative_int, help="one image of --split (default: test) by index")
     what.add_argument("--images", help="a .npy of colored images (N, 28, 28, 3) or one (28, 28, 3), values 0..3")
+    add_drawing_arg(what)
     what.add_argument("--all", action="store_true", help="the whole --split (see --limit)")
     p.add_argument("--split", choices=["train", "val", "test"], default="test")
     p.add_argument("--limit", type=positive_int, help="with --all: only the first N images")
+    add_colours_arg(p)
     p.add_argument("--out", required=True, help=f"the compressed file (e.g. test{'.pxz'})")
     p.add_argument("--json", action="store_true", help="print the sizes as one JSON object")
     add_data_args(p)
@@ -52,6 +54,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
     labels = None
     if args.images:
         images = load_npy_images(args.images, batch=None)
+    elif args.drawing:
+        images = load_drawing(args)[None]
     else:
         split = load_data(args.data_dir, args.data_file)[args.split]
         chosen = slice(args.index, args.index + 1) if args.index is not None else slice(0, args.limit)

@@ -16,7 +16,8 @@ from ..figures import bits_image, field_image, image_grid, save_png
 from ..models import PRESETS
 from ..runtime import pick_device
 from ..sampling import MAX_SAMPLES, sample
-from .args import (add_data_args, add_image_args, add_label_args, add_model_args, asked_labels, check_file_outputs, int_in, load_image,
+from .args import (add_colours_arg, add_data_args, add_drawing_arg, add_image_args, add_label_args, add_model_args, asked_labels,
+    check_file_outputs, int_in, load_drawing, load_image,
     load_model, load_npy_images, nonnegative_int, positive_float, progress_printer, seed_value)
 from .outputs import save_npy
 
@@ -168,6 +169,8 @@ def add_score_parser(sub: argparse._SubParsersAction) -> None:
     source.add_argument("--checkpoint", help="a checkpoint file or run folder: score n of its samples")
     source.add_argument("--preset", choices=sorted(PRESETS), help="random weights of this preset")
     source.add_argument("--images", help="a .npy of colored images (N, 28, 28, 3) in 0..3, e.g. from sample --npy")
+    add_drawing_arg(source)
+    add_colours_arg(p)
     p.add_argument("--init-seed", type=seed_value, default=0, help="seed of the random weights (default 0)")
     p.add_argument("--n", type=int_in(1, MAX_SAMPLES), default=100, help="samples to draw (default 100)")
     p.add_argument("--seed", type=seed_value, default=0, help="sampling seed (default 0)")
@@ -181,10 +184,10 @@ def add_score_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_score(args: argparse.Namespace) -> int:
     classifier, record = load_classifier(args.classifier or CLASSIFIER_PATH)
     labels = None
-    if args.images:
+    if args.images or args.drawing:
         if args.digit is not None or args.per_digit:
             raise ConfigError("--digit and --per-digit choose what a model draws; they do not apply to --images")
-        images = load_npy_images(args.images, batch=True)
+        images = load_npy_images(args.images, batch=True) if args.images else load_drawing(args)[None]
     else:
         model = load_model(args)
         labels = asked_labels(args, model, args.n)
