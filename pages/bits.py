@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import streamlit as st
 
@@ -7,6 +9,7 @@ from pages.common.picker import (comparison_options, model_key, pick_image, pick
 from pages.common.presentation import plot
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.explain.pixels import bits_from, probabilities
+from pixelcnn.explain.results import recorded_test_bits_per_dim
 from pixelcnn.figures import COLOURS, distribution_figure, heat_scale_bar, label_bits_figure, pixel_picker_figure
 
 sidebar()
@@ -70,7 +73,12 @@ for column, (label, shown_choice) in zip(heat_maps.columns(len(shown)), shown):
         column.error(str(err))
         continue
     bits = bits_from(logp, image)
-    column.metric(f"bits/dim of {as_name(source)}", f"{bits.mean():.4f}")
+    test_set = None if st.session_state.get("bits_picked") is not None or shown_choice.kind != "checkpoint" \
+        else recorded_test_bits_per_dim(Path(shown_choice.path).parent)
+    column.metric(f"bits/dim of {as_name(source)}", f"{bits.mean():.4f}",
+                  delta=None if test_set is None else f"{bits.mean() - test_set:+.4f} vs the test set's {test_set:.4f}",
+                  delta_color="inverse", help="Your digit beside the 10,000 test images' mean: above it, the "
+                                              "model finds your digit more surprising than the average test digit.")
     several = len(shown) > 1
     column.image(bits_png(bits, 6 if several else 8, ncols=2 if several else 4), width="stretch",
                  caption="bits per value: red, green, blue, and the three summed" + (" (2x2)" if several else ""))

@@ -12,6 +12,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -1115,3 +1116,86 @@ def test_presentation_mode_on_every_view_at_its_stated_sizes(server, browser, ar
         assert "step 1 of" in frame.locator("#label").inner_text()  # the empty canvas, the first step next
         page.screenshot(path=str(artifacts / f"presentation-{link.replace(' ', '-').lower()}-1280x720.png"))
     page.close()
+
+
+CANVAS = "canvas[aria-label='drawing canvas']"
+
+
+def draw_a_one(page, touch: bool = False) -> None:
+    """A vertical stroke down the middle of the drawing canvas, with the mouse or, on a touch screen, a
+    finger (touch events through the browser's DevTools protocol, as a phone sends them)."""
+    page.wait_for_selector(CANVAS, timeout=60_000)
+    box = page.locator(CANVAS).bounding_box()
+    x, top, bottom = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.15, box["y"] + box["height"] * 0.85
+    points = [(x, top + (bottom - top) * i / 20) for i in range(21)]
+    if not touch:
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for p in points[1:]:
+            page.mouse.move(*p)
+        page.mouse.up()
+        return
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": points[0][0], "y": points[0][1]}]})
+    for p in points[1:]:
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": p[0], "y": p[1]}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+@pytest.mark.parametrize("device", ["laptop", "phone"])
+def test_your_own_digit_through_every_view(server, browser, artifacts, device):
+    """Issue 37: a "1" drawn on the canvas (the mouse at 1280x720, a finger at 390x844): its 28x28 preview, its
+    bits/dim beside the test set's, the shipped conditional model reading it as a 1, the link that reopens it,
+    a compress-decode round trip, and completions of its erased top half."""
+    phone = device == "phone"
+    context = browser.new_context(viewport={"width": 390, "height": 844} if phone else {"width": 1280, "height": 720},
+                                  has_touch=phone, is_mobile=phone)
+    page = context.new_page()
+    page.goto(server["url"] + "/bits")
+    page.wait_for_selector("h1:has-text('Where the bits go')", timeout=120_000)
+    wait_idle(page)
+    if phone:  # the sidebar is folded away on a phone
+        page.locator('[data-testid="stExpandSidebarButton"], [data-testid="stSidebarCollapsedControl"] button').first.click()
+    pick_sidebar_model(page, "conditional (shipped)")
+    if phone:
+        page.keyboard.press("Escape")
+        page.locator('[data-testid="stSidebarCollapseButton"] button, [data-testid="stSidebarCollapseButton"]').first.click()
+    page.get_by_text("your own digit").first.click()
+    wait_idle(page)
+    draw_a_one(page, touch=phone)
+    page.wait_for_selector("text=your drawing as the model sees it", timeout=60_000)
+    wait_idle(page)
+    no_exception(page)
+    assert "drawn=" in page.url
+    metric = page.locator('[data-testid="stMetric"]:has-text("bits/dim of your drawing")').first
+    assert "vs the test set's" in metric.inner_text(), metric.inner_text()
+    answer = page.locator("[data-testid='stMetric']", has_text="The model's answer").first
+    answer.wait_for(timeout=120_000)
+    assert answer.locator('[data-testid="stMetricValue"]').inner_text().strip() == "1", answer.inner_text()
+    page.screenshot(path=str(artifacts / f"your-digit-bits-{device}.png"), full_page=not phone)
+    link = page.url
+
+    other = context.new_page()  # the address alone reopens the view on the drawing
+    other.goto(link)
+    other.wait_for_selector("text=the drawing in the link as the model sees it", timeout=120_000)
+    other.close()
+
+    drawn = urllib.parse.parse_qs(urllib.parse.urlparse(link).query)["drawn"][0]
+    page.goto(f"{server['url']}/compression?drawn={drawn}")  # a slide's link: the view opens on the drawing
+    page.wait_for_selector("h1:has-text('Bits are bytes')", timeout=120_000)
+    page.wait_for_selector("text=as the model sees it", timeout=60_000)
+    wait_idle(page)
+    page.get_by_role("button", name="Decode from the bit stream").click()
+    page.wait_for_selector("text=the image is the original, bit for bit", timeout=120_000)
+    no_exception(page)
+
+    page.goto(f"{server['url']}/samples?drawn={drawn}")
+    page.wait_for_selector("h1:has-text('Samples')", timeout=120_000)
+    page.wait_for_selector("text=as the model sees it", timeout=120_000)
+    wait_idle(page)
+    page.get_by_role("button", name="Complete").click()
+    page.wait_for_selector("text=completions", timeout=180_000)
+    wait_idle(page)
+    no_exception(page)
+    page.screenshot(path=str(artifacts / f"your-digit-complete-{device}.png"), full_page=not phone)
+    context.close()

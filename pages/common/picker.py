@@ -19,6 +19,7 @@ from pixelcnn.store.checkpoint import load_checkpoint
 
 from .data import dataset, labels
 from .navigation import number_input_in_address, through_the_entry_script
+from .own_digit import ADDRESS_KEY, own_digit_input
 from .presentation import PRESENT_KEY, PRESENT_STATE, PRESENTATION_CSS, presentation
 
 MODEL_KEY = "model_choice"
@@ -103,6 +104,7 @@ def presets() -> list[str]:
 
 
 RANDOM = "Random weights"
+OWN = "your own digit"
 
 
 def sidebar() -> None:
@@ -167,8 +169,18 @@ def pick_image(prefix: str) -> tuple[np.ndarray, str]:
         model, choice = picked_model_or_stop()
         return sample(model, 1, seed=0)[0], f"a sample of {choice.label} (seed 0)"
     test, digit_labels = data["test"], labels()
-    how = st.radio("Pick the test image", ["by index", "by digit"] if digit_labels is not None else ["by index"],
-                   horizontal=True, key=f"{prefix}_pick")
+    ways = ["by index", "by digit"] if digit_labels is not None else ["by index"]
+    if f"{prefix}_pick" not in st.session_state and st.query_params.get(ADDRESS_KEY):
+        st.session_state[f"{prefix}_pick"] = OWN  # a link with a drawing opens on it
+    how = st.radio("Pick the test image", [*ways, OWN], horizontal=True, key=f"{prefix}_pick")
+    if how != OWN:
+        st.query_params.pop(ADDRESS_KEY, None)
+    if how == OWN:
+        st.session_state[f"{prefix}_picked"] = None
+        own = own_digit_input(prefix)
+        if own is None:
+            st.stop()
+        return own
     if how == "by digit":
         c1, c2 = st.columns(2)
         digit = int(c1.selectbox("Digit", list(range(10)), key=f"{prefix}_digit"))
