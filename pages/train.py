@@ -32,11 +32,11 @@ if READ_ONLY:
     st.caption("Lecture mode: the lecturer's run is shown as it trains"
                + ("; you are on the server's machine, so you can start and stop runs." if CONTROLS
                   else "; starting and stopping runs is the lecturer's."))
+st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }"  # the run on the first screen
+        " [data-testid='stMetricValue'] { font-size: 1.75rem; }</style>")
 TEST_IMAGES = 10_000
 STRIPS = 6  # live sample strips shown, newest last
 CHART_HEIGHT = 260  # px: with the heading, values, progress and strips, on the first screen at 1280x720
-st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }"
-        " [data-testid='stMetricValue'] { font-size: 1.75rem; }</style>")
 RUN_KEY = "train_run_dir"
 SHOW_KEY = "train_show_run"
 DEFAULT_PRESET = "live"
@@ -69,7 +69,7 @@ def expectation(parameters: int, config: TrainConfig) -> None:
         if button.button("Measure again", key="train_measure", disabled=SPEED_PROBE.measuring(),
                          help="Measure the speed again in the background (about 15 s); the page stays usable."):
             SPEED_PROBE.start()
-            st.rerun(scope="fragment")
+            st.rerun()  # the whole page: its fragment then looks again every two seconds until the probe is done
 
     estimate()
 
@@ -191,7 +191,7 @@ def live_strip(run_dir: Path, events: list[dict]) -> None:
         column.image(image, caption=f"step {step:,}" if isinstance(step, int) else "step ?", width="stretch")
 
 
-def test_caption(run_dir: Path, test_images: object) -> str:
+def which_test_text(run_dir: Path, test_images: object) -> str:
     """Which test the run reports: all 10,000 images, or a stated subset and the command that scores all."""
     if not isinstance(test_images, int) or test_images >= TEST_IMAGES:
         return "test: all 10,000 test images"
@@ -268,7 +268,7 @@ def show_run(run_dir: Path, status: str, form_hidden: bool) -> None:
             plot(st, figure, key="train_chart")
         live_strip(run_dir, events)
         if progress["test"] is not None:
-            st.caption(test_caption(run_dir, progress["test_images"]))
+            st.caption(which_test_text(run_dir, progress["test_images"]))
         if phase.active:
             st.caption(f"Run {as_name(run_dir.name)} is training in the background; every visitor sees it here. "
                        f"One run at a time: the form to start another returns when it ends.")
