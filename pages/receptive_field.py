@@ -69,7 +69,9 @@ for column, label in zip(places, chosen):
     figure = field_figure(field, row, col, binary=binary, log=log_scale and not binary,
                           analytic=analytic if overlay else None)
     figure.update_layout(height=420 if len(chosen) > 1 and not presentation() else 520)
-    plot(column, figure, key=f"rf_heatmap_{label}")
+    if presentation():  # as wide as the map needs: a full-width plot left the square map a third of it
+        figure.update_layout(width=600)
+    plot(column, figure, key=f"rf_heatmap_{label}", **({"width": "content"} if presentation() else {}))
     agree = "equal to" if np.array_equal(field > 0, analytic) else "different from"
     column.caption(f"{int((field > 0).sum())} input pixels with a nonzero gradient; the masks allow "
                    f"{int(analytic.sum())}, so the measured field is {agree} the analytic one.")

@@ -33,6 +33,8 @@ def plot(where: Any, figure: Any, **kwargs: Any) -> Any:
         size = PRESENTATION_FONT
         figure.update_layout(font={"size": size}, legend_font_size=size, title_font_size=size + 3,
                              height=int((figure.layout.height or 450) * 1.3))
+        if figure.layout.width:
+            figure.update_layout(width=int(figure.layout.width * 1.3))
         figure.update_xaxes(tickfont_size=size, title_font_size=size)
         figure.update_yaxes(tickfont_size=size, title_font_size=size)
         figure.update_traces(colorbar={"tickfont": {"size": size}, "title": {"font": {"size": size}}},
