@@ -325,7 +325,8 @@ def test_side_by_side_views(server, browser, artifacts):
 
 def test_deep_links_into_a_fresh_server_keep_the_app_navigation(tmp_path, mnist_dir, browser):
     """A link to a page as the first request after a start runs through streamlit_app.py: its navigation
-    (not a listing of pages/), and lecture mode still applied: Train shows runs read-only."""
+    (not a listing of pages/), and lecture mode still applied: Train says so, Models takes no upload (this
+    browser is on the server's machine, the lecturer's, so Train keeps its Start)."""
     with dashboard(tmp_path, mnist_dir, "--lecture") as lecture:
         page = browser.new_page()
         page.goto(lecture["url"] + "/train")
@@ -334,7 +335,10 @@ def test_deep_links_into_a_fresh_server_keep_the_app_navigation(tmp_path, mnist_
         nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
         assert "Overview" in nav and "Train" in nav and "common" not in nav, nav
         assert page.get_by_text("Lecture mode: the lecturer's run is shown as it trains").count() == 1
-        assert page.get_by_role("button", name="Start training").count() == 0
+        page.goto(lecture["url"] + "/models")
+        page.wait_for_selector("h1:has-text('Models')", timeout=120_000)
+        wait_idle(page)
+        assert page.get_by_text("Add a checkpoint file").count() == 0
         page.goto(lecture["url"] + "/receptive_field")
         page.wait_for_selector("h1:has-text('Receptive field')", timeout=120_000)
         page.close()
