@@ -20,6 +20,7 @@ from pixelcnn.serve.jobs import resume_run, start_run, stop_run
 from pixelcnn.serve.phase import run_phase
 from pixelcnn.serve.runs import active_run, check_run_name, list_runs, new_run_name, read_job, read_live_image, run_status
 from pixelcnn.store.checkpoint import CHECKPOINT_NAME, MAX_PARAMETERS, check_trainable
+from pixelcnn.store.data import MNIST_FILES
 from pixelcnn.store.metrics import curves, progress_of
 from pixelcnn.training.config import TrainConfig, preset_train_config
 from pixelcnn.training.speed import TRAIN_IMAGES, expect
@@ -34,7 +35,7 @@ if READ_ONLY:
                   else "; starting and stopping runs is the lecturer's."))
 st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }"  # the run on the first screen
         " [data-testid='stMetricValue'] { font-size: 1.75rem; }</style>")
-TEST_IMAGES = 10_000
+TEST_IMAGES = MNIST_FILES["test_images"].shape[0]
 STRIPS = 6  # live sample strips shown, newest last
 CHART_HEIGHT = 260  # px: with the heading, values, progress and strips, on the first screen at 1280x720
 RUN_KEY = "train_run_dir"
@@ -194,8 +195,8 @@ def live_strip(run_dir: Path, events: list[dict]) -> None:
 def which_test_text(run_dir: Path, test_images: object) -> str:
     """Which test the run reports: all 10,000 images, or a stated subset and the command that scores all."""
     if not isinstance(test_images, int) or test_images >= TEST_IMAGES:
-        return "test: all 10,000 test images"
-    return (f"test: the first {test_images:,} of the 10,000 test images (sized to a lecture); "
+        return f"test: all {TEST_IMAGES:,} test images"
+    return (f"test: the first {test_images:,} of the {TEST_IMAGES:,} test images (sized to a lecture); "
             f"`python -m pixelcnn evaluate --checkpoint {run_dir}/checkpoint.pt --split test` scores all")
 
 

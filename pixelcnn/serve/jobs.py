@@ -142,9 +142,9 @@ def stop_run(run_dir: Path) -> bool:
     return True
 
 
-def _imported_as(base: Path, digest: str) -> str | None:
+def _imported_as(runs: list[RunInfo], base: Path, digest: str) -> str | None:
     """The run an upload of these bytes (their SHA-256) already became, if any."""
-    for run in list_runs():
+    for run in runs:
         imported = run.config.get("imported") if run.path.parent == base else None
         if isinstance(imported, dict) and imported.get("sha256") == digest:
             return run.name
@@ -161,12 +161,12 @@ def import_checkpoint(data: bytes, filename: str) -> RunInfo:
     if len(data) > MAX_UPLOAD_BYTES:
         raise ConfigError(f"{filename}: {len(data) / 2**20:.0f} MB is over the {MAX_UPLOAD_BYTES // 2**20} MB limit")
     digest = hashlib.sha256(data).hexdigest()
-    base = runs_dir()
-    same = _imported_as(base, digest)
+    base, runs = runs_dir(), list_runs()
+    same = _imported_as(runs, base, digest)
     if same:
         raise ConfigError(f"{filename} is already here as {same}: pick it in the sidebar")
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(filename).stem).strip(".-")[:40] or "checkpoint"
-    taken = {run.name for run in list_runs()}  # a shipped model's name too: the pickers list both
+    taken = {run.name for run in runs}  # a shipped model's name too: the pickers list both
     name = check_run_name(next(n for n in (f"{stem}" if i == 1 else f"{stem}-{i}" for i in range(1, 10**6))
                                if n not in taken and not os.path.lexists(base / n)))
     base.mkdir(parents=True, exist_ok=True)

@@ -208,28 +208,37 @@ def _remove_if_empty(folders: list[Path]) -> None:
             return
 
 
+MIN_COLOUR_DISTANCE = 3  # L1 distance, at least, between a digit's background and stroke colours
+
+
+def paint_digits(grey: np.ndarray, background: np.ndarray, stroke: np.ndarray) -> np.ndarray:
+    """Grey digits (N, H, W) uint8 in colours ``background`` and ``stroke`` (N, 3): each value is
+    ``rint((1 - a) * background + a * stroke)`` with ``a = grey / 255``; (N, H, W, 3) uint8."""
+    a = grey[..., None] / 255.0
+    return np.rint((1.0 - a) * background[:, None, None, :] + a * stroke[:, None, None, :]).astype(np.uint8)
+
+
 def colorize(grey: np.ndarray, seed: int) -> np.ndarray:
     """Color grey digits (N, 28, 28) uint8 into (N, 28, 28, 3) uint8 values 0..3.
 
     ``default_rng(seed)`` draws a background and a foreground color per image
     (each (N, 3) in 0..3); foregrounds within 3 of their background (L1) are
-    redrawn, for exactly those images, until none is. Each value is
-    ``rint((1 - a) * bg + a * fg)`` with ``a = grey / 255``.
+    redrawn, for exactly those images, until none is. Each image is painted by
+    :func:`paint_digits`.
     """
     rng = np.random.default_rng(seed)
     n = len(grey)
     bg = rng.integers(0, LEVELS, (n, 3))
     fg = rng.integers(0, LEVELS, (n, 3))
     while True:
-        close = np.flatnonzero(np.abs(fg - bg).sum(axis=1) < 3)
+        close = np.flatnonzero(np.abs(fg - bg).sum(axis=1) < MIN_COLOUR_DISTANCE)
         if close.size == 0:
             break
         fg[close] = rng.integers(0, LEVELS, (close.size, 3))
     out = np.empty(grey.shape + (3,), dtype=np.uint8)
     for start in range(0, n, 5000):
-        a = grey[start:start + 5000, :, :, None] / 255.0
-        lo, hi = bg[start:start + 5000, None, None, :], fg[start:start + 5000, None, None, :]
-        out[start:start + 5000] = np.rint((1.0 - a) * lo + a * hi)
+        chunk = slice(start, start + 5000)
+        out[chunk] = paint_digits(grey[chunk], bg[chunk], fg[chunk])
     return out
 
 

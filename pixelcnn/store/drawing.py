@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError
-from .data import LEVELS
+from .data import LEVELS, MIN_COLOUR_DISTANCE, paint_digits
 
 MAX_FILE_BYTES = 32 * 2**20
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo decodes in about 120 MB; larger ones are refused before decoding
@@ -113,8 +113,7 @@ def paint(strokes: np.ndarray, background: tuple[int, int, int], stroke: tuple[i
     colours = np.array([background, stroke])
     if colours.shape != (2, 3) or colours.min() < 0 or colours.max() >= LEVELS:
         raise DataError(f"colours are three values 0..{LEVELS - 1} each, got {background} and {stroke}")
-    a = strokes.astype(np.float64)[:, :, None] / 255.0
-    return np.rint((1.0 - a) * colours[0] + a * colours[1]).astype(np.uint8)
+    return paint_digits(strokes[None], colours[:1], colours[1:])[0]
 
 
 def random_colours(seed: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
@@ -122,13 +121,13 @@ def random_colours(seed: int) -> tuple[tuple[int, int, int], tuple[int, int, int
     rng = np.random.default_rng(seed)
     while True:
         background, stroke = rng.integers(0, LEVELS, 3), rng.integers(0, LEVELS, 3)
-        if np.abs(background - stroke).sum() >= 3:
+        if np.abs(background - stroke).sum() >= MIN_COLOUR_DISTANCE:
             return tuple(int(v) for v in background), tuple(int(v) for v in stroke)
 
 
 def colours_far_enough(background: tuple[int, int, int], stroke: tuple[int, int, int]) -> bool:
     """Whether the two colours are at least 3 apart (L1), as every image of the data set's are."""
-    return sum(abs(a - b) for a, b in zip(background, stroke)) >= 3
+    return sum(abs(a - b) for a, b in zip(background, stroke)) >= MIN_COLOUR_DISTANCE
 
 
 def own_digit(data: bytes, background: tuple[int, int, int], stroke: tuple[int, int, int],

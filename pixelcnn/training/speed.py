@@ -110,14 +110,14 @@ def probe(steps: int = 3) -> dict[str, float]:
     bfloat16 is not fast here, since the trainer then runs float32), and its parameter count."""
     from ..models import PRESETS
     from ..runtime import bf16_is_fast
+    from ..store.checkpoint import check_trainable  # the count the Train page scales by
     from .config import preset_train_config
 
     model, config = PRESETS["live"], preset_train_config("live")
     float32 = measure_training_speed(model, replace(config, amp=False), steps=steps)
     bfloat16 = measure_training_speed(model, config, steps=steps) if bf16_is_fast(torch.device("cpu")) \
         else float32
-    parameters = sum(p.numel() for p in build_model(model).parameters())
-    return {"float32": float32, "bfloat16": bfloat16, "parameters": parameters}
+    return {"float32": float32, "bfloat16": bfloat16, "parameters": check_trainable(model)}
 
 
 if __name__ == "__main__":
