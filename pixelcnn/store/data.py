@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import os
-import pickle
 import tempfile
 import urllib.error
 import urllib.request
@@ -23,6 +21,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..paths import PROJECT_ROOT
+from .numpy_pickle import load_numpy_pickle
 
 Progress = Callable[[float, str], None]
 
@@ -379,38 +378,6 @@ def load_labels(data_dir: str | os.PathLike | None = None, required: bool = Fals
     return split(read_idx(paths[0], specs[0]), read_idx(paths[1], specs[1]))
 
 
-def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
-    """What a protocol 0-2 pickle of a numpy array calls to turn its data back into bytes; latin-1 alone."""
-    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
-        raise pickle.UnpicklingError(f"refused _codecs.encode with encoding {encoding!r}")
-    return text.encode("latin1")
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Admits what pickles of numpy arrays need, for every pickle protocol, and nothing else.
-
-    Protocols 0-2 rebuild an array's bytes with ``_codecs.encode(text, 'latin1')``
-    (admitted for latin-1 only), 3 and 4 with ``_reconstruct``, and 5 with
-    ``numpy._core.numeric._frombuffer``; no other global can be loaded.
-    """
-
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.numeric", "_frombuffer"),
-        ("numpy._core.numeric", "_frombuffer"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-    }
-
-    def find_class(self, module: str, name: str):
-        if (module, name) == ("_codecs", "encode"):
-            return _latin1_encode
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refused to load {module}.{name}")
-
-
 def load_course_pickle(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """The course's ``mnist_colored.pkl``: ``{'train': (60000, 28, 28, 3), 'test': (10000, 28, 28, 3)}``.
 
@@ -418,15 +385,7 @@ def load_course_pickle(path: str | os.PathLike) -> dict[str, np.ndarray]:
     code is refused before anything in it runs. Same split rule as the IDX data.
     """
     path = Path(path)
-    try:
-        data = _NumpyOnlyUnpickler(io.BytesIO(path.read_bytes())).load()
-    except OSError as err:
-        raise DataError(f"{path}: cannot read it ({err.strerror})") from None
-    except pickle.UnpicklingError as err:
-        raise DataError(f"{path}: refused, not a plain pickle of numpy arrays ({err})") from None
-    except Exception as err:  # truncated or garbled pickles raise many types
-        raise DataError(f"{path}: not a readable pickle ({type(err).__name__}); "
-                        f"use the course's mnist_colored.pkl") from None
+    data = load_numpy_pickle(path, "use the course's mnist_colored.pkl")
     if not isinstance(data, dict) or not {"train", "test"} <= set(data):
         raise DataError(f"{path}: expected a dict with 'train' and 'test' arrays")
     for key, n in (("train", 60_000), ("test", 10_000)):
