@@ -20,10 +20,10 @@ from pixelcnn.serve.jobs import resume_run, start_run, stop_run
 from pixelcnn.serve.phase import run_phase
 from pixelcnn.serve.runs import active_run, check_run_name, list_runs, new_run_name, read_job, read_live_image, run_status
 from pixelcnn.store.checkpoint import CHECKPOINT_NAME, MAX_PARAMETERS, check_trainable
-from pixelcnn.store.data import MNIST_FILES
+from pixelcnn.store.data import MNIST_FILES, N_TRAIN
 from pixelcnn.store.metrics import curves, progress_of
 from pixelcnn.training.config import TrainConfig, preset_train_config
-from pixelcnn.training.speed import TRAIN_IMAGES, expect
+from pixelcnn.training.speed import expect
 
 sidebar()
 st.title("Train")
@@ -64,7 +64,7 @@ def expectation(parameters: int, config: TrainConfig) -> None:
                          "speed in the background (about 15 s); the estimate appears here.")
         else:
             speed = probe.images_per_s(parameters, config.amp and bf16_is_fast(torch.device("cpu")))
-            expected = expect(config, speed, config.train_limit or TRAIN_IMAGES)
+            expected = expect(config, speed, config.train_limit or N_TRAIN)
             text.caption(f"**What to expect** from these settings: {expected.text()}. Scaled from a probe "
                          f"{probe.when()}; a busier machine trains slower.")
         if button.button("Measure again", key="train_measure", disabled=SPEED_PROBE.measuring(),

@@ -13,11 +13,9 @@ import torch
 
 from ..models import PixelCNNConfig, build_model
 from ..runtime import intra_op_threads, micro_batch_size
+from ..store.data import N_TRAIN
 from .config import TrainConfig
 from .step import make_optimizer, train_step
-
-TRAIN_IMAGES = 55_000
-
 
 def training_threads() -> int:
     """The intra-op threads a training job gets: every core this process may run on."""
@@ -82,7 +80,7 @@ class Expectation:
                 f"plus validation and the final test")
 
 
-def expect(config: TrainConfig, images_per_s: float, train_images: int = TRAIN_IMAGES) -> Expectation:
+def expect(config: TrainConfig, images_per_s: float, train_images: int = N_TRAIN) -> Expectation:
     """The steps, epochs and seconds ``config``'s budget comes to at ``images_per_s``."""
     steps_per_epoch = math.ceil(train_images / config.batch_size)
     budget = config.step_budget(steps_per_epoch)
