@@ -11,11 +11,16 @@ from pixelcnn.explain.receptive import analytic_field
 from pixelcnn.figures import field_figure, field_image, npy_bytes, png_bytes
 
 COLOURS = ("0 (red)", "1 (green)", "2 (blue)")
+PRESENTED_HEIGHT = 400  # before presentation's 1.3x: the first map whole at 1280x720
 DEFAULT_MODELS = ["paper (random weights)", "rgb (random weights)", "gated (random weights)"]
 
 sidebar()
-st.title("Receptive field")
-st.markdown(
+# In presentation mode the first map fits a 1280x720 screen: the text folds away beside the title, the
+# controls join the pixel's sliders in the sidebar, beside every map.
+present = presentation()
+heading, about = st.columns([3, 2], vertical_alignment="bottom") if present else (st, st)
+heading.title("Receptive field")
+(about.expander("What the maps show") if present else about).markdown(
     "Which input pixels does the conditional $p(x_{r,c}^{ch} \\mid \\dots)$ depend on? Each map shows "
     "$|\\partial \\log p / \\partial x|$, the maximum over input channels, averaged over a few input images. "
     "Everything after the target in raster order must be zero. **paper**: the wedge up and to the right "
@@ -23,9 +28,8 @@ st.markdown(
     "their own pixel. **gated**: two stacks, no blind spot."
 )
 
-# In presentation mode the maps stack one a row, so the sliders move to the sidebar, beside every map.
-c1, c2, c3 = [st.sidebar] * 3 if presentation() else st.columns(3)
-if presentation():
+c1, c2, c3 = [st.sidebar] * 3 if present else st.columns(3)
+if present:
     st.sidebar.subheader("Target of the receptive field")
 row = c1.slider("Row", 0, 27, 14, key="rf_row", bind="query-params")
 col = c2.slider("Column", 0, 27, 14, key="rf_col", bind="query-params")
@@ -33,18 +37,19 @@ channel = c3.select_slider("Channel", options=[0, 1, 2], value=0, key="rf_channe
                            format_func=lambda c: COLOURS[c])
 
 sidebar_pick = picked()
-seed = int(number_input_in_address(st, "Seed of the random weights", 0, 2**31 - 1,
+controls = st.sidebar if present else st
+seed = int(number_input_in_address(controls, "Seed of the random weights", 0, 2**31 - 1,
                                    sidebar_pick.seed if sidebar_pick.kind == "random" else 0, key="rf_seed",
                                    help="Another initialisation: the field's shape stays (the masks set it), its "
                                         "strengths change."))
 options = comparison_options(trained_first=False, random_seed=seed)
 if sidebar_pick.kind == "checkpoint" and sidebar_pick.label in options:
-    st.caption(f"The sidebar's model, {as_name(sidebar_pick.label)}, is among the choices: add it to see what its "
+    controls.caption(f"The sidebar's model, {as_name(sidebar_pick.label)}, is among the choices: add it to see what its "
                f"training made of the field its masks allow.")
-chosen = st.multiselect("Models side by side (up to three)", list(options),
+chosen = controls.multiselect("Models side by side (up to three)", list(options),
                         default=[m for m in DEFAULT_MODELS if m in options], max_selections=3, key="rf_models", bind="query-params",
                         help="Random weights show what the masks allow; trained weights show what the model uses.")
-c4, c5, c6 = st.columns(3)
+c4, c5, c6 = [st.sidebar] * 3 if present else st.columns(3)
 binary = c4.toggle("Binary (nonzero or not)", key="rf_binary")
 log_scale = c4.toggle("Log scale", value=True, key="rf_log", disabled=binary)
 overlay = c5.toggle("Outline the analytic field", value=True, key="rf_overlay",
@@ -56,10 +61,11 @@ if not chosen:
     st.stop()
 
 models = {}
-places = [st.container() for _ in chosen] if presentation() else st.columns(len(chosen))  # one large map a row
+places = [st.container() for _ in chosen] if present else st.columns(len(chosen))  # one large map a row
 for column, label in zip(places, chosen):
     choice = options[label]
-    column.subheader(as_name(label))
+    if not present:  # presented, the name sits on the legend's line: one heading less above the map
+        column.subheader(as_name(label))
     try:
         field, analytic = receptive_maps(model_key(choice), choice, row, col, channel, inputs)
         models[label] = model_for(choice)
@@ -68,10 +74,12 @@ for column, label in zip(places, chosen):
         continue
     figure = field_figure(field, row, col, binary=binary, log=log_scale and not binary,
                           analytic=analytic if overlay else None)
-    figure.update_layout(height=420 if len(chosen) > 1 and not presentation() else 520)
-    if presentation():  # as wide as the map needs: a full-width plot left the square map a third of it
-        figure.update_layout(width=600)
-    plot(column, figure, key=f"rf_heatmap_{label}", **({"width": "content"} if presentation() else {}))
+    figure.update_layout(height=420 if len(chosen) > 1 and not present else 520)
+    if present:  # as wide as the map needs (a full-width plot left the square map a third of it), as tall as fits
+        figure.update_layout(width=600, height=PRESENTED_HEIGHT, margin_t=50, legend_x=1, legend_xanchor="right",
+                             title={"text": as_name(label), "x": 0, "xanchor": "left", "y": 1, "yanchor": "top",
+                                    "yref": "container"})
+    plot(column, figure, key=f"rf_heatmap_{label}", **({"width": "content"} if present else {}))
     agree = "equal to" if np.array_equal(field > 0, analytic) else "different from"
     column.caption(f"{int((field > 0).sum())} input pixels with a nonzero gradient; the masks allow "
                    f"{int(analytic.sum())}, so the measured field is {agree} the analytic one.")

@@ -14,7 +14,7 @@ PRESENT_STATE = "presentation_on"  # outlives the widget's own state across page
 
 PRESENTATION_CSS = """<style>
 html { font-size: 21px !important; }
-[data-testid="stMainBlockContainer"] { max-width: 100% !important; padding-left: 2.5rem; padding-right: 2.5rem; }
+[data-testid="stMainBlockContainer"] { max-width: 100% !important; padding: 3rem 2.5rem 2.5rem !important; }
 [data-testid="stImage"] img { image-rendering: pixelated; min-width: min(100%, 540px); }
 </style>"""
 
