@@ -44,11 +44,12 @@ seed = int(number_input_in_address(controls, "Seed of the random weights", 0, 2*
                                         "strengths change."))
 options = comparison_options(trained_first=False, random_seed=seed)
 if sidebar_pick.kind == "checkpoint" and sidebar_pick.label in options:
-    controls.caption(f"The sidebar's model, {as_name(sidebar_pick.label)}, is among the choices: add it to see what its "
-               f"training made of the field its masks allow.")
+    controls.caption(f"The sidebar's model, {as_name(sidebar_pick.label)}, is among the choices: add it to see "
+                     f"what its training made of the field its masks allow.")
 chosen = controls.multiselect("Models side by side (up to three)", list(options),
-                        default=[m for m in DEFAULT_MODELS if m in options], max_selections=3, key="rf_models", bind="query-params",
-                        help="Random weights show what the masks allow; trained weights show what the model uses.")
+                              default=[m for m in DEFAULT_MODELS if m in options], max_selections=3, key="rf_models",
+                              bind="query-params",
+                              help="Random weights show what the masks allow; trained weights show what the model uses.")
 c4, c5, c6 = [st.sidebar] * 3 if present else st.columns(3)
 binary = c4.toggle("Binary (nonzero or not)", key="rf_binary")
 log_scale = c4.toggle("Log scale", value=True, key="rf_log", disabled=binary)
