@@ -75,8 +75,9 @@ for column, label in zip(places, chosen):
         continue
     figure = field_figure(field, row, col, binary=binary, log=log_scale and not binary,
                           analytic=analytic if overlay else None)
-    figure.update_layout(height=420 if len(chosen) > 1 and not present else 520)
-    if present:  # as wide as the map needs (a full-width plot left the square map a third of it), as tall as fits
+    if not present:
+        figure.update_layout(height=420 if len(chosen) > 1 else 520)
+    else:  # as wide as the map needs (a full-width plot left the square map a third of it), as tall as fits
         figure.update_layout(width=600, height=PRESENTED_HEIGHT, margin_t=50, legend_x=1, legend_xanchor="right",
                              title={"text": as_name(label), "x": 0, "xanchor": "left", "y": 1, "yanchor": "top",
                                     "yref": "container"})

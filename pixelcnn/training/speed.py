@@ -17,6 +17,7 @@ from ..store.data import N_TRAIN
 from .config import TrainConfig
 from .step import make_optimizer, train_step
 
+
 def training_threads() -> int:
     """The intra-op threads a training job gets: every core this process may run on."""
     try:
