@@ -12,7 +12,8 @@ from pages.common.picker import (ModelChoice, comparison_options, model_for, mod
 from pages.common.presentation import plot
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.explain.pixels import ERASE_SHAPES, complete, erase_mask
-from pixelcnn.explain.results import recorded_temperature_scores, recorded_test_bits_per_dim, temperature_text
+from pixelcnn.explain.results import (asked_for_text, recorded_asked_for, recorded_temperature_scores,
+                                      recorded_test_bits_per_dim, temperature_text)
 from pixelcnn.figures import image_grid, npy_bytes, pixel_picker_figure, png_bytes, upscale
 from pixelcnn.sampling import sample
 
@@ -57,6 +58,8 @@ if classes:
         labels = np.full(n, int(digit))
     else:
         guidance = 0.0
+    if choice.kind != "random" and (reading := asked_for_text(recorded_asked_for(Path(choice.path).parent))):
+        st.caption(reading)
 others = {label: other for label, other in comparison_options().items() if model_key(other) != model_key(choice)}
 compare = st.selectbox("Compare side by side with", ["nothing"] + list(others), key="samples_compare",
                        help="The same seed, number and temperature, drawn from a second model.")

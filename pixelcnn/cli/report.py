@@ -10,8 +10,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..explain.receptive import gradient_field
-from ..explain.results import (GUIDANCE_SHOWN, RESULTS_NAME, asked_for_samples, conditional_table, measure, read_results, results_table,
-    validation_table, write_results)
+from ..explain.results import (GUIDANCE_SHOWN, RESULTS_NAME, asked_for_samples, conditional_table, measure,
+                               read_results, results_table, validation_table, write_results)
 from ..figures import curves_svg, field_image, image_grid, save_png
 from ..models import random_model
 from ..notebooks.writer import write_notebook
@@ -24,8 +24,6 @@ from .args import add_data_args, load_servable, positive_int, seed_value, split_
 from .outputs import check_output_path
 
 FMT = argparse.RawDescriptionHelpFormatter
-
-
 
 
 def add_report_parser(sub: argparse._SubParsersAction) -> None:
@@ -63,7 +61,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     written.append("samples.png")
     cfg = ckpt.config
     if cfg.classes:  # one row per digit at each guidance weight: legibility against diversity
-
         for guidance in GUIDANCE_SHOWN:
             images, _ = asked_for_samples(ckpt.model, guidance, seed=args.seed)
             name = f"samples-per-digit-w{guidance:g}.png"
@@ -75,7 +72,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         save_png(field_image(field, 14, 14, log=True), out / name)
         written.append(f"{name} ({int((field > 0).sum())} nonzero)")
     if not args.no_measure:
-
         test = load_data(args.data_dir, args.data_file)["test"]
         results = measure(ckpt, test, samples, split_labels(args, len(test), "test") if cfg.classes else None)
         write_results(out, results)

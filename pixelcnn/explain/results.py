@@ -125,30 +125,77 @@ def temperature_text(scores: dict[str, float]) -> str:
             f"The exercise's samples are drawn at T = 1.")
 
 
-def asked_for_samples(model, guidance: float, per_digit: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``per_digit`` samples of each digit (one row per digit, seed ``seed``) at ``guidance``, and their labels."""
+def asked_for_samples(model, guidance: float, per_digit: int = 10, seed: int = 0,
+                      temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """``per_digit`` samples of each digit (one row per digit, seed ``seed``) at ``guidance`` and
+    ``temperature``, and their labels."""
     from ..sampling import sample
 
     labels = np.repeat(np.arange(model.config.classes), per_digit)
-    return sample(model, len(labels), seed=seed, labels=labels, guidance=guidance), labels
+    return sample(model, len(labels), seed=seed, labels=labels, guidance=guidance, temperature=temperature), labels
 
 
 def conditional_record(model, test_images: np.ndarray, test_labels: np.ndarray, classifier) -> dict[str, Any]:
     """A conditional model's other readings of the test set (shown no label; the mixture over labels and the
     generative classifier's accuracy, from :mod:`pixelcnn.explain.posterior`) and, at each guidance weight of
-    :data:`GUIDANCE_SHOWN`, the share of 100 samples (ten per digit, seed 0) read as the digit asked for."""
+    :data:`GUIDANCE_SHOWN`, the share of 100 samples (ten per digit, seed 0) read as the digit asked for, at
+    T = 1 (with their digit score) and at each temperature of :data:`TEMPERATURES`."""
     from .digits import digit_score
     from .posterior import generative_reading
 
     reading = generative_reading(model, test_images, test_labels)
     asked = {}
     for guidance in GUIDANCE_SHOWN:
-        images, labels = asked_for_samples(model, guidance)
-        result = digit_score(classifier, images, labels)
-        asked[f"{guidance:g}"] = {"asked_for": result["asked_for"], "digit_score": result["score"]}
+        read = {}
+        for temperature in TEMPERATURES:
+            images, labels = asked_for_samples(model, guidance, temperature=temperature)
+            read[f"{temperature:g}"] = digit_score(classifier, images, labels)
+        asked[f"{guidance:g}"] = {"asked_for": read["1"]["asked_for"], "digit_score": read["1"]["score"],
+                                  "asked_for_by_temperature": {t: r["asked_for"] for t, r in read.items()}}
     return {"test_no_label_bits_per_dim": evaluate(model, test_images),
             "test_marginal_bits_per_dim": reading["marginal_bits_per_dim"],
             "generative_accuracy": reading["accuracy"], "guidance": asked}
+
+
+def recorded_asked_for(run_dir: str | Path) -> dict[tuple[str, str], float]:
+    """The asked-for share by (guidance, temperature) that ``report`` measured, or {} (none recorded, or
+    malformed: a share outside [0, 1], a key that is no guidance or temperature it measures)."""
+    guided = read_results(run_dir).get("guidance")
+    if not isinstance(guided, dict):
+        return {}
+    shares = {}
+    for guidance, reading in guided.items():
+        by_temperature = reading.get("asked_for_by_temperature") if isinstance(reading, dict) else None
+        if not isinstance(by_temperature, dict):
+            return {}
+        for temperature, share in by_temperature.items():
+            if not (_is_key_of(guidance, GUIDANCE_SHOWN) and _is_key_of(temperature, TEMPERATURES)
+                    and is_number(share) and 0 <= share <= 1):
+                return {}
+            shares[guidance, temperature] = float(share)
+    return shares
+
+
+def _is_key_of(key: Any, values: tuple[float, ...]) -> bool:
+    return isinstance(key, str) and key in {f"{v:g}" for v in values}
+
+
+def best_asked_for(shares: dict[tuple[str, str], float]) -> tuple[str, str]:
+    """The (guidance, temperature) whose asked-for share is highest; on a tie the weaker guidance, then the
+    hotter temperature: the one that keeps the most variety."""
+    return max(shares, key=lambda k: (shares[k], -float(k[0]), float(k[1])))
+
+
+def asked_for_text(shares: dict[tuple[str, str], float]) -> str:
+    """One line on how often a conditional model draws the digit asked for, as ``report`` measured it
+    (empty for no readings)."""
+    at_one = {w: share for (w, t), share in shares.items() if t == "1"}
+    if not at_one:
+        return ""
+    w, t = best_asked_for(shares)
+    cells = ", ".join(f"{share:.2f} at guidance {g}" for g, share in at_one.items())
+    return (f"Drawn as the digit asked for (100 samples, ten per digit, seed 0, read by the digit classifier; "
+            f"measured by `report`): at T = 1: {cells}; highest {shares[w, t]:.2f} at guidance {w}, T = {t}.")
 
 
 def write_results(run_dir: Path, results: dict[str, Any]) -> None:
@@ -215,11 +262,12 @@ def _best_cell(folder: Path) -> str:
 
 def conditional_table(run_dirs: list[Path]) -> str:
     """The README's table of conditional models (Markdown): the three test readings, the generative
-    classifier's accuracy, and the asked-for digit score (with the plain digit score) at each guidance."""
+    classifier's accuracy, the asked-for digit score (with the plain digit score) at each guidance at T = 1, and
+    the highest asked-for score over guidance and temperature ("-" where ``report`` measured T = 1 alone)."""
     weights = [f"{w:g}" for w in GUIDANCE_SHOWN]
     lines = ["| model | test bits/dim given the label | with no label | mixture over labels | generative "
-             "accuracy | " + " | ".join(f"asked-for (digit score), w = {w}" for w in weights) + " |",
-             "|---|---:|---:|---:|---:|" + "---:|" * len(weights)]
+             "accuracy | " + " | ".join(f"asked-for (digit score), w = {w}" for w in weights)
+             + " | best asked-for (w, T) |", "|---|---:|---:|---:|---:|" + "---:|" * (len(weights) + 1)]
     for folder in run_dirs:
         r = read_results(folder)
         guided = r.get("guidance")
@@ -232,8 +280,16 @@ def conditional_table(run_dirs: list[Path]) -> str:
                  for w in weights]
         lines.append(f"| `{Path(folder).name}` | {r['test_bits_per_dim']:.4f} | {r['test_no_label_bits_per_dim']:.4f} "
                      f"| {r['test_marginal_bits_per_dim']:.4f} | {r['generative_accuracy']:.4f} | "
-                     + " | ".join(cells) + " |")
+                     + " | ".join(cells) + f" | {_best_asked_cell(folder)} |")
     return "\n".join(lines)
+
+
+def _best_asked_cell(folder: Path) -> str:
+    shares = recorded_asked_for(folder)
+    if not shares:
+        return "-"
+    w, t = best_asked_for(shares)
+    return f"{shares[w, t]:.2f} ({w}, {t})"
 
 
 def validation_table(run_dirs: list[Path], every: int = 1) -> str:
