@@ -200,7 +200,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     else:
         print(score_text(result, reference))
         if labels is not None:
-            print(f"read as the digit asked for: {result['asked_for']:.2f} (guidance {args.guidance:g})")
+            print(f"read as the digit asked for: {result['asked_for']:.2f} (guidance {args.guidance:g}, "
+                  f"temperature {args.temperature:g})")
     return 0
 
 
