@@ -12,7 +12,7 @@ from pages.common.picker import (ModelChoice, comparison_options, model_for, mod
 from pages.common.presentation import plot
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.explain.pixels import ERASE_SHAPES, complete, erase_mask
-from pixelcnn.explain.results import (asked_for_text, recorded_asked_for, recorded_temperature_scores,
+from pixelcnn.explain.results import (asked_for_text, best_asked_for, recorded_asked_for, recorded_temperature_scores,
                                       recorded_test_bits_per_dim, temperature_text)
 from pixelcnn.figures import image_grid, npy_bytes, pixel_picker_figure, png_bytes, upscale
 from pixelcnn.sampling import sample
@@ -38,6 +38,13 @@ if method == "naive":
     st.warning("The naive sampler runs the whole network once per pixel: for the paper model and 100 samples "
                "that is several minutes on 2 CPU cores. Try a few samples, or compare with cached.")
 ANY, PER_DIGIT = "any (no label)", "one row per digit"
+
+
+def draw_best(digit: str, guidance: float, temperature: float) -> None:
+    """Set the widgets to the guidance and temperature where ``report`` read the most asked-for digits."""
+    st.session_state.update(samples_digit=digit, samples_guidance=guidance, samples_temperature=temperature)
+
+
 classes = model.config.classes
 digit, guidance, labels = ANY, 0.0, None
 if classes:
@@ -58,8 +65,13 @@ if classes:
         labels = np.full(n, int(digit))
     else:
         guidance = 0.0
-    if choice.kind != "random" and (reading := asked_for_text(recorded_asked_for(Path(choice.path).parent))):
-        st.caption(reading)
+    shares = recorded_asked_for(Path(choice.path).parent) if choice.kind != "random" else {}
+    if shares:
+        best_w, best_t = best_asked_for(shares)
+        r1, r2 = st.columns([4, 1], vertical_alignment="center")
+        r1.caption(asked_for_text(shares))
+        r2.button(f"One row per digit at w = {best_w}, T = {best_t}", key="samples_best", on_click=draw_best,
+                  args=(PER_DIGIT, float(best_w), float(best_t)))
 others = {label: other for label, other in comparison_options().items() if model_key(other) != model_key(choice)}
 compare = st.selectbox("Compare side by side with", ["nothing"] + list(others), key="samples_compare",
                        help="The same seed, number and temperature, drawn from a second model.")

@@ -453,8 +453,10 @@ def pick_run(at: AppTest, folder) -> None:
 def test_samples_of_a_conditional_model_one_row_per_digit_with_guidance(conditional_run, app, no_data):
     from pixelcnn.explain.results import write_results
 
-    shares = {"1": 0.5, "0.9": 0.6, "0.8": 0.75, "0.7": 0.7}
-    write_results(conditional_run, {"guidance": {w: {"asked_for_by_temperature": shares} for w in ("0", "1", "3")}})
+    shares = {"1": 0.5, "0.9": 0.6, "0.8": 0.7, "0.7": 0.7}
+    guided = {w: {"asked_for_by_temperature": {**shares, "0.8": best}} for w, best in (("0", 0.7), ("1", 0.75),
+                                                                                       ("3", 0.6))}
+    write_results(conditional_run, {"guidance": guided})
     pick_run(app, conditional_run)
     open_page(app, "pages/samples.py")
     app.selectbox(key="samples_digit").select("one row per digit").run()
@@ -464,8 +466,15 @@ def test_samples_of_a_conditional_model_one_row_per_digit_with_guidance(conditio
     assert any(caption.startswith("100 samples (cached, seed 0, temperature 1, one row per digit, guidance 2)")
                for caption in captions), captions
     assert any("Read as the digit asked for" in m.value for m in app.markdown)
-    assert any(c.value.endswith("highest 0.75 at guidance 0, T = 0.8.") for c in app.caption), \
+    assert any(c.value.endswith("highest 0.75 at guidance 1, T = 0.8.") for c in app.caption), \
         [c.value for c in app.caption]
+    app.selectbox(key="samples_digit").select("3").run()
+    app.button(key="samples_best").click().run()
+    assert (app.selectbox(key="samples_digit").value, app.slider(key="samples_guidance").value,
+            app.number_input(key="samples_temperature").value) == ("one row per digit", 1.0, 0.8)
+    captions = [caption for image in app.image for caption in image.captions]
+    assert any(caption.startswith("100 samples (cached, seed 0, temperature 0.8, one row per digit, guidance 1)")
+               for caption in captions), captions
 
 
 def test_which_digit_does_the_model_think_this_is(conditional_run, app, real_data):

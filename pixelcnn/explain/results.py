@@ -276,12 +276,15 @@ def conditional_table(run_dirs: list[Path]) -> str:
                                             "test_marginal_bits_per_dim", "generative_accuracy")):
             raise ConfigError(f"{Path(folder) / RESULTS_NAME} holds no conditional readings; run `python -m "
                               f"pixelcnn report --checkpoint {folder}` on a conditional model")
-        cells = [f"{float(guided[w].get('asked_for', float('nan'))):.2f} ({float(guided[w].get('digit_score', float('nan'))):.2f})"
-                 for w in weights]
+        cells = [f"{_share(guided[w], 'asked_for')} ({_share(guided[w], 'digit_score')})" for w in weights]
         lines.append(f"| `{Path(folder).name}` | {r['test_bits_per_dim']:.4f} | {r['test_no_label_bits_per_dim']:.4f} "
                      f"| {r['test_marginal_bits_per_dim']:.4f} | {r['generative_accuracy']:.4f} | "
                      + " | ".join(cells) + f" | {_best_asked_cell(folder)} |")
     return "\n".join(lines)
+
+
+def _share(reading: dict[str, Any], name: str) -> str:
+    return f"{float(reading.get(name, float('nan'))):.2f}"
 
 
 def _best_asked_cell(folder: Path) -> str:
