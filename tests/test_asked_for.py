@@ -3,11 +3,13 @@ records, what the conditional table and the Samples page read back, and what the
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from pixelcnn.explain.digits import digit_score, load_classifier
 from pixelcnn.explain.results import (GUIDANCE_SHOWN, TEMPERATURES, asked_for_samples, asked_for_text,
                                       best_asked_for, conditional_record, conditional_table, recorded_asked_for,
                                       write_results)
+from pixelcnn.figures import image_grid
 from pixelcnn.models import PixelCNNConfig, random_model
 from pixelcnn.store.data import synthetic_colored_mnist
 
@@ -63,3 +65,16 @@ def test_ties_go_to_the_weaker_guidance_then_the_hotter_temperature():
 def test_a_malformed_asked_for_record_is_not_shown(tmp_path, stored):
     write_results(tmp_path, {"guidance": stored})
     assert recorded_asked_for(tmp_path) == {}
+
+
+def test_report_draws_a_conditional_model_s_digits_where_it_read_the_most(tmp_path):
+    from pixelcnn.cli.report import BEST_PER_DIGIT, save_best_per_digit
+
+    model = random_model(PixelCNNConfig(hidden=8, n_blocks=1, classes=10), seed=0)
+    shares = {f"{t:g}": 0.1 for t in TEMPERATURES}
+    write_results(tmp_path, {"guidance": {f"{w:g}": {"asked_for_by_temperature": {**shares, "0.9": 0.2 + w / 10}}
+                                          for w in GUIDANCE_SHOWN}})
+    assert save_best_per_digit(model, tmp_path, seed=0) == f"{BEST_PER_DIGIT} (guidance 3, T = 0.9)"
+    images, _ = asked_for_samples(model, 3.0, temperature=0.9)
+    drawn = np.asarray(Image.open(tmp_path / BEST_PER_DIGIT).convert("RGB"))
+    assert np.array_equal(drawn, image_grid(images, ncols=10))

@@ -10,8 +10,9 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..explain.receptive import gradient_field
-from ..explain.results import (GUIDANCE_SHOWN, RESULTS_NAME, asked_for_samples, conditional_table, measure,
-                               read_results, results_table, validation_table, write_results)
+from ..explain.results import (GUIDANCE_SHOWN, RESULTS_NAME, asked_for_samples, best_asked_for, conditional_table,
+                               measure, read_results, recorded_asked_for, results_table, validation_table,
+                               write_results)
 from ..figures import curves_svg, field_image, image_grid, save_png
 from ..models import random_model
 from ..notebooks.writer import write_notebook
@@ -24,6 +25,7 @@ from .args import add_data_args, load_servable, positive_int, seed_value, split_
 from .outputs import check_output_path
 
 FMT = argparse.RawDescriptionHelpFormatter
+BEST_PER_DIGIT = "samples-per-digit-best.png"
 
 
 def add_report_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +33,10 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
                        epilog="example:\n  python -m pixelcnn report --checkpoint checkpoints/paper\n\n"
                               "Writes curves.svg (train and validation bits/dim), samples.png (100 samples),\n"
                               "field-random.png and field-trained.png (receptive field at (14, 14, 0)),\n"
-                              "and results.json (test bits/dim on all 10,000 test images and on the first 500).")
+                              "and results.json (test bits/dim on all 10,000 test images and on the first 500).\n"
+                              "A conditional model also gets samples-per-digit-w0.png, -w1.png, -w3.png (one\n"
+                              "row per digit at guidance 0, 1, 3) and samples-per-digit-best.png (at the guidance\n"
+                              "and temperature where the most were read as the digit asked for).")
     p.add_argument("--checkpoint", required=True, help="a run folder (or its checkpoint.pt)")
     p.add_argument("--out", help="folder for the images (default: the checkpoint's folder)")
     p.add_argument("--seed", type=seed_value, default=0, help="sampling seed (default 0)")
@@ -77,8 +82,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         write_results(out, results)
         written.append(f"{RESULTS_NAME} (test {results['test_bits_per_dim']:.4f} bits/dim, "
                        f"digit score {results['digit_score']:.2f})")
+        if cfg.classes:
+            written.append(save_best_per_digit(ckpt.model, out, args.seed))
     print(f"wrote to {out}: " + ", ".join(written))
     return 0
+
+
+def save_best_per_digit(model, out: Path, seed: int) -> str:
+    """One row per digit at the guidance and temperature where ``report`` read the most asked-for digits
+    (with seed 0, the very samples it scored there); what it wrote."""
+    w, t = best_asked_for(recorded_asked_for(out))
+    images, _ = asked_for_samples(model, float(w), seed=seed, temperature=float(t))
+    save_png(image_grid(images, ncols=len(images) // model.config.classes), out / BEST_PER_DIGIT)
+    return f"{BEST_PER_DIGIT} (guidance {w}, T = {t})"
 
 
 def add_results_parser(sub: argparse._SubParsersAction) -> None:
