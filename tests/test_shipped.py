@@ -8,7 +8,8 @@ import pytest
 
 from pixelcnn.store.checkpoint import load_checkpoint
 from pixelcnn.store.data import load_colored_mnist, load_labels
-from pixelcnn.explain.results import CHECK_IMAGES, conditional_table, read_results, results_table, validation_table
+from pixelcnn.explain.results import (CHECK_IMAGES, conditional_table, read_results, recorded_asked_for, results_table,
+                                      validation_table)
 from pixelcnn.serve.runs import SHIPPED_DIR, list_runs
 from pixelcnn.training.evaluate import evaluate
 
@@ -72,9 +73,10 @@ def test_the_conditional_model_is_shipped_with_its_readings_and_guidance_figures
     for name in CONDITIONAL:
         folder = SHIPPED_DIR / name
         assert load_checkpoint(folder).config.classes == 10
-        for guidance in ("0", "1", "3"):
-            assert (folder / f"samples-per-digit-w{guidance}.png").is_file()
+        for name in ("w0", "w1", "w3", "best"):  # the best: where report read the most asked-for digits
+            assert (folder / f"samples-per-digit-{name}.png").is_file()
         results = read_results(folder)
+        assert len(recorded_asked_for(folder)) == 12  # guidance 0, 1, 3 at T = 1, 0.9, 0.8, 0.7
         assert results["devices"] == ["cpu"] and results["train_seconds"] >= 60 * 60
         # log p(x) >= log p(x | y) + log p(y) for the true y: the mixture costs at most log2(10) bits an image more
         bound = results["test_bits_per_dim"] + math.log2(10) / (28 * 28 * 3)
