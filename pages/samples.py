@@ -12,8 +12,8 @@ from pages.common.picker import (ModelChoice, comparison_options, model_for, mod
 from pages.common.presentation import plot
 from pixelcnn.errors import PixelCNNError
 from pixelcnn.explain.pixels import ERASE_SHAPES, complete, erase_mask
-from pixelcnn.explain.results import (asked_for_text, best_asked_for, recorded_asked_for, recorded_temperature_scores,
-                                      recorded_test_bits_per_dim, temperature_text)
+from pixelcnn.explain.results import (asked_for_text, best_asked_for, best_temperature, recorded_asked_for,
+                                      recorded_temperature_scores, recorded_test_bits_per_dim, temperature_text)
 from pixelcnn.figures import image_grid, npy_bytes, pixel_picker_figure, png_bytes, upscale
 from pixelcnn.sampling import sample
 
@@ -32,8 +32,12 @@ temperature = float(number_input_in_address(c3, "Temperature", 0.05, 5.0, 1.0, s
 method = c4.selectbox("Method", ["cached"] if lecture_mode() else ["cached", "naive"], key="samples_method",
                       help="cached: each layer keeps its activations and computes one new pixel per step. "
                            "naive: one full forward pass per pixel, 784 of them.")
-if choice.kind != "random" and (reading := temperature_text(recorded_temperature_scores(Path(choice.path).parent))):
-    st.caption(reading)
+scores = recorded_temperature_scores(Path(choice.path).parent) if choice.kind != "random" else {}
+if scores:
+    t1, t2 = st.columns([4, 1], vertical_alignment="center")
+    t1.caption(temperature_text(scores))
+    t2.button(f"Sample at T = {best_temperature(scores)}", key="samples_best_temperature",
+              on_click=st.session_state.update, kwargs={"samples_temperature": float(best_temperature(scores))})
 if method == "naive":
     st.warning("The naive sampler runs the whole network once per pixel: for the paper model and 100 samples "
                "that is several minutes on 2 CPU cores. Try a few samples, or compare with cached.")

@@ -477,6 +477,21 @@ def test_samples_of_a_conditional_model_one_row_per_digit_with_guidance(conditio
                for caption in captions), captions
 
 
+def test_samples_page_offers_the_temperature_where_report_read_the_most_digits(conditional_run, app, no_data):
+    from pixelcnn.explain.results import write_results
+
+    write_results(conditional_run, {"digit_score_by_temperature": {"1": 0.31, "0.9": 0.45, "0.8": 0.37, "0.7": 0.36}})
+    pick_run(app, conditional_run)
+    open_page(app, "pages/samples.py")
+    app.number_input(key="samples_n").set_value(4).run()
+    assert any(c.value.endswith("highest at T = 0.9. The exercise's samples are drawn at T = 1.") for c in app.caption)
+    app.button(key="samples_best_temperature").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.number_input(key="samples_temperature").value == 0.9
+    captions = [caption for image in app.image for caption in image.captions]
+    assert any(caption.startswith("4 samples (cached, seed 0, temperature 0.9") for caption in captions), captions
+
+
 def test_which_digit_does_the_model_think_this_is(conditional_run, app, real_data):
     pick_run(app, conditional_run)
     open_page(app, "pages/bits.py")

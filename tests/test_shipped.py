@@ -8,8 +8,8 @@ import pytest
 
 from pixelcnn.store.checkpoint import load_checkpoint
 from pixelcnn.store.data import load_colored_mnist, load_labels
-from pixelcnn.explain.results import (CHECK_IMAGES, conditional_table, read_results, recorded_asked_for, results_table,
-                                      validation_table)
+from pixelcnn.explain.results import (CHECK_IMAGES, TEMPERATURES, conditional_table, read_results, recorded_asked_for,
+                                      recorded_temperature_scores, results_table, validation_table)
 from pixelcnn.serve.runs import SHIPPED_DIR, list_runs
 from pixelcnn.training.evaluate import evaluate
 
@@ -29,6 +29,7 @@ def test_each_model_is_shipped_with_its_record_and_images():
         results = read_results(folder)
         assert results["epochs"] >= 10 or name not in GPU_TRAINED, name
         assert results["test_images"] == 10_000, name
+        assert len(recorded_temperature_scores(folder)) == len(TEMPERATURES), name  # the best-temperature column
         assert load_checkpoint(folder).summary["status"] == "finished", name
 
 
