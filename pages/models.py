@@ -6,7 +6,8 @@ from pages.common.navigation import lecture_mode
 from pages.common.picker import sidebar
 from pages.common.presentation import plot
 from pixelcnn.errors import PixelCNNError
-from pixelcnn.explain.results import recorded_digit_score, recorded_test_bits_per_dim
+from pixelcnn.explain.results import (recorded_digit_score, recorded_temperature_scores, recorded_test_bits_per_dim,
+                                      temperature_text)
 from pixelcnn.figures import LOSS_AXES, curves_csv, loss_figure, loss_range
 from pixelcnn.serve.jobs import MAX_UPLOAD_BYTES, import_checkpoint
 from pixelcnn.serve.run_table import run_row
@@ -110,5 +111,7 @@ for column, name, bits in zip((c1, c2), pair, scores):
         if score is not None:
             column.markdown(f"**Digit score {score:.2f}**: the share of these samples a small MNIST classifier "
                             f"reads as one digit with p >= 0.9 (reference: {digit_reference_text()}).")
+        if reading := temperature_text(recorded_temperature_scores(run.path)):
+            column.caption(reading)
     else:
         column.caption("No samples.png in this run's folder: draw samples on the Samples page.")

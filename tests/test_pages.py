@@ -136,6 +136,8 @@ def test_models_page_puts_two_shipped_models_side_by_side(app, no_data):
     assert app.selectbox(key="models_left").value == "paper" and app.selectbox(key="models_right").value == "rgb"
     values = [m.value for m in app.metric]
     assert len(values) == 2 and all(v.replace(".", "").isdigit() for v in values), values
+    readings = [c.value for c in app.caption if c.value.startswith("Digit score of 100 samples")]
+    assert len(readings) == 2 and all("highest at T = " in r for r in readings), readings
 
 
 def test_samples_page_draws_a_grid(app, no_data):
