@@ -1033,7 +1033,8 @@ def test_the_train_page_follows_a_run_phase_by_phase(tmp_path, mnist_dir, browse
         tested = [e for r in runs_seen for e in map(json.loads, (r / "metrics.jsonl").read_text().splitlines())
                   if e.get("event") == "phase" and e.get("phase") == "testing"]
         assert tested and tested[-1]["n_images"] == 2000, tested  # "testing" may pass between two looks
-        assert page.get_by_text("the first 2,000 of the 10,000 test images").count() == 1
+        # the caption may rerender just after the phase reads "finished": wait for it (one match, strict)
+        page.get_by_text("the first 2,000 of the 10,000 test images").wait_for(timeout=30_000)
         page.close()
 
 
