@@ -36,8 +36,9 @@ scores = recorded_temperature_scores(Path(choice.path).parent) if choice.kind !=
 if scores:
     t1, t2 = st.columns([4, 1], vertical_alignment="center")
     t1.caption(temperature_text(scores))
-    t2.button(f"Sample at T = {best_temperature(scores)}", key="samples_best_temperature",
-              on_click=st.session_state.update, kwargs={"samples_temperature": float(best_temperature(scores))})
+    best_t = best_temperature(scores)
+    t2.button(f"Sample at T = {best_t}", key="samples_best_temperature", on_click=st.session_state.update,
+              kwargs={"samples_temperature": float(best_t)})
 if method == "naive":
     st.warning("The naive sampler runs the whole network once per pixel: for the paper model and 100 samples "
                "that is several minutes on 2 CPU cores. Try a few samples, or compare with cached.")
