@@ -155,6 +155,27 @@ def test_results_measures_and_tabulates(tmp_path, small_data, capsys):
     assert "no results.json" in capsys.readouterr().err
 
 
+def test_validation_by_minutes_reads_runs_at_equal_time(tmp_path, capsys):
+    def run(name: str, vals: list[tuple[float, float]]) -> str:
+        folder = tmp_path / name
+        folder.mkdir()
+        events = [{"event": "val", "elapsed": seconds, "bits_per_dim": bits} for seconds, bits in vals]
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events) + "garbage\n")
+        return str(folder)
+
+    fast = run("fast", [(50, 0.30), (110, 0.20), (170, 0.15), (300, 0.12)])
+    slow = run("slow", [(90, 0.40), (200, 0.25), ({"not": "a number"}, 0.0)])
+    assert main(["results", "--val-every-minutes", "2", fast, slow]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "| minutes | fast | slow |", "|---:|---:|---:|",
+        "| 2 | 0.2000 | 0.4000 |",  # the latest validation at or before each mark
+        "| 4 | 0.1500 | 0.2500 |",  # slow's last validation (3.3 min) is the last it shows
+        "| 6 | 0.1200 |  |"]
+    with pytest.raises(SystemExit) as info:
+        main(["results", "--val-every-minutes", "2", "--val-every", "1", fast])
+    assert info.value.code == 2 and capsys.readouterr().err.count("\n") == 1
+
+
 def test_dashboard_jobs_keep_the_kind_and_every_other_setting(tmp_path):
     """The dashboard writes the validated configs to the run folder and starts the trainer on that file,
     so nothing is dropped on the way (once amp, compile, the checkpoint interval and the kernels were)."""

@@ -497,14 +497,16 @@ JSON_VALUES = SCALARS | st.lists(SCALARS, max_size=3) | st.dictionaries(st.text(
 @given(results=st.fixed_dictionaries({}, optional={key: JSON_VALUES for key in (
            "kind", "parameters", "epochs", "train_seconds", "devices", "best_val_bits_per_dim", "test_bits_per_dim")}),
        events=st.lists(st.fixed_dictionaries({}, optional={"event": st.just("val") | JSON_VALUES, "epoch": JSON_VALUES,
-                                                            "bits_per_dim": JSON_VALUES, "step": JSON_VALUES}),
+                                                            "bits_per_dim": JSON_VALUES, "step": JSON_VALUES,
+                                                            "elapsed": JSON_VALUES}),
                        max_size=5))
 def test_results_never_crashes_on_malformed_files(tmp_path, capsys, results, events):
     folder = tmp_path / "model"
     folder.mkdir(exist_ok=True)
     (folder / "results.json").write_text(json.dumps(results))
     (folder / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events) + "garbage\n")
-    for argv in (["results", str(folder)], ["results", "--val-every", "1", str(folder)]):
+    for argv in (["results", str(folder)], ["results", "--val-every", "1", str(folder)],
+                 ["results", "--val-every-minutes", "1", str(folder)]):
         code, err = cli(capsys, *argv)
         assert code in (0, 2)
         if code == 2:

@@ -11,8 +11,8 @@ import numpy as np
 from ..errors import ConfigError
 from ..explain.receptive import gradient_field
 from ..explain.results import (GUIDANCE_SHOWN, RESULTS_NAME, asked_for_samples, best_asked_for, conditional_table,
-                               measure, read_results, recorded_asked_for, results_table, validation_table,
-                               write_results)
+                               measure, read_results, recorded_asked_for, results_table, validation_by_minutes_table,
+                               validation_table, write_results)
 from ..figures import curves_svg, field_image, image_grid, save_png
 from ..models import random_model
 from ..notebooks.writer import write_notebook
@@ -102,17 +102,24 @@ def add_results_parser(sub: argparse._SubParsersAction) -> None:
                        formatter_class=FMT,
                        epilog="example:\n  python -m pixelcnn results checkpoints/paper checkpoints/lecture")
     p.add_argument("folders", nargs="+", help="run folders measured by `report`")
-    p.add_argument("--val-every", type=positive_int,
-                   help="instead, validation bits/dim at every N-th epoch, one column per folder")
-    p.add_argument("--conditional", action="store_true",
-                   help="instead, the readings of conditional models (given the label, no label, the mixture, "
-                        "the generative classifier, the asked-for digit score at each guidance)")
+    view = p.add_mutually_exclusive_group()
+    view.add_argument("--val-every", type=positive_int,
+                      help="instead, validation bits/dim at every N-th epoch, one column per folder")
+    view.add_argument("--val-every-minutes", type=positive_int, metavar="M",
+                      help="instead, validation bits/dim at every M-th minute of training, one column per folder "
+                           "(runs trained side by side for equal minutes: an equal-cost comparison)")
+    view.add_argument("--conditional", action="store_true",
+                      help="instead, the readings of conditional models (given the label, no label, the mixture, "
+                           "the generative classifier, the asked-for digit score at each guidance)")
     p.set_defaults(handler=cmd_results)
 
 
 def cmd_results(args: argparse.Namespace) -> int:
     if args.val_every:
         print(validation_table([Path(f) for f in args.folders], args.val_every))
+        return 0
+    if args.val_every_minutes:
+        print(validation_by_minutes_table([Path(f) for f in args.folders], args.val_every_minutes))
         return 0
     if args.conditional:
         print(conditional_table([Path(f) for f in args.folders]))

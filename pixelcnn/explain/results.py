@@ -313,6 +313,32 @@ def validation_table(run_dirs: list[Path], every: int = 1) -> str:
     return "\n".join(lines)
 
 
+def validation_by_minutes_table(run_dirs: list[Path], every: int) -> str:
+    """Validation bits/dim by minutes of training, one column per run (Markdown): at every ``every``-th minute
+    of the run's recorded clock (``elapsed``, which a resumed run carries on), the latest validation at or
+    before it; a run's cells stop at the first mark after its last validation. Runs trained side by side on
+    one machine for the same minutes read here at equal cost, whatever each step costs them."""
+    series = {}
+    for folder in run_dirs:
+        events = read_events(Path(folder) / METRICS_NAME)
+        series[Path(folder).name] = sorted((e["elapsed"] / 60, e["bits_per_dim"]) for e in events
+                                           if e.get("event") == "val" and is_number(e.get("elapsed"))
+                                           and is_number(e.get("bits_per_dim")) and 0 <= e["elapsed"] / 60 <= 1e6)
+    end = max((s[-1][0] for s in series.values() if s), default=0.0)
+    marks = range(every, int(np.ceil(end / every)) * every + 1, every)
+    lines = ["| minutes | " + " | ".join(series) + " |", "|---:|" + "---:|" * len(series)]
+    for mark in marks:
+        cells = [_latest_by(s, mark) if s and mark - every < s[-1][0] else "" for s in series.values()]
+        if any(cells):
+            lines.append(f"| {mark} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _latest_by(series: list[tuple[float, float]], minute: float) -> str:
+    before = [bits for at, bits in series if at <= minute]
+    return f"{before[-1]:.4f}" if before else ""
+
+
 def recorded_digit_score(run_dir: str | Path) -> float | None:
     """The digit score ``report`` measured for a run, or None (none recorded, or not a number)."""
     score = read_results(run_dir).get("digit_score")
