@@ -9,7 +9,8 @@ import pytest
 from pixelcnn.store.checkpoint import load_checkpoint
 from pixelcnn.store.data import load_colored_mnist, load_labels
 from pixelcnn.explain.results import (CHECK_IMAGES, TEMPERATURES, conditional_table, read_results, recorded_asked_for,
-                                      recorded_temperature_scores, results_table, validation_table)
+                                      recorded_temperature_scores, results_table, validation_by_minutes_table,
+                                      validation_table)
 from pixelcnn.serve.runs import SHIPPED_DIR, list_runs
 from pixelcnn.training.evaluate import evaluate
 
@@ -109,3 +110,15 @@ def test_readme_validation_table_is_what_the_results_command_prints():
     folders = [ROOT / f for f in command.group(2).split()]
     assert [f.name for f in folders] == GPU_TRAINED
     assert validation_table(folders, int(command.group(1))) in readme
+
+
+def test_equal_cost_tables_are_what_the_results_command_prints():
+    """docs/results.md reads `gated` against `paper` at equal minutes of training: the GPU pair shipped and the
+    CPU pair whose records are in checkpoints/trials."""
+    doc = (ROOT / "docs" / "results.md").read_text()
+    commands = re.findall(r"python -m pixelcnn results --val-every-minutes (\d+) ((?:checkpoints/[\w/-]+ ?)+)", doc)
+    assert len(commands) >= 2, "docs/results.md must show the commands that print its equal-cost tables"
+    for every, folders in commands:
+        paths = [ROOT / f for f in folders.split()]
+        assert all((f / "metrics.jsonl").is_file() for f in paths), folders
+        assert validation_by_minutes_table(paths, int(every)) in doc, folders
