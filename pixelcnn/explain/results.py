@@ -295,14 +295,17 @@ def _best_asked_cell(folder: Path) -> str:
     return f"{shares[w, t]:.2f} ({w}, {t})"
 
 
+def _validations(folder: Path, clock: str) -> list[tuple[float, float]]:
+    """A run's validations as (its ``clock`` field: "epoch" or "elapsed", bits/dim), in the order written;
+    events without both as numbers are skipped."""
+    return [(e[clock], e["bits_per_dim"]) for e in read_events(Path(folder) / METRICS_NAME)
+            if e.get("event") == "val" and is_number(e.get(clock)) and is_number(e.get("bits_per_dim"))]
+
+
 def validation_table(run_dirs: list[Path], every: int = 1) -> str:
     """Validation bits/dim by epoch (every ``every``-th epoch, and the last), one column per run (Markdown)."""
-    series = {}
-    for folder in run_dirs:
-        events = read_events(Path(folder) / METRICS_NAME)
-        series[Path(folder).name] = {round(e["epoch"]): e["bits_per_dim"] for e in events
-                                     if e.get("event") == "val" and is_number(e.get("epoch"))
-                                     and is_number(e.get("bits_per_dim")) and 0 <= e["epoch"] <= MAX_EPOCHS}
+    series = {Path(folder).name: {round(epoch): bits for epoch, bits in _validations(folder, "epoch")
+                                  if 0 <= epoch <= MAX_EPOCHS} for folder in run_dirs}
     lasts = {max(s) for s in series.values() if s}
     epochs = [e for e in range(1, max(lasts, default=0) + 1) if e % every == 0 or e == 1 or e in lasts]
     lines = ["| epoch | " + " | ".join(series) + " |", "|---:|" + "---:|" * len(series)]
@@ -313,17 +316,16 @@ def validation_table(run_dirs: list[Path], every: int = 1) -> str:
     return "\n".join(lines)
 
 
+MAX_TABLE_MINUTES = 1e6  # about two years: a clock beyond it is a malformed record, and the rows stay bounded
+
+
 def validation_by_minutes_table(run_dirs: list[Path], every: int) -> str:
     """Validation bits/dim by minutes of training, one column per run (Markdown): at every ``every``-th minute
     of the run's recorded clock (``elapsed``, which a resumed run carries on), the latest validation at or
     before it; a run's cells stop at the first mark after its last validation. Runs trained side by side on
     one machine for the same minutes read here at equal cost, whatever each step costs them."""
-    series = {}
-    for folder in run_dirs:
-        events = read_events(Path(folder) / METRICS_NAME)
-        series[Path(folder).name] = sorted((e["elapsed"] / 60, e["bits_per_dim"]) for e in events
-                                           if e.get("event") == "val" and is_number(e.get("elapsed"))
-                                           and is_number(e.get("bits_per_dim")) and 0 <= e["elapsed"] / 60 <= 1e6)
+    series = {Path(folder).name: sorted((seconds / 60, bits) for seconds, bits in _validations(folder, "elapsed")
+                                        if 0 <= seconds / 60 <= MAX_TABLE_MINUTES) for folder in run_dirs}
     end = max((s[-1][0] for s in series.values() if s), default=0.0)
     marks = range(every, int(np.ceil(end / every)) * every + 1, every)
     lines = ["| minutes | " + " | ".join(series) + " |", "|---:|" + "---:|" * len(series)]
