@@ -30,8 +30,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 def shipped_test_bits(name: str) -> str:
     """A shipped model's test bits/dim as the dashboard shows it, from the results.json `report` wrote."""
-    results = json.loads((ROOT / "checkpoints" / name / "results.json").read_text())
-    return f"{results['test_bits_per_dim']:.4f}"
+    from pixelcnn.explain.results import read_results
+    from pixelcnn.serve.runs import SHIPPED_DIR
+
+    return f"{read_results(SHIPPED_DIR / name)['test_bits_per_dim']:.4f}"
 
 
 def free_port() -> int:

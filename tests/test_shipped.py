@@ -23,6 +23,7 @@ GPU_TRAINED = ["paper", "lecture", "gated"]  # from scratch on a GPU, their whol
 # checkpoints/trials since the shipped `rgb` is that run continued on the CPU
 VALIDATION_TABLE = ["paper", "lecture", "rgb-gpu", "gated"]
 IMAGES = ["curves.svg", "samples.png", "field-random.png", "field-trained.png"]
+FOLDERS = r"((?:checkpoints/[\w/-]+ ?)+)"  # the run folders a docs command names, shipped or under trials/
 
 
 def test_each_model_is_shipped_with_its_record_and_images():
@@ -108,7 +109,7 @@ def test_readme_table_is_what_the_results_command_prints():
 
 def test_readme_validation_table_is_what_the_results_command_prints():
     readme = (ROOT / "docs" / "results.md").read_text()
-    command = re.search(r"python -m pixelcnn results --val-every (\d+) ((?:checkpoints/[\w/-]+ ?)+)", readme)
+    command = re.search(r"python -m pixelcnn results --val-every (\d+) " + FOLDERS, readme)
     assert command, "the README must show the command that prints its validation table"
     folders = [ROOT / f for f in command.group(2).split()]
     assert [f.name for f in folders] == VALIDATION_TABLE
@@ -119,7 +120,7 @@ def test_equal_cost_tables_are_what_the_results_command_prints():
     """docs/results.md reads `gated` against `paper` at equal minutes of training: the GPU pair shipped and the
     CPU pair whose records are in checkpoints/trials."""
     doc = (ROOT / "docs" / "results.md").read_text()
-    commands = re.findall(r"python -m pixelcnn results --val-every-minutes (\d+) ((?:checkpoints/[\w/-]+ ?)+)", doc)
+    commands = re.findall(r"python -m pixelcnn results --val-every-minutes (\d+) " + FOLDERS, doc)
     assert len(commands) >= 2, "docs/results.md must show the commands that print its equal-cost tables"
     for every, folders in commands:
         paths = [ROOT / f for f in folders.split()]
