@@ -12,6 +12,7 @@ from pixelcnn.explain.results import (CHECK_IMAGES, TEMPERATURES, conditional_ta
                                       recorded_temperature_scores, results_table, validation_by_minutes_table,
                                       validation_table)
 from pixelcnn.serve.runs import SHIPPED_DIR, list_runs
+from pixelcnn.store.rundir import read_run_config
 from pixelcnn.training.evaluate import evaluate
 
 from conftest import ROOT
@@ -19,9 +20,8 @@ from conftest import ROOT
 NAMES = ["paper", "lecture", "rgb", "gated", "live", "conditional"]
 CONDITIONAL = ["conditional"]
 FROM_SCRATCH = ["paper", "lecture", "gated"]  # trained from random weights, their whole record in their folder
-# docs/results.md's epoch table: the models trained from scratch on the GPU; `paper` and `rgb` by their GPU
-# runs' records, kept in checkpoints/trials since the shipped `paper` was trained on the CPU and the shipped
-# `rgb` is its GPU run continued there
+# docs/results.md's epoch table: the four models trained from scratch on one GPU; `paper` and `rgb` by their GPU
+# runs' records in checkpoints/trials, since both shipped models were since trained on the CPU
 VALIDATION_TABLE = ["paper-gpu", "lecture", "rgb-gpu", "gated"]
 IMAGES = ["curves.svg", "samples.png", "field-random.png", "field-trained.png"]
 FOLDERS = r"((?:checkpoints/[\w/-]+ ?)+)"  # the run folders a docs command names, shipped or under trials/
@@ -129,20 +129,12 @@ def test_equal_cost_tables_are_what_the_results_command_prints():
         assert validation_by_minutes_table(paths, int(every)) in doc, folders
 
 
-def test_the_shipped_rgb_is_its_gpu_run_continued_and_scores_lower():
-    """`rgb` was continued on the CPU from its 19 GPU epochs; the GPU run's record stays in checkpoints/trials."""
-    shipped, gpu = read_results(SHIPPED_DIR / "rgb"), read_results(SHIPPED_DIR / "trials" / "rgb-gpu")
-    config = json.loads((SHIPPED_DIR / "rgb" / "config.json").read_text())
-    assert config["train"]["init_from"] == "checkpoints/rgb/checkpoint.pt"
-    assert gpu["devices"] == ["cuda"] and gpu["epochs"] >= 10
-    assert shipped["test_bits_per_dim"] < gpu["test_bits_per_dim"]
-
-
-def test_the_shipped_paper_is_trained_from_scratch_and_beats_its_gpu_run():
-    """`paper` was trained from random weights on the CPU and scores lower than the GPU run shipped before it,
-    whose record stays in checkpoints/trials (the conditional model started from that run's weights)."""
-    shipped, gpu = read_results(SHIPPED_DIR / "paper"), read_results(SHIPPED_DIR / "trials" / "paper-gpu")
-    config = json.loads((SHIPPED_DIR / "paper" / "config.json").read_text())
-    assert config["train"]["init_from"] is None and shipped["devices"] == ["cpu"]
+@pytest.mark.parametrize("name, init_from", [("paper", None), ("rgb", "checkpoints/rgb/checkpoint.pt")])
+def test_a_model_retrained_on_the_cpu_beats_its_gpu_run_kept_in_trials(name, init_from):
+    """`paper` was trained from random weights on the CPU, `rgb` continued there from its 19 GPU epochs; each
+    scores lower than the GPU run shipped before it, whose record stays in checkpoints/trials/<name>-gpu (the
+    conditional model started from `paper`'s GPU weights)."""
+    shipped, gpu = read_results(SHIPPED_DIR / name), read_results(SHIPPED_DIR / "trials" / f"{name}-gpu")
+    assert read_run_config(SHIPPED_DIR / name)["train"]["init_from"] == init_from and shipped["devices"] == ["cpu"]
     assert gpu["devices"] == ["cuda"] and gpu["epochs"] >= 10
     assert shipped["test_bits_per_dim"] < gpu["test_bits_per_dim"]
