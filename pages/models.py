@@ -14,7 +14,8 @@ from pixelcnn.serve.run_table import run_row
 from pixelcnn.serve.runs import list_runs, run_settings
 
 DAMAGED_SHOWN = 10
-FIRST_COLUMNS = ("model", "status", "test bits/dim", "best val bits/dim", "digit score", "parameters", "epochs")
+FIRST_COLUMNS = ("model", "status", "test bits/dim", "best val bits/dim", "digit score", "parameters", "epochs",
+                 "started from")
 
 
 def table_row(row: dict) -> dict:

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from pixelcnn.explain.results import read_results
 from pixelcnn.store.metrics import read_events
+from pixelcnn.store.rundir import read_run_config
 from pixelcnn.serve.runs import SHIPPED_DIR, run_status
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -139,6 +140,16 @@ def test_models_page_puts_two_shipped_models_side_by_side(app, no_data):
     assert len(values) == 2 and all(v.replace(".", "").isdigit() for v in values), values
     readings = [c.value for c in app.caption if c.value.startswith("Digit score of 100 samples")]
     assert len(readings) == 2 and all("highest at T = " in r for r in readings), readings
+
+
+def test_models_table_says_which_models_were_continued_from_earlier_weights(app, no_data):
+    """A continued model's epochs and curves count from the weights it loaded: the table names them."""
+    open_page(app, "pages/models.py")
+    rows = {r["model"]: r for r in app.dataframe[0].value.to_dict("records")}
+    for name in ("paper", "rgb", "conditional"):
+        start = read_run_config(SHIPPED_DIR / name)["train"]["init_from"]
+        assert rows[name]["started from"] == ("random weights" if start is None else start), rows[name]
+    assert rows["rgb"]["started from"].endswith("checkpoint.pt")
 
 
 def test_samples_page_draws_a_grid(app, no_data):

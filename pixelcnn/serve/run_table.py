@@ -31,8 +31,21 @@ def _row(info: RunInfo) -> dict[str, Any]:
         "width": model_cfg.get("hidden"), "blocks": model_cfg.get("n_blocks"),
         "parameters": parameter_count(model_cfg),
         "epochs": round(progress["step"] / steps_per_epoch if progress["step"] else recorded.get("epochs", 0), 2),
+        "started from": started_from(train_cfg),
         "batch": train_cfg.get("batch_size"), "lr": train_cfg.get("lr"),
         "best val bits/dim": min(vals) if vals else recorded.get("best_val_bits_per_dim"),
         "test bits/dim": test if test is not None else recorded.get("test_bits_per_dim"),
         "digit score": recorded_digit_score(info.path),
     }
+
+
+def started_from(train_cfg: dict[str, Any]) -> str | None:
+    """Where a run's weights began: "random weights", the checkpoint a warm start (``--init-from``) loaded,
+    named as it was then, or None where the settings do not say. A continued run's epochs and curves are
+    its own, counted from those weights, so the table says which it is."""
+    if "init_from" not in train_cfg:
+        return None
+    start = train_cfg["init_from"]
+    if start is None:
+        return "random weights"
+    return start if isinstance(start, str) else None
