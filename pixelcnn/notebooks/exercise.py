@@ -19,7 +19,7 @@
 # and runs the fast ones from the `pixelcnn` package, whose every promise has a test.
 #
 # **Two ways to run it.** With `MODE = "shipped"` the figures come from the shipped `paper` checkpoint
-# (trained to 0.130 test bits/dim). With `MODE = "train"` the notebook first trains a model here, for
+# (trained to 0.128 test bits/dim). With `MODE = "train"` the notebook first trains a model here, for
 # `STEPS` steps of the `PRESET` size (`tiny` learns visible strokes in a few minutes on a laptop).
 # `python -m pixelcnn notebook --out exercise.ipynb --execute` writes and runs it (`--train` for the second
 # way).
