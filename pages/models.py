@@ -57,7 +57,11 @@ if not runs:
     st.info("No models yet: train one on the Train page.")
     st.stop()
 
-st.dataframe([table_row(run_row(run)) for run in runs], hide_index=True, width="stretch")
+st.dataframe([table_row(run_row(run)) for run in runs], hide_index=True, width="stretch", column_config={
+    "started from": st.column_config.TextColumn(help="Random weights, or the checkpoint a continued run loaded, "
+                                                     "named as it was then (a shipped model continued from its "
+                                                     "earlier self names its own folder): its epochs and curves "
+                                                     "count from there.")})
 damaged = [r for r in runs if r.status == "damaged"]
 for run in damaged[:DAMAGED_SHOWN]:
     st.warning(as_text(f"{run.name} is damaged: {run.message}. Repair or remove the file; every other run works."))
