@@ -172,9 +172,14 @@ assert difference < 1e-4, "the small model and the package's model disagree"
 # ## 4. Training and validation curves
 #
 # Train bits/dim at every step (smoothed) and validation bits/dim at each validation, both in bits per
-# dimension. `python -m pixelcnn train` and the dashboard's Train page write the same curves.
+# dimension. `python -m pixelcnn train` and the dashboard's Train page write the same curves. The shipped
+# `paper` continued a run from random weights for 12.6 more epochs: with `MODE = "shipped"` the first
+# figure is that run's (its record is kept in `checkpoints/trials/paper-scratch`), the second the
+# continuation's, which starts where the first ends.
 
 # %%
+if MODE == "shipped":
+    display(px.curves_figure("trials/paper-scratch"))
 px.curves_figure(run)
 
 # %% [markdown]
