@@ -179,6 +179,8 @@ assert difference < 1e-4, "the small model and the package's model disagree"
 
 # %%
 if MODE == "shipped":
+    from IPython.display import display
+
     display(px.curves_figure("trials/paper-scratch"))
 px.curves_figure(run)
 
