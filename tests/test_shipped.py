@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+import pixelcnn as px
 from pixelcnn.store.checkpoint import load_checkpoint
 from pixelcnn.store.data import load_colored_mnist, load_labels
 from pixelcnn.explain.results import (CHECK_IMAGES, TEMPERATURES, conditional_table, read_results, recorded_asked_for,
@@ -151,7 +152,6 @@ def test_the_shipped_paper_continues_a_cpu_run_from_scratch_kept_with_its_curves
     assert scratch["epochs"] >= 10 and (scratch_dir / "curves.svg").is_file()
     assert shipped["test_bits_per_dim"] < scratch["test_bits_per_dim"]
     assert shipped["digit_score"] >= scratch["digit_score"]
-    import pixelcnn as px  # the notebook draws the run from scratch's curves by this name
-
+    # the notebook draws the run from scratch's curves by this name
     validation = [t for t in px.curves_figure("trials/paper-scratch").data if t.name.endswith("validation")]
     assert validation and max(validation[0].y) > 0.2  # from random weights, not from where `paper` began
