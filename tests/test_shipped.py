@@ -8,6 +8,7 @@ import pytest
 
 import pixelcnn as px
 from pixelcnn.store.checkpoint import load_checkpoint
+from pixelcnn.store.metrics import read_events
 from pixelcnn.store.data import load_colored_mnist, load_labels
 from pixelcnn.explain.results import (CHECK_IMAGES, TEMPERATURES, conditional_table, read_results, recorded_asked_for,
                                       recorded_temperature_scores, results_table, validation_by_minutes_table,
@@ -155,3 +156,25 @@ def test_the_shipped_paper_continues_a_cpu_run_from_scratch_kept_with_its_curves
     # the notebook draws the run from scratch's curves by this name
     validation = [t for t in px.curves_figure("trials/paper-scratch").data if t.name.endswith("validation")]
     assert validation and max(validation[0].y) > 0.2  # from random weights, not from where `paper` began
+
+
+def last_epoch_training_bits(folder) -> float:
+    """The mean training bits/dim of a run's last epoch of steps, as docs/results.md reads it."""
+    steps = read_run_config(folder)["steps_per_epoch"]
+    losses = [e["bits_per_dim"] for e in read_events(folder / "metrics.jsonl") if e["event"] == "train"][-steps:]
+    assert len(losses) == steps, folder
+    return sum(losses) / steps
+
+
+def test_the_third_paper_cycle_was_not_shipped_and_its_record_shows_the_overfitting_the_docs_name():
+    """checkpoints/trials/paper-continued3 went on from the shipped `paper` and scored no lower, so it was not
+    shipped; docs/results.md reads its curve as overfitting: from the run from scratch to `paper` to this one,
+    the last epoch's training bits/dim fell while the test score did not, so the gap between them grew."""
+    third_dir = SHIPPED_DIR / "trials" / "paper-continued3"
+    assert read_run_config(third_dir)["train"]["init_from"] == "checkpoints/paper/checkpoint.pt"
+    chain = [SHIPPED_DIR / "trials" / "paper-scratch", SHIPPED_DIR / "paper", third_dir]
+    tests = [read_results(folder)["test_bits_per_dim"] for folder in chain]
+    assert tests[2] >= tests[1]
+    trained = [last_epoch_training_bits(folder) for folder in chain]
+    gaps = [test - train for test, train in zip(tests, trained)]
+    assert trained[0] > trained[1] > trained[2] and gaps[0] < gaps[1] < gaps[2]
