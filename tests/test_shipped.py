@@ -3,13 +3,14 @@
 import json
 import math
 import re
+from pathlib import Path
 
 import pytest
 
 import pixelcnn as px
 from pixelcnn.store.checkpoint import load_checkpoint
-from pixelcnn.store.metrics import read_events
 from pixelcnn.store.data import load_colored_mnist, load_labels
+from pixelcnn.store.metrics import curves, read_events
 from pixelcnn.explain.results import (CHECK_IMAGES, TEMPERATURES, conditional_table, read_results, recorded_asked_for,
                                       recorded_temperature_scores, results_table, validation_by_minutes_table,
                                       validation_table)
@@ -158,10 +159,10 @@ def test_the_shipped_paper_continues_a_cpu_run_from_scratch_kept_with_its_curves
     assert validation and max(validation[0].y) > 0.2  # from random weights, not from where `paper` began
 
 
-def last_epoch_training_bits(folder) -> float:
+def last_epoch_training_bits(folder: Path) -> float:
     """The mean training bits/dim of a run's last epoch of steps, as docs/results.md reads it."""
     steps = read_run_config(folder)["steps_per_epoch"]
-    losses = [e["bits_per_dim"] for e in read_events(folder / "metrics.jsonl") if e["event"] == "train"][-steps:]
+    losses = [bits for _, bits in curves(read_events(folder / "metrics.jsonl"))["train"][-steps:]]
     assert len(losses) == steps, folder
     return sum(losses) / steps
 
