@@ -46,7 +46,7 @@ def _settings_text(settings: dict[str, Any]) -> str:
                                               else f" {value}") for name, value in settings.items())
 
 
-MODEL_OPTIONS = ("kind", "hidden", "n_blocks", "first_kernel", "block_kernel", "classes", "norm")
+MODEL_OPTIONS = ("kind", "hidden", "n_blocks", "first_kernel", "block_kernel", "classes", "norm", "dropout")
 
 
 def train_configs(args: argparse.Namespace) -> tuple[Any, Any]:

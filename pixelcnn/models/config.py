@@ -47,6 +47,9 @@ class PixelCNNConfig:
                           low=0, high=1000)
     norm: str = option("none", "layer: normalise each residual block's input over the channels of each pixel "
                                "(kind pixelcnn), as the course's handout suggests", choices=NORMS)
+    dropout: float = option(0.0, "share of each residual block's bottleneck features zeroed while training, "
+                                 "before its last 1x1 (PixelCNN++'s regulariser; kinds pixelcnn and rgb); "
+                                 "0 for none", low=0.0, high=0.9)
 
     def __post_init__(self) -> None:
         if self.kind not in _KIND_CHECKS:
@@ -58,11 +61,14 @@ class PixelCNNConfig:
         _KIND_CHECKS[self.kind](self)
 
     def to_dict(self) -> dict[str, int | str]:
-        """The fields as a dict; ``norm`` only when set, so every config from before it existed (every
-        shipped checkpoint's) reads and hashes as it did (the codec's model identity includes it)."""
+        """The fields as a dict; ``norm`` and ``dropout`` only when set, so every config from before they
+        existed (every shipped checkpoint's) reads and hashes as it did (the codec's model identity includes
+        them)."""
         data = asdict(self)
         if data["norm"] == "none":
             del data["norm"]
+        if data["dropout"] == 0:
+            del data["dropout"]
         return data
 
     @classmethod

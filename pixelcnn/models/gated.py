@@ -218,6 +218,9 @@ class GatedKind(ModelKind):
         if config.norm != "none":
             raise ConfigError(f"norm {config.norm!r} is for kind pixelcnn only (the gated stacks have none); "
                               f"use norm none")
+        if config.dropout:
+            raise ConfigError(f"dropout {config.dropout:g} is for kinds pixelcnn and rgb only (the gated stacks "
+                              f"have no residual blocks); use dropout 0")
 
     def build(self, config: PixelCNNConfig) -> nn.Module:
         return GatedPixelCNN(config)

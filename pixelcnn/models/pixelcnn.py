@@ -33,12 +33,15 @@ class ResidualBlock(nn.Module):
     """Figure 5: ReLU, 1x1 (2h -> h), ReLU, kxk type B (h -> h), ReLU, 1x1 (h -> 2h), plus skip.
 
     With ``colours`` every layer is masked channel-autoregressively (type B). With ``norm`` the block's
-    input is first layer-normalised over each pixel's channels (:class:`~.layers.ChannelNorm`).
+    input is first layer-normalised over each pixel's channels (:class:`~.layers.ChannelNorm`). With
+    ``dropout`` > 0, that share of the last 1x1's inputs is zeroed in training mode (each feature of each
+    pixel on its own, so no pixel sees more than its mask allows); in eval mode the block is unchanged.
 
     Shape: (B, 2h, H, W) -> (B, 2h, H, W).
     """
 
-    def __init__(self, hidden: int, kernel_size: int = 3, colours: int | None = None, norm: bool = False):
+    def __init__(self, hidden: int, kernel_size: int = 3, colours: int | None = None, norm: bool = False,
+                 dropout: float = 0.0):
         super().__init__()
         half = hidden // 2
         self.norm = ChannelNorm(hidden) if norm else None
@@ -46,12 +49,14 @@ class ResidualBlock(nn.Module):
         groups = None if colours is None else (colour_groups(half, colours), colour_groups(half, colours))
         self.masked = MaskedConv2d(half, half, kernel_size, "B", groups)
         self.expand = pointwise(half, hidden, colours)
+        self.dropout = nn.Dropout(dropout) if dropout else None
 
     def forward(self, x: torch.Tensor, biases: tuple = (None, None, None)) -> torch.Tensor:
         """``biases``: the label biases (B, width) of the three convolutions, or Nones."""
         h = add_bias(self.reduce(F.relu(x if self.norm is None else self.norm(x))), biases[0])
         h = add_bias(self.masked(F.relu(h)), biases[1])
-        return x + add_bias(self.expand(F.relu(h)), biases[2])
+        h = F.relu(h)
+        return x + add_bias(self.expand(h if self.dropout is None else self.dropout(h)), biases[2])
 
 
 class PixelCNN(nn.Module):
@@ -75,7 +80,7 @@ class PixelCNN(nn.Module):
                                                     colour_groups(config.hidden, groups))
         self.input_conv = MaskedConv2d(config.channels, config.hidden, config.first_kernel, "A", input_groups)
         self.blocks = nn.ModuleList(
-            ResidualBlock(config.hidden, config.block_kernel, groups, config.norm == "layer")
+            ResidualBlock(config.hidden, config.block_kernel, groups, config.norm == "layer", config.dropout)
             for _ in range(config.n_blocks)
         )
         self.output_hidden = pointwise(config.hidden, config.hidden, groups)
@@ -240,10 +245,11 @@ def masked_stack_rows(model: PixelCNN, colour: bool) -> list[dict[str, Any]]:
     tag = " (colour)" if colour else ""
     one = "B (colour)" if colour else "-"
     norm = "layer norm, " if cfg.norm == "layer" else ""
+    drop = f"dropout {cfg.dropout:g}, " if cfg.dropout else ""
     return [
         {"layer": "input", "kernel": f"{k1}x{k1}", "mask": f"A{tag}", "in": cfg.channels, "out": h,
          "parameters": count_parameters(model.input_conv)},
-        {"layer": f"residual blocks x{cfg.n_blocks}: {norm}1x1, {k2}x{k2}, 1x1", "kernel": f"1x1, {k2}x{k2}, 1x1",
+        {"layer": f"residual blocks x{cfg.n_blocks}: {norm}1x1, {k2}x{k2}, {drop}1x1", "kernel": f"1x1, {k2}x{k2}, 1x1",
          "mask": f"{one}, B{tag}, {one}", "in": h, "out": h, "parameters": count_parameters(model.blocks)},
         {"layer": "output 1", "kernel": "1x1", "mask": f"B{tag}", "in": h, "out": h,
          "parameters": count_parameters(model.output_hidden)},

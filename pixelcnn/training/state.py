@@ -48,7 +48,7 @@ def warm_start(model: torch.nn.Module, model_config: PixelCNNConfig, path: Path)
     and training adds what the label says. A ConfigError (one line) for anything else.
     """
     source = load_checkpoint(path)
-    if replace(source.config, classes=model_config.classes) != model_config or \
+    if replace(source.config, classes=model_config.classes, dropout=model_config.dropout) != model_config or \
             source.config.classes not in (0, model_config.classes):
         raise ConfigError(f"{path} holds a {source.config.kind} model of width {source.config.hidden}, "
                           f"{source.config.n_blocks} blocks and {source.config.classes} classes; --init-from needs "
