@@ -44,7 +44,7 @@ DEFAULT_PRESET = "live"
 FORM_LABELS = {"hidden": "Width", "n_blocks": "Blocks", "lr": "Learning rate", "batch_size": "Batch size",
                "steps": "Steps", "epochs": "Epochs", "minutes": "Minutes", "train_limit": "Training images",
                "val_limit": "Validation images", "eval_every": "Validate every N steps", "seed": "Seed",
-               "label_dropout": "Label dropout"}
+               "label_dropout": "Label dropout", "dropout": "Dropout"}
 
 
 def expectation(parameters: int, config: TrainConfig) -> None:
@@ -120,7 +120,7 @@ def run_form() -> None:
                                "the speed here); evaluation stays float32." if bf16_is_fast(torch.device("cpu"))
                           else "This CPU has no fast bfloat16, so training runs in float32 either way.")
         name = c6.text_input("Run name (optional)", key="train_name", placeholder=new_run_name(preset))
-        c7, c8, _ = st.columns(3)
+        c7, c8, c9 = st.columns(3)
         conditional = c7.checkbox("Class-conditional (draw the digit asked for)", value=bool(base.classes),
                                   key=f"conditional_{preset}",
                                   help="The digit label enters every layer as a learned bias, so the model can be "
@@ -130,9 +130,14 @@ def run_form() -> None:
                                         key=f"label_dropout_{preset}",
                                         help="The share of training images shown without their label, so that the "
                                              "model also draws with none and guidance has its unconditional half.")
+        dropout = c9.number_input("Dropout", value=base.dropout, step=0.05, key=f"dropout_{preset}",
+                                  disabled=base.kind == "gated",
+                                  help="The share of each residual block's features zeroed while training, "
+                                       "against overfitting; sampling and scoring never drop. Gated has no "
+                                       "residual blocks.")
         start = st.button("Start training", type="primary", key="train_start")
     model_values = {**base.to_dict(), "hidden": int(hidden), "n_blocks": int(n_blocks),
-                    "classes": 10 if conditional else 0}
+                    "classes": 10 if conditional else 0, "dropout": float(dropout)}
     budgets = {"steps": dict(steps=int(budget)), "epochs": dict(epochs=int(budget)),
                "minutes": dict(minutes=float(budget))}
     train_values = dict(**budgets[budget_kind], batch_size=int(batch), lr=float(lr), seed=int(seed),

@@ -214,8 +214,9 @@ def test_train_form_names_every_problem_as_the_form_labels_it(app, real_data):
     app.number_input(key="hidden_live").set_value(96).run()
     app.number_input(key="budget_live").set_value(-5).run()  # browser walk: -5 sat on "Press Enter" unexplained
     app.number_input(key="label_dropout_live").set_value(-5).run()
+    app.number_input(key="dropout_live").set_value(1).run()
     errors = " ".join(e.value for e in app.error)
-    assert "Minutes must be" in errors and "Label dropout must be" in errors, errors
+    assert "Minutes must be" in errors and "Label dropout must be" in errors and "Dropout must be" in errors, errors
 
 
 def test_train_form_refuses_a_model_over_the_parameter_limit(app, real_data):
@@ -242,6 +243,7 @@ def test_train_page_starts_a_run_that_writes_metrics_and_a_checkpoint(app, real_
     app.number_input(key="train_limit").set_value(512)
     app.number_input(key="val_limit_live").set_value(64)
     app.number_input(key="eval_every_live").set_value(3)
+    app.number_input(key="dropout_live").set_value(0.1)
     app.text_input(key="train_name").input("apptest-run")
     app.button(key="train_start").click().run()
     assert not app.exception and not app.error, [e.value for e in app.error]
@@ -257,6 +259,7 @@ def test_train_page_starts_a_run_that_writes_metrics_and_a_checkpoint(app, real_
     assert kinds.count("train") == 6 and "val" in kinds and kinds[-1] == "end"
     stored = json.loads((run / "config.json").read_text())["train"]  # the live preset's settings, budget replaced
     assert stored["steps"] == 6 and stored["minutes"] is None and stored["amp"] and stored["grad_clip"] == 1.0
+    assert json.loads((run / "config.json").read_text())["model"]["dropout"] == 0.1
     assert (run / "checkpoint.pt").is_file()
     app.run()
     assert not app.exception
