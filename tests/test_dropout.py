@@ -97,5 +97,5 @@ def test_a_model_with_dropout_starts_from_weights_trained_without_it_and_saves_i
 def test_the_setting_comes_from_the_command_line_and_a_config_without_it_reads_as_before():
     model_config, _ = train_configs(build_parser().parse_args(["train", "--out", "runs/x", "--dropout", "0.1"]))
     assert model_config.dropout == 0.1 and model_config.hidden == 128
-    stored = load_checkpoint("checkpoints/paper").config
+    stored = load_checkpoint("checkpoints/lecture").config
     assert stored.dropout == 0.0 and "dropout" not in stored.to_dict()
