@@ -60,7 +60,7 @@ class PixelCNNConfig:
                 raise ConfigError(f"{name} must be odd, got {getattr(self, name)}")
         _KIND_CHECKS[self.kind](self)
 
-    def to_dict(self) -> dict[str, int | str]:
+    def to_dict(self) -> dict[str, int | float | str]:
         """The fields as a dict; ``norm`` and ``dropout`` only when set, so every config from before they
         existed (every shipped checkpoint's) reads and hashes as it did (the codec's model identity includes
         them)."""

@@ -249,7 +249,8 @@ def masked_stack_rows(model: PixelCNN, colour: bool) -> list[dict[str, Any]]:
     return [
         {"layer": "input", "kernel": f"{k1}x{k1}", "mask": f"A{tag}", "in": cfg.channels, "out": h,
          "parameters": count_parameters(model.input_conv)},
-        {"layer": f"residual blocks x{cfg.n_blocks}: {norm}1x1, {k2}x{k2}, {drop}1x1", "kernel": f"1x1, {k2}x{k2}, 1x1",
+        {"layer": f"residual blocks x{cfg.n_blocks}: {norm}1x1, {k2}x{k2}, {drop}1x1",
+         "kernel": f"1x1, {k2}x{k2}, 1x1",
          "mask": f"{one}, B{tag}, {one}", "in": h, "out": h, "parameters": count_parameters(model.blocks)},
         {"layer": "output 1", "kernel": "1x1", "mask": f"B{tag}", "in": h, "out": h,
          "parameters": count_parameters(model.output_hidden)},
