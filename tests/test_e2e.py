@@ -300,6 +300,7 @@ def test_side_by_side_views(server, browser, artifacts):
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length === 3", timeout=60_000)
     for name in ("paper (random weights)", "rgb (random weights)", "gated (random weights)"):
         assert page.get_by_role("heading", name=name).count() == 1, name
+    page.get_by_text("first layer + 3 →").nth(2).wait_for(timeout=30_000)  # captions follow their plots
     assert page.get_by_text("first layer + 3 →").count() == 3
     depth = page.get_by_role("slider").last
     depth.focus()
