@@ -27,6 +27,7 @@ FROM_SCRATCH = ["lecture", "gated"]  # trained from random weights, their whole 
 # runs' records in checkpoints/trials, since both shipped models were since trained on the CPU
 VALIDATION_TABLE = ["paper-gpu", "lecture", "rgb-gpu", "gated"]
 IMAGES = ["curves.svg", "samples.png", "field-random.png", "field-trained.png"]
+TRIALS_DIR = SHIPPED_DIR / "trials"  # the records of runs not shipped, or shipped before
 FOLDERS = r"((?:checkpoints/[\w/-]+ ?)+)"  # the run folders a docs command names, shipped or under trials/
 
 
@@ -137,7 +138,7 @@ def test_a_model_retrained_on_the_cpu_beats_its_gpu_run_kept_in_trials(name):
     """`paper` was trained from random weights on the CPU and then continued there, `rgb` continued there from
     its 19 GPU epochs; each scores lower than the GPU run shipped before it, whose record stays in
     checkpoints/trials/<name>-gpu (the conditional model started from `paper`'s GPU weights)."""
-    shipped, gpu = read_results(SHIPPED_DIR / name), read_results(SHIPPED_DIR / "trials" / f"{name}-gpu")
+    shipped, gpu = read_results(SHIPPED_DIR / name), read_results(TRIALS_DIR / f"{name}-gpu")
     start = read_run_config(SHIPPED_DIR / name)["train"]["init_from"]
     assert start == f"checkpoints/{name}/checkpoint.pt" and shipped["devices"] == ["cpu"]
     assert gpu["devices"] == ["cuda"] and gpu["epochs"] >= 10
@@ -148,7 +149,7 @@ def test_the_shipped_paper_continues_a_cpu_run_from_scratch_kept_with_its_curves
     """The exercise's curves from random weights are the run `paper` continued: its record stays in
     checkpoints/trials/paper-scratch, at least 10 epochs from random weights, and the shipped model scores
     lower on test and reads as digits at least as often at T = 1."""
-    scratch_dir = SHIPPED_DIR / "trials" / "paper-scratch"
+    scratch_dir = TRIALS_DIR / "paper-scratch"
     scratch, shipped = read_results(scratch_dir), read_results(SHIPPED_DIR / "paper")
     assert read_run_config(scratch_dir)["train"]["init_from"] is None and scratch["devices"] == ["cpu"]
     assert scratch["epochs"] >= 10 and (scratch_dir / "curves.svg").is_file()
@@ -172,9 +173,9 @@ def test_the_third_paper_cycle_was_not_shipped_and_its_record_shows_the_overfitt
     checkpoints/trials/paper-scratch-continued) and scored no lower, so it was not shipped; docs/results.md reads
     its curve as overfitting: from the run from scratch to its continuation to this one, the last epoch's
     training bits/dim fell while the test score did not, so the gap between them grew."""
-    third_dir = SHIPPED_DIR / "trials" / "paper-continued3"
+    third_dir = TRIALS_DIR / "paper-continued3"
     assert read_run_config(third_dir)["train"]["init_from"] == "checkpoints/paper/checkpoint.pt"
-    chain = [SHIPPED_DIR / "trials" / "paper-scratch", SHIPPED_DIR / "trials" / "paper-scratch-continued", third_dir]
+    chain = [TRIALS_DIR / "paper-scratch", TRIALS_DIR / "paper-scratch-continued", third_dir]
     tests = [read_results(folder)["test_bits_per_dim"] for folder in chain]
     assert tests[2] >= tests[1]
     trained = [last_epoch_training_bits(folder) for folder in chain]
@@ -186,12 +187,12 @@ def test_the_shipped_paper_is_the_same_cycle_with_dropout_and_beats_the_one_with
     """What narrowed the gap: the shipped `paper` went on from the same weights as the third cycle, with
     dropout in its residual blocks, and scores lower on test than both the weights it started from and the
     cycle without dropout (its digit readings, within their error of the others', are docs/results.md's)."""
-    shipped_dir, start_dir = SHIPPED_DIR / "paper", SHIPPED_DIR / "trials" / "paper-scratch-continued"
+    shipped_dir, start_dir = SHIPPED_DIR / "paper", TRIALS_DIR / "paper-scratch-continued"
     stored = read_run_config(shipped_dir)
     assert stored["model"]["dropout"] > 0 and stored["train"]["init_from"] == "checkpoints/paper/checkpoint.pt"
     assert "dropout" not in read_run_config(start_dir)["model"]
     shipped, start = read_results(shipped_dir), read_results(start_dir)
-    third = read_results(SHIPPED_DIR / "trials" / "paper-continued3")
+    third = read_results(TRIALS_DIR / "paper-continued3")
     assert shipped["test_bits_per_dim"] < min(start["test_bits_per_dim"], third["test_bits_per_dim"])
     # the notebook draws the curves of the weights it started from by this name
     validation = [t for t in px.curves_figure("trials/paper-scratch-continued").data if t.name.endswith("validation")]
@@ -201,7 +202,7 @@ def test_the_shipped_paper_is_the_same_cycle_with_dropout_and_beats_the_one_with
 def test_the_larger_dropout_cycle_was_not_shipped_because_it_scored_no_lower():
     """checkpoints/trials/paper-dropout2 went on from the shipped `paper` with twice its dropout and scored no
     lower on test, so the shipped `paper` stayed; README and docs/results.md give both scores."""
-    trial_dir = SHIPPED_DIR / "trials" / "paper-dropout2"
+    trial_dir = TRIALS_DIR / "paper-dropout2"
     trial, shipped = read_run_config(trial_dir), read_run_config(SHIPPED_DIR / "paper")
     assert trial["train"]["init_from"] == "checkpoints/paper/checkpoint.pt"
     assert trial["model"]["dropout"] > shipped["model"]["dropout"] > 0
