@@ -143,7 +143,7 @@ def run_form() -> None:
     train_values = dict(**budgets[budget_kind], batch_size=int(batch), lr=float(lr), seed=int(seed),
                         eval_every=int(eval_every) or None, train_limit=int(train_limit) or None,
                         val_limit=int(val_limit) or None, lr_schedule=schedule, amp=bool(amp),
-                        label_dropout=float(label_dropout))
+                        label_dropout=float(label_dropout), recolor=bool(recolor))
     found = problems(PixelCNNConfig, model_values, FORM_LABELS) + problems(TrainConfig, train_values, FORM_LABELS)
     if found:
         st.error("\n".join(f"- {line}" for line in found))

@@ -539,6 +539,7 @@ def test_train_page_starts_a_conditional_run(app, real_data, tmp_path):
     app.number_input(key="val_limit_live").set_value(64)
     app.checkbox(key="conditional_live").check()
     app.number_input(key="label_dropout_live").set_value(0.25)
+    app.checkbox(key="recolor_live").check()
     app.text_input(key="train_name").input("apptest-digits")
     app.button(key="train_start").click().run()
     assert not app.exception and not app.error, [e.value for e in app.error]
@@ -548,6 +549,7 @@ def test_train_page_starts_a_conditional_run(app, real_data, tmp_path):
         time.sleep(1)
     stored = json.loads((run / "config.json").read_text())
     assert stored["model"]["classes"] == 10 and stored["train"]["label_dropout"] == 0.25
+    assert stored["train"]["recolor"] is True
     end = read_events(run / "metrics.jsonl")[-1]
     assert end["event"] == "end" and end["status"] == "finished" and "test_no_label_bits_per_dim" in end
 

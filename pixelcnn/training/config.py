@@ -71,6 +71,10 @@ class TrainConfig:
     label_dropout: float = option(0.1, "share of training images a conditional model is shown without their "
                                        "label, so that it also learns to draw with none (and guidance has "
                                        "an unconditional half)", low=0, high=1)
+    recolor: bool = option(False, "recolor each training batch: permute each image's colour channels and flip "
+                                  "some (v -> 3 - v), maps under which colored MNIST's distribution is "
+                                  "unchanged (see pixelcnn.training.recolor), so the model sees more distinct "
+                                  "images of the same distribution")
     ema_decay: float = option(0.0, "also keep an exponential moving average of the weights (Polyak averaging) "
                                    "with this decay, e.g. 0.999: validated and tested beside the raw weights and "
                                    "saved in the checkpoint beside them (evaluate --weights average); 0 for none",

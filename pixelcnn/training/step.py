@@ -16,6 +16,7 @@ import torch
 from ..models import bits_per_dim
 from ..runtime import autocast
 from . import distributed
+from .recolor import recolor_batch
 
 
 TIME_WARMUP = 0.03  # of a time budget: Adam's first steps at full rate are the noisiest of a short run
@@ -110,14 +111,16 @@ class BatchOrder:
 
     With ``labels``, each batch comes with its labels, and which images an epoch shows without their label
     (``dropout`` of them, as the "no label" index ``classes``) is a pure function of (seed, epoch) too.
+    With ``recolor``, each batch is recolored by :func:`~pixelcnn.training.recolor.recolor_batch`, a pure
+    function of (seed, step).
     """
 
     def __init__(self, images: torch.Tensor, seed: int, steps_per_epoch: int, local_batch: int,
                  world: distributed.Distributed, labels: torch.Tensor | None = None, classes: int = 0,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, recolor: bool = False):
         self.images, self.seed, self.steps_per_epoch = images, seed, steps_per_epoch
         self.local_batch, self.world = local_batch, world
-        self.labels, self.classes, self.dropout = labels, classes, dropout
+        self.labels, self.classes, self.dropout, self.recolor = labels, classes, dropout, recolor
         self.epoch, self.order, self.epoch_labels = -1, None, None
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -131,4 +134,5 @@ class BatchOrder:
                 self.epoch_labels = self.labels.masked_fill(torch.from_numpy(hidden), self.classes) \
                     .to(self.images.device)
         chosen = self.order[index * self.local_batch:(index + 1) * self.local_batch]
-        return self.images[chosen], None if self.labels is None else self.epoch_labels[chosen]
+        images = recolor_batch(self.images[chosen], self.seed, step) if self.recolor else self.images[chosen]
+        return images, None if self.labels is None else self.epoch_labels[chosen]

@@ -399,7 +399,8 @@ class TrainingRun:
                 self.save("running")  # from the first moment on, a killed run can be resumed
             last_save = time.monotonic()
             batches = BatchOrder(self.train_x, self.config.seed, self.steps_per_epoch, self.local_batch, self.world,
-                                  self.split_labels("train"), self.model_config.classes, self.config.label_dropout)
+                                  self.split_labels("train"), self.model_config.classes, self.config.label_dropout,
+                                  self.config.recolor)
             average = (lambda loss: distributed.mean_and_any(loss, False, self.world)[0]) if self.world.active \
                 else (lambda loss: loss)
             while self.step < self.total_steps and not self.out_of_time():
