@@ -135,6 +135,10 @@ def run_form() -> None:
                                   help="The share of each residual block's features zeroed while training, "
                                        "against overfitting; sampling and scoring never drop. Gated has no "
                                        "residual blocks.")
+        recolor = c9.checkbox("Recolor batches", value=start_from.recolor, key=f"recolor_{preset}",
+                              help="Each training image in a random one of the 48 colour schemes that colored "
+                                   "MNIST draws equally often (channels permuted, some flipped): the same "
+                                   "distribution, more distinct images, against overfitting.")
         start = st.button("Start training", type="primary", key="train_start")
     model_values = {**base.to_dict(), "hidden": int(hidden), "n_blocks": int(n_blocks),
                     "classes": 10 if conditional else 0, "dropout": float(dropout)}
