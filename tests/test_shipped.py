@@ -183,31 +183,51 @@ def test_the_third_paper_cycle_was_not_shipped_and_its_record_shows_the_overfitt
     assert trained[0] > trained[1] > trained[2] and gaps[0] < gaps[1] < gaps[2]
 
 
-def test_the_shipped_paper_is_the_same_cycle_with_dropout_and_beats_the_one_without():
-    """What narrowed the gap: the shipped `paper` went on from the same weights as the third cycle, with
-    dropout in its residual blocks, and scores lower on test than both the weights it started from and the
-    cycle without dropout (its digit readings, within their error of the others', are docs/results.md's)."""
-    shipped_dir, start_dir = SHIPPED_DIR / "paper", TRIALS_DIR / "paper-scratch-continued"
-    stored = read_run_config(shipped_dir)
+def test_the_dropout_cycle_went_on_from_the_same_weights_and_beat_the_one_without():
+    """What narrowed the gap: the dropout cycle (shipped before the recolored one, its record in
+    checkpoints/trials/paper-dropout) went on from the same weights as the third cycle, with dropout in its
+    residual blocks, and scored lower on test than both the weights it started from and the cycle without
+    dropout (its digit readings, within their error of the others', are docs/results.md's)."""
+    dropout_dir, start_dir = TRIALS_DIR / "paper-dropout", TRIALS_DIR / "paper-scratch-continued"
+    stored = read_run_config(dropout_dir)
     assert stored["model"]["dropout"] > 0 and stored["train"]["init_from"] == "checkpoints/paper/checkpoint.pt"
     assert "dropout" not in read_run_config(start_dir)["model"]
-    shipped, start = read_results(shipped_dir), read_results(start_dir)
+    dropout, start = read_results(dropout_dir), read_results(start_dir)
     third = read_results(TRIALS_DIR / "paper-continued3")
-    assert shipped["test_bits_per_dim"] < min(start["test_bits_per_dim"], third["test_bits_per_dim"])
-    # the notebook draws the curves of the weights it started from by this name
-    validation = [t for t in px.curves_figure("trials/paper-scratch-continued").data if t.name.endswith("validation")]
-    assert validation and min(validation[0].y) == pytest.approx(start["best_val_bits_per_dim"])
+    assert dropout["test_bits_per_dim"] < min(start["test_bits_per_dim"], third["test_bits_per_dim"])
+    # the notebook draws the curves of the runs before the shipped one by these names
+    for name, record in (("paper-scratch-continued", start), ("paper-dropout", dropout)):
+        validation = [t for t in px.curves_figure(f"trials/{name}").data if t.name.endswith("validation")]
+        assert validation and min(validation[0].y) == pytest.approx(record["best_val_bits_per_dim"])
 
 
 def test_the_larger_dropout_cycle_was_not_shipped_because_it_scored_no_lower():
-    """checkpoints/trials/paper-dropout2 went on from the shipped `paper` with twice its dropout and scored no
-    lower on test, so the shipped `paper` stayed; README and docs/results.md give both scores."""
-    trial_dir = TRIALS_DIR / "paper-dropout2"
-    trial, shipped = read_run_config(trial_dir), read_run_config(SHIPPED_DIR / "paper")
+    """checkpoints/trials/paper-dropout2 went on from the dropout cycle (then shipped, its record now in
+    checkpoints/trials/paper-dropout) with twice its dropout and scored no lower on test, so it was not
+    shipped; README and docs/results.md give both scores."""
+    trial_dir, base_dir = TRIALS_DIR / "paper-dropout2", TRIALS_DIR / "paper-dropout"
+    trial, base = read_run_config(trial_dir), read_run_config(base_dir)
     assert trial["train"]["init_from"] == "checkpoints/paper/checkpoint.pt"
-    assert trial["model"]["dropout"] > shipped["model"]["dropout"] > 0
-    scores = [read_results(folder)["test_bits_per_dim"] for folder in (trial_dir, SHIPPED_DIR / "paper")]
+    assert trial["model"]["dropout"] > base["model"]["dropout"] > 0
+    scores = [read_results(folder)["test_bits_per_dim"] for folder in (trial_dir, base_dir)]
     assert scores[0] >= scores[1]
     for doc in ("README.md", "docs/results.md"):
         text = (ROOT / doc).read_text()
         assert all(f"{score:.5f}" in text for score in scores), doc
+
+
+def test_the_shipped_paper_is_the_dropout_cycle_continued_on_recolored_batches_and_beats_both_cycles_before():
+    """The shipped `paper` went on from the dropout cycle with the same dropout and recolored batches
+    (--recolor), and scores lower on test than it and than the larger dropout tried from the same weights;
+    README and docs/results.md give its score beside the one it beat."""
+    shipped_dir, base_dir = SHIPPED_DIR / "paper", TRIALS_DIR / "paper-dropout"
+    stored, base = read_run_config(shipped_dir), read_run_config(base_dir)
+    assert stored["train"]["recolor"] is True and "recolor" not in base["train"]
+    assert stored["train"]["init_from"] == "checkpoints/paper/checkpoint.pt"
+    assert stored["model"]["dropout"] == base["model"]["dropout"] > 0
+    shipped = read_results(shipped_dir)["test_bits_per_dim"]
+    before = [read_results(TRIALS_DIR / name)["test_bits_per_dim"] for name in ("paper-dropout", "paper-dropout2")]
+    assert shipped < min(before)
+    for doc in ("README.md", "docs/results.md"):
+        text = (ROOT / doc).read_text()
+        assert f"{shipped:.5f}" in text and f"{before[0]:.5f}" in text, doc
