@@ -20,11 +20,10 @@ import itertools
 import numpy as np
 import torch
 
+from ..store.data import LEVELS
+
 
 PERMUTATIONS = torch.tensor(list(itertools.permutations(range(3))))  # (6, 3)
-
-
-LEVELS_MAX = 3
 
 
 def recolor_maps(seed: int, step: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,7 +40,7 @@ def recolor(images: torch.Tensor, order: torch.Tensor, flip: torch.Tensor) -> to
     ``PERMUTATIONS[order]`` and then, where ``flip`` (N, 3) is set, ``v`` turned into ``3 - v``."""
     channels = PERMUTATIONS.to(images.device)[order.to(images.device)]  # (N, 3)
     moved = torch.gather(images, 1, channels[:, :, None, None].expand_as(images))
-    return torch.where(flip.to(images.device)[:, :, None, None], LEVELS_MAX - moved, moved)
+    return torch.where(flip.to(images.device)[:, :, None, None], LEVELS - 1 - moved, moved)
 
 
 def recolor_batch(images: torch.Tensor, seed: int, step: int) -> torch.Tensor:
