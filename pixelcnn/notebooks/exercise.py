@@ -33,7 +33,6 @@ TEST_LIMIT = None  # test images for the test bits/dim (None: all 10,000)
 # %%
 import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
