@@ -1,1 +1,2 @@
-"""Training: settings, steps and schedule, evaluation, the run and its loop, averaging, distributed, speed."""
+"""Training: settings, steps and schedule, recoloring, evaluation, the run and its loop, averaging,
+distributed, speed."""
