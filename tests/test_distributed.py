@@ -11,12 +11,15 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from pixelcnn.errors import ConfigError
 from pixelcnn.store.checkpoint import load_checkpoint
+from pixelcnn.store.files import atomic_write
 from pixelcnn.store.data import synthetic_colored_mnist
 from pixelcnn.store.metrics import read_events
 from pixelcnn.models import PixelCNNConfig
 from pixelcnn.models import random_model
 from pixelcnn.training.config import TrainConfig
+from pixelcnn.training.state import check_run_dir
 from pixelcnn.training.trainer import train
 
 TINY = PixelCNNConfig(hidden=16, n_blocks=2)
@@ -85,3 +88,25 @@ def test_torchrun_command(tmp_path, mnist_dir):
     end = events[-1]
     assert end["status"] == "finished" and end["replica_checksums"][0] == end["replica_checksums"][1]
     assert load_checkpoint(run).train["step"] == 20
+
+
+def test_a_rank_that_checks_the_folder_while_rank_0_writes_its_job_file_sees_a_run(tmp_path):
+    """Under torchrun rank 1 checks the folder while rank 0 claims it: at that moment the folder holds only
+    atomic_write's temporary file. That is a run being started, not foreign files (a flaky refusal in CI)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    seen = []
+
+    def write_while_checking(f):
+        f.write(b"{}")
+        assert [p.name for p in run.iterdir()] != ["job.json"]  # mid-write: the temporary file alone
+        check_run_dir(run, resume=False)
+        seen.append(True)
+
+    atomic_write(run / "job.json", write_while_checking)
+    assert seen == [True]
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / ".notes.abc.tmp").write_text("x")  # a temporary file, but of no run's file
+    with pytest.raises(ConfigError, match="holds other files and no run"):
+        check_run_dir(foreign, resume=False)

@@ -8,6 +8,7 @@ must each end in one line, not in a hang, a crash or a traceback.
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
@@ -137,7 +138,7 @@ def atomic_write(path: Path, write: Any) -> None:
     A crash at any moment leaves either the old file or the new one, never a torn one.
     """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -148,6 +149,12 @@ def atomic_write(path: Path, write: Any) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def being_written(path: Path) -> bool:
+    """Whether :func:`atomic_write` is writing ``path`` now: its temporary file, not yet renamed, lies beside it."""
+    path = Path(path)
+    return any(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
 
 
 def read_json_object(path: str | Path) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import CHECKPOINT_NAME
-from .files import atomic_write, read_json_object
+from .files import atomic_write, being_written, read_json_object
 from .metrics import METRICS_NAME
 
 
@@ -35,8 +35,10 @@ LIVE_DIR = "live"
 
 
 def is_run_folder(folder: Path) -> bool:
-    """Whether ``folder`` holds a run: its config, metrics, checkpoint or training job."""
-    return any((folder / name).exists() for name in (CONFIG_NAME, METRICS_NAME, CHECKPOINT_NAME, JOB_NAME))
+    """Whether ``folder`` holds a run: its config, metrics, checkpoint or training job, or one of them being
+    written (under torchrun another rank checks the folder while rank 0 writes its job file)."""
+    names = (CONFIG_NAME, METRICS_NAME, CHECKPOINT_NAME, JOB_NAME)
+    return any((folder / name).exists() or being_written(folder / name) for name in names)
 
 
 def stop_requested(run_dir: Path) -> bool:
