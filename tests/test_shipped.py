@@ -155,9 +155,15 @@ def test_the_shipped_paper_continues_a_cpu_run_from_scratch_kept_with_its_curves
     assert scratch["epochs"] >= 10 and (scratch_dir / "curves.svg").is_file()
     assert shipped["test_bits_per_dim"] < scratch["test_bits_per_dim"]
     assert shipped["digit_score"] >= scratch["digit_score"]
-    # the notebook draws the run from scratch's curves by this name
-    validation = [t for t in px.curves_figure("trials/paper-scratch").data if t.name.endswith("validation")]
-    assert validation and max(validation[0].y) > 0.2  # from random weights, not from where `paper` began
+    # the notebook draws the run from scratch's curves by this name: from random weights, not where `paper` began
+    assert max(notebook_validation_curve("trials/paper-scratch")) > 0.2
+
+
+def notebook_validation_curve(name: str) -> list[float]:
+    """The validation bits/dim the notebook's ``px.curves_figure(name)`` draws; fails if it draws none."""
+    validation = [t for t in px.curves_figure(name).data if t.name.endswith("validation")]
+    assert validation, name
+    return list(validation[0].y)
 
 
 def last_epoch_training_bits(folder: Path) -> float:
@@ -197,8 +203,7 @@ def test_the_dropout_cycle_went_on_from_the_same_weights_and_beat_the_one_withou
     assert dropout["test_bits_per_dim"] < min(start["test_bits_per_dim"], third["test_bits_per_dim"])
     # the notebook draws the curves of the runs before the shipped one by these names
     for name, record in (("paper-scratch-continued", start), ("paper-dropout", dropout)):
-        validation = [t for t in px.curves_figure(f"trials/{name}").data if t.name.endswith("validation")]
-        assert validation and min(validation[0].y) == pytest.approx(record["best_val_bits_per_dim"])
+        assert min(notebook_validation_curve(f"trials/{name}")) == pytest.approx(record["best_val_bits_per_dim"])
 
 
 def test_the_larger_dropout_cycle_was_not_shipped_because_it_scored_no_lower():
@@ -247,5 +252,5 @@ def test_the_shipped_paper_is_a_second_recolored_cycle_under_the_courses_score()
     for doc in ("README.md", "docs/results.md"):
         text = (ROOT / doc).read_text()
         assert f"{shipped:.5f}" in text and f"{before:.5f}" in text, doc
-    validation = [t for t in px.curves_figure("trials/paper-recolor").data if t.name.endswith("validation")]
-    assert validation and min(validation[0].y) == pytest.approx(read_results(base_dir)["best_val_bits_per_dim"])
+    best = read_results(base_dir)["best_val_bits_per_dim"]
+    assert min(notebook_validation_curve("trials/paper-recolor")) == pytest.approx(best)

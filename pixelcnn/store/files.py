@@ -132,13 +132,21 @@ def load_npy(path: str | os.PathLike):
     return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def temporary_prefix(path: Path) -> str:
+    """The start of the name of :func:`atomic_write`'s temporary file for ``path`` (hidden, beside it)."""
+    return f".{path.name}."
+
+
 def atomic_write(path: Path, write: Any) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename it into place.
 
     A crash at any moment leaves either the old file or the new one, never a torn one.
     """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=TEMPORARY_SUFFIX, dir=path.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -154,7 +162,7 @@ def atomic_write(path: Path, write: Any) -> None:
 def being_written(path: Path) -> bool:
     """Whether :func:`atomic_write` is writing ``path`` now: its temporary file, not yet renamed, lies beside it."""
     path = Path(path)
-    return any(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+    return any(path.parent.glob(glob.escape(temporary_prefix(path)) + "*" + TEMPORARY_SUFFIX))
 
 
 def read_json_object(path: str | Path) -> dict[str, Any]:
