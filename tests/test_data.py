@@ -257,3 +257,20 @@ def test_a_corrupt_idx_file_is_fetched_again(tmp_path, mirrors, mnist_dir):
         damaged.write_bytes(b"garbage")
         cache_path(folder).unlink()
         load_colored_mnist(folder, download=False)
+
+
+def test_the_cache_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    arrays = {"train": np.ones((2, 28, 28, 3), np.uint8), "test": np.zeros((1, 28, 28, 3), np.uint8)}
+    path = tmp_path / "cache" / "colored.npz"
+    data_mod._write_cache(path, arrays, "fingerprint")
+    with np.load(path) as npz:
+        assert np.array_equal(npz["train"], arrays["train"]) and str(npz["fingerprint"]) == "fingerprint"
+    before = path.read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(data_mod.np, "savez", disk_full)
+    data_mod._write_cache(path, {"train": arrays["test"], "test": arrays["train"]}, "other")
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir()] == [path.name]

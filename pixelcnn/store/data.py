@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..paths import PROJECT_ROOT
+from .files import atomic_write
 from .numpy_pickle import load_numpy_pickle
 
 Progress = Callable[[float, str], None]
@@ -291,23 +292,17 @@ def _read_cache(path: Path, fingerprint: str) -> dict[str, np.ndarray] | None:
 
 
 def _write_cache(path: Path, arrays: dict[str, np.ndarray], fingerprint: str) -> None:
-    """Write the cache atomically; a cache that cannot be written is simply skipped."""
+    """Write the cache atomically; a cache that cannot be written (a read-only folder, a full disk) is skipped."""
+
+    def write(f) -> None:
+        np.savez(f, train=arrays["train"], test=arrays["test"], version=CACHE_VERSION,
+                 fingerprint=fingerprint, digest=_digest(arrays))
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    except OSError:
-        return
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, train=arrays["train"], test=arrays["test"], version=CACHE_VERSION,
-                     fingerprint=fingerprint, digest=_digest(arrays))
-        tmp.chmod(0o644)
-        os.replace(tmp, path)
+        atomic_write(path, write)
     except OSError:
         pass
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _writable(folder: Path) -> bool:
