@@ -166,6 +166,13 @@ def notebook_validation_curve(name: str) -> list[float]:
     return list(validation[0].y)
 
 
+def assert_results_docs_give(*figures: str) -> None:
+    """README and docs/results.md each give every one of ``figures`` (scores as the tests format them)."""
+    for doc in ("README.md", "docs/results.md"):
+        text = (ROOT / doc).read_text()
+        assert all(figure in text for figure in figures), (doc, figures)
+
+
 def last_epoch_training_bits(folder: Path) -> float:
     """The mean training bits/dim of a run's last epoch of steps, as docs/results.md reads it."""
     steps = read_run_config(folder)["steps_per_epoch"]
@@ -216,9 +223,7 @@ def test_the_larger_dropout_cycle_was_not_shipped_because_it_scored_no_lower():
     assert trial["model"]["dropout"] > base["model"]["dropout"] > 0
     scores = [read_results(folder)["test_bits_per_dim"] for folder in (trial_dir, base_dir)]
     assert scores[0] >= scores[1]
-    for doc in ("README.md", "docs/results.md"):
-        text = (ROOT / doc).read_text()
-        assert all(f"{score:.5f}" in text for score in scores), doc
+    assert_results_docs_give(*(f"{score:.5f}" for score in scores))
 
 
 def test_the_recolored_cycle_went_on_from_the_dropout_cycle_and_beat_both_cycles_before():
@@ -234,9 +239,7 @@ def test_the_recolored_cycle_went_on_from_the_dropout_cycle_and_beat_both_cycles
     recolored = read_results(recolor_dir)["test_bits_per_dim"]
     before = [read_results(TRIALS_DIR / name)["test_bits_per_dim"] for name in ("paper-dropout", "paper-dropout2")]
     assert recolored < min(before)
-    for doc in ("README.md", "docs/results.md"):
-        text = (ROOT / doc).read_text()
-        assert f"{recolored:.5f}" in text and f"{before[0]:.5f}" in text, doc
+    assert_results_docs_give(f"{recolored:.5f}", f"{before[0]:.5f}")
 
 
 def test_the_shipped_paper_is_a_second_recolored_cycle_under_the_courses_score():
@@ -249,9 +252,7 @@ def test_the_shipped_paper_is_a_second_recolored_cycle_under_the_courses_score()
     assert stored["model"] == base["model"] and stored["train"]["seed"] != base["train"]["seed"]
     shipped, before = (read_results(folder)["test_bits_per_dim"] for folder in (shipped_dir, base_dir))
     assert shipped < before and shipped < 0.123
-    for doc in ("README.md", "docs/results.md"):
-        text = (ROOT / doc).read_text()
-        assert f"{shipped:.5f}" in text and f"{before:.5f}" in text, doc
+    assert_results_docs_give(f"{shipped:.5f}", f"{before:.5f}")
     best = read_results(base_dir)["best_val_bits_per_dim"]
     assert min(notebook_validation_curve("trials/paper-recolor")) == pytest.approx(best)
 
@@ -268,6 +269,4 @@ def test_the_shipped_rgb_went_on_with_dropout_and_recolored_batches_and_beat_the
     assert stored["train"]["init_from"] == base["train"]["init_from"] == "checkpoints/rgb/checkpoint.pt"
     shipped, before = (read_results(folder)["test_bits_per_dim"] for folder in (shipped_dir, base_dir))
     assert shipped < before
-    for doc in ("README.md", "docs/results.md"):
-        text = (ROOT / doc).read_text()
-        assert f"{shipped:.4f}" in text and f"{before:.4f}" in text, doc
+    assert_results_docs_give(f"{shipped:.4f}", f"{before:.4f}")
