@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -149,12 +148,11 @@ def read_idx(path: Path, spec: IdxFile) -> np.ndarray:
 
 
 def _download_one(url: str, target: Path, spec: IdxFile, progress: Progress | None, timeout: float) -> None:
-    """Stream ``url`` to a temporary file beside ``target``; rename only once its MD5 matches."""
-    fd, tmp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
+    """Stream ``url`` into ``target`` with :func:`atomic_write`: renamed into place only once its MD5 matches."""
+
+    def stream(out) -> None:
         md5 = hashlib.md5()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0)
             done = 0
             while chunk := response.read(1 << 16):
@@ -167,9 +165,8 @@ def _download_one(url: str, target: Path, spec: IdxFile, progress: Progress | No
                     progress(min(done / total, 1.0), f"downloading {target.name}")
         if md5.hexdigest() != spec.gz_md5:
             raise DataError(f"{url}: checksum mismatch")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    atomic_write(target, stream)
 
 
 def download_mnist(data_dir: str | os.PathLike | None = None, *, mirrors: tuple[str, ...] = MIRRORS,
