@@ -264,13 +264,14 @@ def test_the_shipped_rgb_went_on_twice_with_dropout_and_recolored_batches_each_c
     on from the `rgb` shipped then and scores lower on test than the one before; README and docs/results.md
     give every score."""
     chain = [TRIALS_DIR / "rgb-continued", TRIALS_DIR / "rgb-recolor", SHIPPED_DIR / "rgb"]
-    first, recolored, shipped = (read_run_config(folder) for folder in chain)
-    assert {run["model"]["kind"] for run in (first, recolored, shipped)} == {"rgb"}
+    runs = [read_run_config(folder) for folder in chain]
+    first, recolored, shipped = runs
+    assert {run["model"]["kind"] for run in runs} == {"rgb"}
     assert "dropout" not in first["model"] and "recolor" not in first["train"]
     assert recolored["model"]["dropout"] == shipped["model"]["dropout"] == 0.1
     assert recolored["train"]["recolor"] is shipped["train"]["recolor"] is True
     assert recolored["train"]["seed"] != shipped["train"]["seed"]
-    assert {run["train"]["init_from"] for run in (first, recolored, shipped)} == {"checkpoints/rgb/checkpoint.pt"}
+    assert {run["train"]["init_from"] for run in runs} == {"checkpoints/rgb/checkpoint.pt"}
     scores = [read_results(folder)["test_bits_per_dim"] for folder in chain]
     assert scores == sorted(scores, reverse=True) and len(set(scores)) == 3
     assert_results_docs_give(*(f"{score:.4f}" for score in scores))
