@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..errors import ConfigError
 from .config import PixelCNNConfig
 
 
@@ -61,6 +62,15 @@ class ModelKind(ABC):
     @abstractmethod
     def cache(self, model: nn.Module, n: int, labels: torch.Tensor | None = None) -> PixelCache:
         """The cached sampler of ``model`` for ``n`` images at once, each with its label (n,) if given."""
+
+    def deepen(self, model: nn.Module, state: dict[str, torch.Tensor], source_blocks: int) -> bool:
+        """Load ``state``, the weights of a model like ``model`` with only ``source_blocks`` of its blocks,
+        with the blocks after them starting as identities, so that ``model`` computes what the shallower
+        one does (``--init-from`` a shallower checkpoint). False, and nothing loaded, if the state does
+        not fit. A kind without residual blocks to start as identities raises a ConfigError (one line)."""
+        raise ConfigError(f"--init-from a checkpoint with fewer blocks is for kinds pixelcnn and rgb only (a "
+                          f"{self.name} model has no residual blocks to start as identities); give it a "
+                          f"checkpoint of the same depth")
 
     def channel_steps(self, config: PixelCNNConfig) -> list[list[int]]:
         """The channels drawn together at each step of a pixel, each step's consecutive and in order: by

@@ -166,14 +166,15 @@ class LabelBias(nn.Module):
         return labels
 
 
-def load_twin_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> bool:
+def load_twin_weights(model: nn.Module, state: dict[str, torch.Tensor], fresh: tuple[str, ...] = ()) -> bool:
     """Load ``state``, the weights of the same architecture, into ``model``; the state may lack ``model``'s
-    label tables (an unconditional twin's), which then keep their values (zero when fresh). False, and
-    nothing loaded, if the weights do not fit otherwise."""
+    label tables (an unconditional twin's) and the parameters whose names start with one of ``fresh``,
+    which then keep their values (zero tables when fresh). False, and nothing loaded, if the weights do
+    not fit otherwise."""
     tables = {f"{name}.table" for name, module in model.named_modules() if isinstance(module, LabelBias)}
     own = model.state_dict()
-    if set(state) - set(own) or set(own) - set(state) - tables or \
-            any(own[key].shape != value.shape for key, value in state.items()):
+    missing = {key for key in set(own) - set(state) - tables if not key.startswith(fresh)}
+    if set(state) - set(own) or missing or any(own[key].shape != value.shape for key, value in state.items()):
         return False
     model.load_state_dict(state, strict=False)
     return True

@@ -25,8 +25,9 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from .config import PixelCNNConfig
 from .kind import ModelKind
-from .layers import (ChannelNorm, LabelBias, MaskedConv2d, add_bias, colour_groups, conv_matrix, count_parameters, kernel_mask,
-                     label_biases, label_rows, patch_indices, pointwise, row_bias, scale_values, spread)
+from .layers import (ChannelNorm, LabelBias, MaskedConv2d, add_bias, colour_groups, conv_matrix, count_parameters,
+                     kernel_mask, label_biases, label_rows, load_twin_weights, patch_indices, pointwise, row_bias,
+                     scale_values, spread)
 
 
 class ResidualBlock(nn.Module):
@@ -50,6 +51,12 @@ class ResidualBlock(nn.Module):
         self.masked = MaskedConv2d(half, half, kernel_size, "B", groups)
         self.expand = pointwise(half, hidden, colours)
         self.dropout = nn.Dropout(dropout) if dropout else None
+
+    def pass_through(self) -> None:
+        """Zero the last 1x1 (weights and bias), so that the block returns its input unchanged; its
+        gradients are not zero, so training grows the block from there."""
+        nn.init.zeros_(self.expand.weight)
+        nn.init.zeros_(self.expand.bias)
 
     def forward(self, x: torch.Tensor, biases: tuple = (None, None, None)) -> torch.Tensor:
         """``biases``: the label biases (B, width) of the three convolutions, or Nones."""
@@ -88,6 +95,19 @@ class PixelCNN(nn.Module):
         h, half = config.hidden, config.hidden // 2
         self.label_widths = [h] + [half, half, h] * config.n_blocks + [h, config.levels * config.channels]
         self.label_bias = LabelBias(config.classes, self.label_widths) if config.classes else None
+
+    def load_shallower(self, state: dict[str, torch.Tensor], source_blocks: int) -> bool:
+        """Load ``state``, the weights of this model with only its first ``source_blocks`` blocks, and start
+        the blocks after them as identities (:meth:`ResidualBlock.pass_through`): this deeper model then
+        computes exactly what the shallower one does, and training grows the new blocks from there. The
+        state may lack the label tables, as :func:`~.layers.load_twin_weights` says. False, and nothing
+        changed, if it does not fit."""
+        new = tuple(f"blocks.{i}." for i in range(source_blocks, len(self.blocks)))
+        if not load_twin_weights(self, state, fresh=new):
+            return False
+        for block in self.blocks[source_blocks:]:
+            block.pass_through()
+        return True
 
     def scale_input(self, x: torch.Tensor) -> torch.Tensor:
         """Map values 0..levels-1 to [-1, 1] in the parameters' dtype."""
@@ -275,6 +295,9 @@ class PixelCNNKind(ModelKind):
 
     def cache(self, model: nn.Module, n: int, labels: torch.Tensor | None = None) -> CachedPixelCNN:
         return CachedPixelCNN(model, n, labels)
+
+    def deepen(self, model: nn.Module, state: dict[str, torch.Tensor], source_blocks: int) -> bool:
+        return model.load_shallower(state, source_blocks)
 
     def analytic_field(self, config: PixelCNNConfig, row: int, col: int, n_blocks: int,
                        channel: int) -> np.ndarray:

@@ -46,6 +46,9 @@ class RGBKind(ModelKind):
     def cache(self, model: nn.Module, n: int, labels: torch.Tensor | None = None) -> CachedPixelCNN:
         return CachedPixelCNN(model, n, labels)
 
+    def deepen(self, model: nn.Module, state: dict[str, torch.Tensor], source_blocks: int) -> bool:
+        return model.load_shallower(state, source_blocks)
+
     def channel_steps(self, config: PixelCNNConfig) -> list[list[int]]:
         return [[c] for c in range(config.channels)]
 

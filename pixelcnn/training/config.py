@@ -83,7 +83,9 @@ class TrainConfig:
                                    "and shown as the run trains; 0 for none", low=0, high=64)
     init_from: str | None = option(None, "start from the weights of this checkpoint (same kind and size); a "
                                          "conditional model may start from its unconditional twin, its label "
-                                         "tables at zero, so it begins drawing what the twin drew")
+                                         "tables at zero, so it begins drawing what the twin drew; a pixelcnn or "
+                                         "rgb model from an unconditional one with fewer blocks, its extra "
+                                         "blocks starting as identities")
 
     def __post_init__(self) -> None:
         check_fields(self)

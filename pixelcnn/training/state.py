@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
-from ..models import PixelCNNConfig, load_twin_weights
+from ..models import PixelCNNConfig, kind_of, load_twin_weights
 from ..store.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from ..store.rundir import is_run_folder, read_run_config
 
@@ -45,15 +45,23 @@ def warm_start(model: torch.nn.Module, model_config: PixelCNNConfig, path: Path)
 
     The source must be the same architecture; it may lack the label tables (an unconditional twin of a
     conditional model), which then stay at zero, so the model starts out computing what the source computes
-    and training adds what the label says. A ConfigError (one line) for anything else.
+    and training adds what the label says. An unconditional source may also have fewer blocks: the model's
+    extra blocks then start as identities (:meth:`~pixelcnn.models.ModelKind.deepen`), so a deeper model
+    starts from a trained shallower one. A ConfigError (one line) for anything else.
     """
     source = load_checkpoint(path)
-    if replace(source.config, classes=model_config.classes, dropout=model_config.dropout) != model_config or \
-            source.config.classes not in (0, model_config.classes):
+    deeper = source.config.n_blocks < model_config.n_blocks and not source.config.classes
+    same = replace(source.config, classes=model_config.classes, dropout=model_config.dropout,
+                   n_blocks=model_config.n_blocks if deeper else source.config.n_blocks)
+    if same != model_config or source.config.classes not in (0, model_config.classes):
         raise ConfigError(f"{path} holds a {source.config.kind} model of width {source.config.hidden}, "
                           f"{source.config.n_blocks} blocks and {source.config.classes} classes; --init-from needs "
                           f"the model being trained: {model_config.kind}, width {model_config.hidden}, "
-                          f"{model_config.n_blocks} blocks, kernels {model_config.first_kernel}/"
-                          f"{model_config.block_kernel}, 0 or {model_config.classes} classes")
-    if not load_twin_weights(model, source.model.state_dict()):
+                          f"{model_config.n_blocks} blocks (or fewer, unconditional), kernels "
+                          f"{model_config.first_kernel}/{model_config.block_kernel}, 0 or {model_config.classes} "
+                          f"classes")
+    state = source.model.state_dict()
+    fits = kind_of(model_config).deepen(model, state, source.config.n_blocks) if deeper else \
+        load_twin_weights(model, state)
+    if not fits:
         raise ConfigError(f"{path}: its weights do not fit the model being trained; check --init-from")
