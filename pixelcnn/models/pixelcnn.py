@@ -53,8 +53,8 @@ class ResidualBlock(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout else None
 
     def pass_through(self) -> None:
-        """Zero the last 1x1 (weights and bias), so that the block returns its input unchanged; its
-        gradients are not zero, so training grows the block from there."""
+        """Zero the last 1x1 (weights and bias), so that the block returns its input unchanged; that
+        layer's own gradients are not zero, so training grows the block from there."""
         nn.init.zeros_(self.expand.weight)
         nn.init.zeros_(self.expand.bias)
 
