@@ -5,7 +5,6 @@ else is refused with one line."""
 
 from dataclasses import replace
 
-import numpy as np
 import pytest
 import torch
 
@@ -13,6 +12,7 @@ from pixelcnn.errors import ConfigError
 from pixelcnn.models import KINDS, bits_per_dim, random_model
 from pixelcnn.store.checkpoint import load_checkpoint, save_checkpoint
 from pixelcnn.store.data import synthetic_colored_mnist
+from pixelcnn.store.rundir import read_run_config
 from pixelcnn.training.config import TrainConfig
 from pixelcnn.training.state import warm_start
 from pixelcnn.training.trainer import train
@@ -59,7 +59,6 @@ def test_its_new_blocks_learn_from_the_first_step_and_keep_the_masks(name, tmp_p
     with torch.no_grad():
         for parameter in model.parameters():
             parameter -= 0.1 * parameter.grad
-    with torch.no_grad():
         assert not torch.equal(model.eval()(x), shallow(x))
     assert all(block.expand.weight.any() for block in new)
     x = images_of(model.config, 2, seed=3).double().requires_grad_()  # images with no dead path in either kind
@@ -67,7 +66,8 @@ def test_its_new_blocks_learn_from_the_first_step_and_keep_the_masks(name, tmp_p
 
 
 def test_a_training_run_deepens_a_shallower_run_and_records_where_it_started(tmp_path):
-    """Through the trainer: a 3-block rgb run from a 1-block run's checkpoint starts at its logits."""
+    """Through the trainer: a 3-block rgb run from a 1-block run's checkpoint starts at its logits, and its
+    config.json names that checkpoint."""
     data = synthetic_colored_mnist(64, 16, 16)
     shallow_config = replace(KINDS["rgb"].test_config(), image_size=28, n_blocks=1)
     train(tmp_path / "shallow", shallow_config, TrainConfig(steps=2, batch_size=16, live_samples=0), data)
@@ -80,6 +80,7 @@ def test_a_training_run_deepens_a_shallower_run_and_records_where_it_started(tmp
     with torch.no_grad():
         assert started.config.n_blocks == 3
         assert (started.model.eval()(x) - source(x)).abs().max().item() < 1e-6
+    assert read_run_config(tmp_path / "deep")["train"]["init_from"] == start.init_from
 
 
 def test_deepening_refuses_a_conditional_source_a_deeper_source_and_a_gated_model(tmp_path):
@@ -97,4 +98,4 @@ def test_deepening_refuses_a_conditional_source_a_deeper_source_and_a_gated_mode
         with pytest.raises(ConfigError, match=message) as err:
             warm_start(model, config, tmp_path / source)
         assert "\n" not in str(err.value)
-        assert all(np.array_equal(a, b.detach()) for a, b in zip(before, model.parameters()))
+        assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
