@@ -16,6 +16,12 @@ def own_channels_seen(kind, config, channel: int) -> torch.Tensor:
     return seen
 
 
+def images_of(config, n: int, seed: int = 0) -> torch.Tensor:
+    """``n`` random images (n, C, H, W) of ``config``'s shape and levels, the same for the same seed."""
+    return torch.randint(0, config.levels, (n, config.channels, config.image_size, config.image_size),
+                         generator=torch.Generator().manual_seed(seed))
+
+
 def assert_autoregressive(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor | None = None, *,
                           paths: bool = False, what: tuple = ()) -> None:
     """For four pixels and every channel, the gradient of each image's logits with respect to the input

@@ -19,7 +19,7 @@ from pixelcnn.training.config import TrainConfig
 from pixelcnn.training.evaluate import evaluate
 from pixelcnn.training.trainer import train
 
-from autoregressive import assert_autoregressive
+from autoregressive import assert_autoregressive, images_of
 
 ALL_KINDS = pytest.mark.parametrize("name", sorted(KINDS))
 CLASSES = 4
@@ -32,11 +32,6 @@ def conditional(name: str, seed: int = 0) -> torch.nn.Module:
         model.label_bias.table.copy_(torch.randn(model.label_bias.table.shape, generator=torch.Generator()
                                                  .manual_seed(seed), dtype=torch.float64))
     return model
-
-
-def images_of(config, n: int, seed: int = 0) -> torch.Tensor:
-    return torch.randint(0, config.levels, (n, config.channels, config.image_size, config.image_size),
-                         generator=torch.Generator().manual_seed(seed))
 
 
 @ALL_KINDS

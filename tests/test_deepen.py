@@ -17,14 +17,9 @@ from pixelcnn.training.config import TrainConfig
 from pixelcnn.training.state import warm_start
 from pixelcnn.training.trainer import train
 
-from autoregressive import assert_autoregressive
+from autoregressive import assert_autoregressive, images_of
 
 DEEPENING = ["pixelcnn", "rgb"]
-
-
-def images_of(config, n: int, seed: int = 0) -> torch.Tensor:
-    return torch.randint(0, config.levels, (n, config.channels, config.image_size, config.image_size),
-                         generator=torch.Generator().manual_seed(seed))
 
 
 def deepened(name: str, tmp_path, extra: int = 2) -> tuple[torch.nn.Module, torch.nn.Module]:
