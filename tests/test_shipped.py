@@ -257,21 +257,25 @@ def test_the_shipped_paper_is_a_second_recolored_cycle_under_the_courses_score()
     assert min(notebook_validation_curve("trials/paper-recolor")) == pytest.approx(best)
 
 
-def test_the_shipped_rgb_went_on_three_times_with_dropout_and_recolored_batches_each_cycle_beating_the_last():
+def test_the_shipped_rgb_went_on_four_times_with_dropout_and_recolored_batches_the_last_deepened():
     """`rgb`'s CPU chain: its first cycle (checkpoints/trials/rgb-continued), then one with dropout 0.1 in its
     blocks and recolored batches, the settings that took `paper` under the course's score
-    (trials/rgb-recolor), then two more the same way, each with another batch order (trials/rgb-cycle3, then
-    the shipped `rgb`). Each went on from the `rgb` shipped then and scores lower on test than the one
-    before; README and docs/results.md give every score."""
-    chain = [TRIALS_DIR / "rgb-continued", TRIALS_DIR / "rgb-recolor", TRIALS_DIR / "rgb-cycle3", SHIPPED_DIR / "rgb"]
+    (trials/rgb-recolor), then two more the same way, each with another batch order (trials/rgb-cycle3,
+    trials/rgb-cycle4), then the shipped `rgb`: the same way once more in 16 blocks, started from the 12 of
+    the one before. Each went on from the `rgb` shipped then and scores lower on test than the one before;
+    README and docs/results.md give every score."""
+    chain = [TRIALS_DIR / name for name in ("rgb-continued", "rgb-recolor", "rgb-cycle3", "rgb-cycle4")]
+    chain.append(SHIPPED_DIR / "rgb")
     runs = [read_run_config(folder) for folder in chain]
-    first, *recolored = runs
+    first, *recolored, deepened = runs
     assert {run["model"]["kind"] for run in runs} == {"rgb"}
     assert "dropout" not in first["model"] and "recolor" not in first["train"]
-    assert {run["model"]["dropout"] for run in recolored} == {0.1}
-    assert all(run["train"]["recolor"] is True for run in recolored)
-    assert len({run["train"]["seed"] for run in recolored}) == len(recolored)
+    assert {run["model"]["dropout"] for run in [*recolored, deepened]} == {0.1}
+    assert all(run["train"]["recolor"] is True for run in [*recolored, deepened])
+    assert len({run["train"]["seed"] for run in [*recolored, deepened]}) == len(recolored) + 1
     assert {run["train"]["init_from"] for run in runs} == {"checkpoints/rgb/checkpoint.pt"}
+    assert {run["model"]["n_blocks"] for run in runs[:-1]} == {12} and deepened["model"]["n_blocks"] == 16
+    assert deepened["model"] == {**recolored[-1]["model"], "n_blocks": 16}
     scores = [read_results(folder)["test_bits_per_dim"] for folder in chain]
     assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(chain)
     assert_results_docs_give(*(f"{score:.4f}" for score in scores))
