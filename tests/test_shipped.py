@@ -267,15 +267,15 @@ def test_the_shipped_rgb_went_on_four_times_with_dropout_and_recolored_batches_t
     chain = [TRIALS_DIR / name for name in ("rgb-continued", "rgb-recolor", "rgb-cycle3", "rgb-cycle4")]
     chain.append(SHIPPED_DIR / "rgb")
     runs = [read_run_config(folder) for folder in chain]
-    first, *recolored, deepened = runs
+    first, *recolored = runs
     assert {run["model"]["kind"] for run in runs} == {"rgb"}
     assert "dropout" not in first["model"] and "recolor" not in first["train"]
-    assert {run["model"]["dropout"] for run in [*recolored, deepened]} == {0.1}
-    assert all(run["train"]["recolor"] is True for run in [*recolored, deepened])
-    assert len({run["train"]["seed"] for run in [*recolored, deepened]}) == len(recolored) + 1
+    assert {run["model"]["dropout"] for run in recolored} == {0.1}
+    assert all(run["train"]["recolor"] is True for run in recolored)
+    assert len({run["train"]["seed"] for run in recolored}) == len(recolored)
     assert {run["train"]["init_from"] for run in runs} == {"checkpoints/rgb/checkpoint.pt"}
-    assert {run["model"]["n_blocks"] for run in runs[:-1]} == {12} and deepened["model"]["n_blocks"] == 16
-    assert deepened["model"] == {**recolored[-1]["model"], "n_blocks": 16}
+    assert {run["model"]["n_blocks"] for run in runs[:-1]} == {12}
+    assert runs[-1]["model"] == {**runs[-2]["model"], "n_blocks": 16}
     scores = [read_results(folder)["test_bits_per_dim"] for folder in chain]
     assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(chain)
     assert_results_docs_give(*(f"{score:.4f}" for score in scores))
