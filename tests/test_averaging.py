@@ -16,7 +16,7 @@ from pixelcnn.training.config import TrainConfig
 from pixelcnn.training.evaluate import evaluate
 from pixelcnn.training.trainer import train
 
-from autoregressive import assert_autoregressive
+from autoregressive import assert_autoregressive, images_of
 
 TINY = PixelCNNConfig(hidden=16, n_blocks=2)
 
@@ -80,11 +80,10 @@ def test_averaged_weights_keep_the_autoregressive_property(name, mode):
     have exactly zero gradient with respect to every later pixel and to the channels of its own pixel
     that the kind draws later, in training and in evaluation mode."""
     config = KINDS[name].test_config()
-    size = config.image_size
     model = random_model(config, seed=1).double().train()
     average = WeightAverage(model, decay=0.5)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    x = torch.randint(0, config.levels, (4, config.channels, size, size), generator=torch.Generator().manual_seed(0))
+    x = images_of(config, 4)
     for step in range(3):
         optimizer.zero_grad()
         bits_per_dim(model(x), x).backward()

@@ -17,7 +17,7 @@ from pixelcnn.sampling import sample
 from pixelcnn.store.checkpoint import load_checkpoint, save_checkpoint
 from pixelcnn.training.state import warm_start
 
-from autoregressive import assert_autoregressive
+from autoregressive import assert_autoregressive, images_of
 
 
 def builds_dropout(name: str) -> bool:
@@ -51,10 +51,7 @@ def test_while_dropout_is_active_the_autoregressive_property_holds(name, classes
     """Training mode: two passes differ (dropout acts), and each conditional's logits still have exactly zero
     gradient with respect to every later pixel and to the channels of its own pixel drawn later."""
     model = with_dropout(name, classes, seed=2).train()  # a seed whose small rgb model has no dead path
-    config = model.config
-    size = config.image_size
-    x = torch.randint(0, config.levels, (4, config.channels, size, size),
-                      generator=torch.Generator().manual_seed(1)).double().requires_grad_(True)
+    x = images_of(model.config, 4, seed=1).double().requires_grad_(True)
     labels = torch.tensor([0, 1, 2, 3]) if classes else None
     torch.manual_seed(2)
     with torch.no_grad():
@@ -67,8 +64,7 @@ def test_in_eval_mode_dropout_changes_nothing_and_the_cached_sampler_equals_the_
     model = with_dropout(name, classes=3, seed=4)
     plain = random_model(replace(model.config, dropout=0.0)).double()
     plain.load_state_dict(model.state_dict())
-    image = torch.randint(0, model.config.levels, (3, model.config.channels, model.config.image_size,
-                                                   model.config.image_size), generator=torch.Generator().manual_seed(3))
+    image = images_of(model.config, 3, seed=3)
     labels = torch.tensor([0, 2, 3])
     with torch.no_grad():
         assert torch.equal(model(image, labels), plain(image, labels))

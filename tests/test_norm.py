@@ -16,7 +16,7 @@ from pixelcnn.models.layers import ChannelNorm
 from pixelcnn.models import random_model
 from pixelcnn.sampling import sample, teacher_forced_logits
 
-from autoregressive import assert_autoregressive
+from autoregressive import assert_autoregressive, images_of
 
 
 
@@ -61,10 +61,7 @@ def test_layer_norm_keeps_the_autoregressive_property(name, mode, classes):
     the channels of its own pixel the kind draws later, in training and in evaluation mode; and some
     gradient from every earlier pixel's neighbourhood (the norm did not cut the paths)."""
     model = normed(name, classes).train(mode == "train")
-    config = model.config
-    size = config.image_size
-    x = torch.randint(0, config.levels, (4, config.channels, size, size),
-                      generator=torch.Generator().manual_seed(1)).double().requires_grad_(True)
+    x = images_of(model.config, 4, seed=1).double().requires_grad_(True)
     assert_autoregressive(model, x, torch.tensor([0, 1, 2, 3]) if classes else None, paths=True, what=(name, mode))
 
 
@@ -72,8 +69,7 @@ def test_layer_norm_keeps_the_autoregressive_property(name, mode, classes):
 def test_with_layer_norm_the_cached_paths_equal_the_full_forward(name):
     model = normed(name, classes=3, seed=2)
     config = model.config
-    image = torch.randint(0, config.levels, (3, config.channels, config.image_size, config.image_size),
-                          generator=torch.Generator().manual_seed(3))
+    image = images_of(config, 3, seed=3)
     labels = torch.tensor([0, 2, 3])
     with torch.no_grad():
         full = model(image, labels)
