@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -74,7 +75,7 @@ def job_command(run_dir: Path) -> list[str]:
 def _prepare_child() -> None:
     """In the job before it runs Python: a lower priority, and SIGTERM ignored until the trainer installs
     its handler (an ignored signal stays ignored across exec), so a Stop in its first second is not a kill;
-    the stop file (:func:`~pixelcnn.training.trainer.request_stop`) carries that request to the trainer's first step."""
+    the stop file (:func:`~pixelcnn.store.rundir.request_stop`) carries that request to the trainer's first step."""
     lower_priority()
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
@@ -151,6 +152,13 @@ def _imported_as(runs: list[RunInfo], base: Path, digest: str) -> str | None:
     return None
 
 
+def _free_name(stem: str, taken: set[str], base: Path) -> str:
+    """``stem``, or ``stem-2``, ``stem-3``, ...: the first that no run (a shipped model's name included: the
+    pickers list both) and nothing in ``base`` has."""
+    candidates = itertools.chain([stem], (f"{stem}-{i}" for i in itertools.count(2)))
+    return next(name for name in candidates if name not in taken and not os.path.lexists(base / name))
+
+
 def import_checkpoint(data: bytes, filename: str) -> RunInfo:
     """Add an uploaded checkpoint to the runs folder, after checking it like any other.
 
@@ -166,9 +174,7 @@ def import_checkpoint(data: bytes, filename: str) -> RunInfo:
     if same:
         raise ConfigError(f"{filename} is already here as {same}: pick it in the sidebar")
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(filename).stem).strip(".-")[:40] or "checkpoint"
-    taken = {run.name for run in runs}  # a shipped model's name too: the pickers list both
-    name = check_run_name(next(n for n in (f"{stem}" if i == 1 else f"{stem}-{i}" for i in range(1, 10**6))
-                               if n not in taken and not os.path.lexists(base / n)))
+    name = check_run_name(_free_name(stem, {run.name for run in runs}, base))
     base.mkdir(parents=True, exist_ok=True)
     staging = base / f".{name}.upload"
     try:
