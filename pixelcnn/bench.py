@@ -114,10 +114,9 @@ def _time_conv_peak(amp: bool = False, repeats: int = 5) -> float:
 def _time_sampling(method: str, rows: int, n: int) -> dict:
     import resource
 
-    from .models import random_model
+    from .models import kind_of, random_model
     from .runtime import prepare_cpu
-    from .models import kind_of
-    from .sampling import _draw
+    from .sampling import draw_levels
 
     prepare_cpu()
     model = random_model(PRESETS["paper"], seed=0)
@@ -130,7 +129,7 @@ def _time_sampling(method: str, rows: int, n: int) -> dict:
         for r in range(rows):
             for c in range(size):
                 logits = cache.step(r, c) if cache else model(x)[:, :, :, r, c]
-                values = _draw(logits, 1.0, torch.rand(n, 3, generator=generator, dtype=torch.float64))
+                values = draw_levels(logits, 1.0, torch.rand(n, 3, generator=generator, dtype=torch.float64))
                 x[:, :, r, c] = values
                 if cache:
                     cache.write(r, c, values)

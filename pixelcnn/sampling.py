@@ -46,7 +46,7 @@ MAX_SAMPLES = 1024
 MAX_GUIDANCE = 20.0
 
 
-def _draw(logits: torch.Tensor, temperature: float, uniform: torch.Tensor) -> torch.Tensor:
+def draw_levels(logits: torch.Tensor, temperature: float, uniform: torch.Tensor) -> torch.Tensor:
     """Inverse-CDF draw from softmax(logits / T) along dim 1: logits (n, levels, C), uniform (n, C)."""
     probs = torch.softmax(logits.double() / temperature, dim=1)
     cdf = probs.cumsum(dim=1)
@@ -139,7 +139,7 @@ def sample(model: torch.nn.Module, n: int, seed: int = 0, temperature: float = 1
 
     def draw(r: int, c: int, group: list[int], logits: torch.Tensor) -> torch.Tensor:
         channels = channel_slice(group)
-        values = _draw(logits, temperature, uniforms.at(r, c)[:, channels])
+        values = draw_levels(logits, temperature, uniforms.at(r, c)[:, channels])
         if on_step is not None:
             on_step(r, c, group, logits)
         if known is not None:

@@ -34,7 +34,7 @@ from ..training.config import TrainConfig, train_command, write_config_file
 from ..training.state import check_run_dir
 from .limits import check_servable
 from .uploads import UPLOAD_LIMIT_MB
-from .runs import JOB_NAME, LOG_NAME, RunInfo, _pid_runs, active_run, check_run_name, list_runs, read_job, runs_dir
+from .runs import JOB_NAME, LOG_NAME, RunInfo, active_run, check_run_name, job_is_alive, list_runs, read_job, runs_dir
 
 
 def background_training_environment() -> dict[str, str]:
@@ -133,7 +133,7 @@ def stop_run(run_dir: Path) -> bool:
     """Ask a running job to stop; it saves a checkpoint and exits within one step. False if it was not running."""
     job = read_job(run_dir)
     pid = job.get("pid")
-    if not isinstance(pid, int) or not _pid_runs(pid, run_dir):
+    if not isinstance(pid, int) or not job_is_alive(pid, run_dir):
         return False
     request_stop(run_dir)
     try:

@@ -77,7 +77,7 @@ class RunInfo:
         return self.checkpoint.is_file()
 
 
-def _pid_runs(pid: int, run_dir: Path) -> bool:
+def job_is_alive(pid: int, run_dir: Path) -> bool:
     """Whether process ``pid`` is alive and is the training job of ``run_dir``."""
     try:
         os.kill(pid, 0)
@@ -124,7 +124,7 @@ def _status(run_dir: Path, events: list[dict[str, Any]], job: dict[str, Any], co
             break
         if event.get("event") == "start":
             break
-    alive = isinstance(job.get("pid"), int) and _pid_runs(job["pid"], run_dir)
+    alive = isinstance(job.get("pid"), int) and job_is_alive(job["pid"], run_dir)
     if alive and (end is None or _seconds(end.get("time")) < _seconds(job.get("started"))):
         return "running", ""
     if end is not None:
