@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import torch.nn as nn
 
-from .store.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from .errors import ConfigError
 from .paths import SHIPPED_DIR
-
+from .store.checkpoint import CHECKPOINT_NAME, load_checkpoint
 
 
 def shipped_models() -> list[str]:
@@ -132,7 +131,7 @@ def curves_figure(run: str | Path, smoothing: float = 0.6):
 
 
 def train_model(out: str | Path, preset: str = "tiny", *, steps: int | None = None, minutes: float | None = None,
-          progress: bool = True, **settings) -> dict:
+                progress: bool = True, **settings) -> dict:
     """Train a model of ``preset`` into the run folder ``out`` on colored MNIST and return its summary.
 
     Args:
@@ -142,8 +141,8 @@ def train_model(out: str | Path, preset: str = "tiny", *, steps: int | None = No
         settings: any other training setting of :class:`~pixelcnn.training.trainer.TrainConfig` (``batch_size``,
             ``lr``, ``lr_schedule``, ``eval_every``, ``val_limit``, ...).
     """
-    from .models import get_preset
     from .cli.progress import ProgressBar
+    from .models import get_preset
     from .training.config import preset_train_config
     from .training.trainer import train as run
 
