@@ -290,9 +290,9 @@ def test_the_second_16_block_rgb_run_scored_lower_but_drew_fewer_digits_so_it_wa
     trial, shipped = read_run_config(trial_dir), read_run_config(shipped_dir)
     assert trial["train"]["init_from"] == "checkpoints/rgb/checkpoint.pt" and trial["model"] == shipped["model"]
     assert trial["train"]["lr"] < shipped["train"]["lr"] and trial["train"]["seed"] != shipped["train"]["seed"]
-    records = [read_results(folder) for folder in (trial_dir, shipped_dir)]
-    assert records[0]["test_bits_per_dim"] < records[1]["test_bits_per_dim"]
-    assert records[0]["digit_score"] < records[1]["digit_score"]
-    trial_digits, shipped_digits = (record["digit_score"] for record in records)
-    assert_results_docs_give(*(f"{record['test_bits_per_dim']:.4f}" for record in records),
-                             f"{trial_digits:.2f} against {shipped_digits:.2f} in `report`'s 100")
+    trial_record, shipped_record = read_results(trial_dir), read_results(shipped_dir)
+    bits = trial_record["test_bits_per_dim"], shipped_record["test_bits_per_dim"]
+    digits = trial_record["digit_score"], shipped_record["digit_score"]
+    assert bits[0] < bits[1] and digits[0] < digits[1]
+    assert_results_docs_give(f"{bits[0]:.4f}", f"{bits[1]:.4f}",
+                             f"{digits[0]:.2f} against {digits[1]:.2f} in `report`'s 100")

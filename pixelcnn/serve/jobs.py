@@ -33,8 +33,8 @@ from ..store.rundir import CONFIG_NAME, STOP_NAME, request_stop
 from ..training.config import TrainConfig, train_command, write_config_file
 from ..training.state import check_run_dir
 from .limits import check_servable
-from .uploads import UPLOAD_LIMIT_MB
 from .runs import JOB_NAME, LOG_NAME, RunInfo, active_run, check_run_name, job_is_alive, list_runs, read_job, runs_dir
+from .uploads import UPLOAD_LIMIT_MB
 
 
 def background_training_environment() -> dict[str, str]:
