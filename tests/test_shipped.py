@@ -242,15 +242,22 @@ def test_the_recolored_cycle_went_on_from_the_dropout_cycle_and_beat_both_cycles
     assert_results_docs_give(f"{recolored:.5f}", f"{before[0]:.5f}")
 
 
+def assert_a_recolored_cycle_of(run_dir: Path, base_dir: Path) -> tuple[dict, dict]:
+    """``run_dir`` went on from the `paper` shipped then, on recolored batches, with ``base_dir``'s model and another
+    batch order; returns both stored configs."""
+    stored, base = read_run_config(run_dir), read_run_config(base_dir)
+    assert stored["train"]["recolor"] is True and stored["train"]["init_from"] == "checkpoints/paper/checkpoint.pt"
+    assert stored["model"] == base["model"] and stored["train"]["seed"] != base["train"]["seed"]
+    return stored, base
+
+
 def test_the_second_recolored_cycle_went_under_the_courses_score():
     """The second recolored cycle (shipped before the current `paper`, its record in checkpoints/trials/paper-recolor2)
     went on from the recolored cycle with the same settings and another batch order, and scored lower on test than
     it, under the course's 0.123; README and docs/results.md give both scores, and the notebook draws the recolored
     cycle's curves by its name."""
     second_dir, base_dir = TRIALS_DIR / "paper-recolor2", TRIALS_DIR / "paper-recolor"
-    stored, base = read_run_config(second_dir), read_run_config(base_dir)
-    assert stored["train"]["recolor"] is True and stored["train"]["init_from"] == "checkpoints/paper/checkpoint.pt"
-    assert stored["model"] == base["model"] and stored["train"]["seed"] != base["train"]["seed"]
+    assert_a_recolored_cycle_of(second_dir, base_dir)
     second, before = (read_results(folder)["test_bits_per_dim"] for folder in (second_dir, base_dir))
     assert second < before and second < 0.123
     assert_results_docs_give(f"{second:.5f}", f"{before:.5f}")
@@ -264,9 +271,7 @@ def test_the_shipped_paper_is_a_third_recolored_cycle_at_half_the_rate_that_draw
     1,500 (seeds 1 to 3), what README and docs/results.md give beside both test scores; the notebook draws the
     cycle before's curves by its name."""
     shipped_dir, base_dir = SHIPPED_DIR / "paper", TRIALS_DIR / "paper-recolor2"
-    stored, base = read_run_config(shipped_dir), read_run_config(base_dir)
-    assert stored["train"]["recolor"] is True and stored["train"]["init_from"] == "checkpoints/paper/checkpoint.pt"
-    assert stored["model"] == base["model"] and stored["train"]["seed"] != base["train"]["seed"]
+    stored, base = assert_a_recolored_cycle_of(shipped_dir, base_dir)
     assert stored["train"]["lr"] == base["train"]["lr"] / 2
     shipped, before = (read_results(folder)["test_bits_per_dim"] for folder in (shipped_dir, base_dir))
     assert shipped < before < 0.123
