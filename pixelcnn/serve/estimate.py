@@ -1,7 +1,7 @@
 """The Train page's instant estimate: this machine's training speed measured once, in the background, then
 scaled to any settings by their cost.
 
-A small probe (the ``live`` model, a few steps, in a niced child process as a
+A small probe (the ``live`` model, a few steps, in a niced child process in a session of its own, as a
 training job runs) measures training images/s once per server, with and
 without bfloat16 autocast. A model's training work per image is about six
 multiply-adds per parameter per pixel, so another width or depth trains at
@@ -58,7 +58,7 @@ def run_probe(timeout: float = PROBE_TIMEOUT_S) -> Probe:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     done = subprocess.run([sys.executable, "-m", "pixelcnn.training.speed"], capture_output=True, text=True,
                           cwd=PROJECT_ROOT, env=background_training_environment(), timeout=timeout,
-                          preexec_fn=lower_priority if hasattr(os, "nice") else None)
+                          start_new_session=True, preexec_fn=lower_priority if hasattr(os, "nice") else None)
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
         raise RuntimeError(lines[-1] if lines else f"the probe exited with {done.returncode}")

@@ -53,11 +53,29 @@ def lower_priority() -> None:
     in its own session is a group of its own, so a niced job there still took a
     whole core from the dashboard (measured: 10 of 12 CPU seconds). Its group's
     nice value (``/proc/self/autogroup``) is lowered too; that needs no privilege.
+
+    The group is lowered only when the child leads a session of its own: a group
+    is shared by every process of its session, and lowering a child's that is
+    still in the dashboard's session would lower the dashboard itself, and the
+    terminal that started it, for as long as they run.
     """
     os.nice(BACKGROUND_NICE)
+    if os.getsid(0) != os.getpid():
+        return
     with contextlib.suppress(OSError):
         with open("/proc/self/autogroup", "w") as f:
             f.write(str(BACKGROUND_NICE))
+
+
+def autogroup_nice() -> int | None:
+    """The nice value of this process's scheduling group (``/proc/self/autogroup``), or None where Linux keeps
+    no such groups."""
+    try:
+        text = Path("/proc/self/autogroup").read_text()
+    except OSError:
+        return None
+    found = re.search(r"nice (-?\d+)", text)
+    return int(found.group(1)) if found else None
 
 
 MAX_UPLOAD_BYTES = UPLOAD_LIMIT_MB * 2**20  # the server's own limit (.streamlit/config.toml)
