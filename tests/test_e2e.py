@@ -961,10 +961,18 @@ def follow_phases(page, until: str, timeout: float = 300) -> list[str]:
     raise AssertionError(f"the run never read {until!r}; it read {seen}")
 
 
-def on_first_screen(page, selector: str, height: int) -> bool:
-    """Whether the first element matching ``selector`` lies wholly within the first ``height`` pixels."""
-    box = page.locator(selector).first.bounding_box()
-    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height
+def on_first_screen(page, selector: str, height: int, timeout: float = 10.0) -> bool:
+    """Whether the first element matching ``selector`` lies wholly within the first ``height`` pixels once laid
+    out: a live fragment's rerun replaces its elements, so one look may find a chart not yet placed; it looks
+    again for up to ``timeout`` seconds, and an element that stays below the fold still reads False."""
+    deadline = time.monotonic() + timeout
+    while True:
+        box = page.locator(selector).first.bounding_box()
+        if box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        page.wait_for_timeout(250)
 
 
 def estimate_seconds(page, action) -> float:
