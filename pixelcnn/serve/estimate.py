@@ -1,9 +1,9 @@
 """The Train page's instant estimate: this machine's training speed measured once, in the background, then
 scaled to any settings by their cost.
 
-A small probe (the ``live`` model, a few steps, in a niced child process in a session of its own, as a
-training job runs) measures training images/s once per server, with and
-without bfloat16 autocast. A model's training work per image is about six
+A small probe (the ``live`` model, a few steps, in a niced child process in a
+session of its own, as a training job runs) measures training images/s once
+per server, with and without bfloat16 autocast. A model's training work per image is about six
 multiply-adds per parameter per pixel, so another width or depth trains at
 about ``probe speed x probe parameters / its parameters``: the page answers at
 once from that, never waiting on a measurement, and says when the probe ran

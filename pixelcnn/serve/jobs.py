@@ -54,10 +54,10 @@ def lower_priority() -> None:
     whole core from the dashboard (measured: 10 of 12 CPU seconds). Its group's
     nice value (``/proc/self/autogroup``) is lowered too; that needs no privilege.
 
-    The group is lowered only when the child leads a session of its own: a group
-    is shared by every process of its session, and lowering a child's that is
-    still in the dashboard's session would lower the dashboard itself, and the
-    terminal that started it, for as long as they run.
+    The group is lowered only when the child leads a session of its own. A child
+    still in the dashboard's session shares the dashboard's group, and lowering
+    that group would lower the dashboard itself, and the terminal that started
+    it, for as long as they run (the Train page's speed probe once did).
     """
     os.nice(BACKGROUND_NICE)
     if os.getsid(0) != os.getpid():
