@@ -3,12 +3,12 @@ scaled to any settings by their cost.
 
 A small probe (the ``live`` model, a few steps, in a niced child process in a
 session of its own, as a training job runs) measures training images/s once
-per server, with and without bfloat16 autocast. A model's training work per image is about six
-multiply-adds per parameter per pixel, so another width or depth trains at
-about ``probe speed x probe parameters / its parameters``: the page answers at
-once from that, never waiting on a measurement, and says when the probe ran
-and how busy the machine was then. Small models gain less than this promises
-(per-step overheads), big ones about what it says.
+per server, with and without bfloat16 autocast. A model's training work per
+image is about six multiply-adds per parameter per pixel, so another width or
+depth trains at about ``probe speed x probe parameters / its parameters``: the
+page answers at once from that, never waiting on a measurement, and says when
+the probe ran and how busy the machine was then. Small models gain less than
+this promises (per-step overheads), big ones about what it says.
 """
 
 from __future__ import annotations
